@@ -37,6 +37,11 @@ export class TrackModel {
     this._redo = [];
   }
 
+  /** Drop the last checkpoint (a drag that did not move anything). */
+  discardCheckpoint() {
+    this._undo.pop();
+  }
+
   get canUndo() {
     return this._undo.length > 0;
   }
