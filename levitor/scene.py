@@ -1,0 +1,204 @@
+"""The scene: start image, depth in reference units, and the label map of objects and segments.
+
+**Reference depth** is what users see and type: ``1 / d8`` where ``d8`` is the depth estimator's
+relative disparity min-max normalised to 0..255 and truncated to uint8. It lies in ``(0, 1]``;
+smaller is nearer, ``1.0`` is far or unknown (``d8`` of 0 or 1). Track depths use the same units.
+
+**Label map** ``(H, W)`` int32: user object *k* (selection order) is label ``k + 1``; static
+segments (automatic masks) take the labels after them; ``0`` is unlabelled. Labels are candidate
+index + 1 and may have gaps where a candidate was rejected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+
+def disparity_to_depth(disparity: np.ndarray) -> np.ndarray:
+    """Convert a raw relative disparity map (larger = nearer) to reference depth, float64.
+
+    ``d8 = uint8(255 * (D - min) / (max - min))`` (truncation, computed in the input's float
+    precision as the reference does), then ``1 / d8`` with ``d8 == 0`` mapped to ``1.0``.
+    A constant map has no relative depth: everything is ``1.0``.
+    """
+    disp = np.asarray(disparity)
+    if disp.ndim == 3 and disp.shape[-1] in (1, 3, 4):
+        disp = disp[..., :3].mean(axis=-1) if disp.shape[-1] > 1 else disp[..., 0]
+    if disp.ndim != 2:
+        raise ValueError(f"disparity must be an (H, W) map, got shape {disp.shape}")
+    if not np.issubdtype(disp.dtype, np.floating) or disp.dtype == np.float16:
+        disp = disp.astype(np.float32)
+    if not np.all(np.isfinite(disp)):
+        raise ValueError("disparity contains NaN or infinite values; check the depth estimator output")
+    lo, hi = disp.min(), disp.max()
+    if hi <= lo:
+        return np.ones(disp.shape, dtype=np.float64)
+    d8 = ((disp - lo) / (hi - lo) * 255.0).astype(np.uint8)
+    return disparity8_to_depth(d8)
+
+
+def disparity8_to_depth(d8: np.ndarray) -> np.ndarray:
+    """Reference depth from an 8-bit disparity map: ``1 / d8``, and ``1.0`` where ``d8`` is 0."""
+    d8 = np.asarray(d8)
+    with np.errstate(divide="ignore"):
+        depth = 1.0 / d8.astype(np.float64)
+    depth[d8 == 0] = 1.0
+    return depth
+
+
+def depth_to_disparity8(depth: np.ndarray) -> np.ndarray:
+    """The 8-bit disparity ``round(1 / depth)`` clipped to 0..255 (``1.0`` maps to 1)."""
+    depth = np.asarray(depth, dtype=np.float64)
+    return np.clip(np.rint(1.0 / np.maximum(depth, 1e-12)), 0, 255).astype(np.uint8)
+
+
+def validate_depth(depth: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Check a reference depth map and return it as float64."""
+    depth = np.asarray(depth)
+    if depth.ndim != 2:
+        raise ValueError(f"depth must be an (H, W) map, got shape {depth.shape}")
+    if depth.shape != (height, width):
+        raise ValueError(f"depth is {depth.shape[1]}x{depth.shape[0]} but the image is {width}x{height}; resize it")
+    depth = depth.astype(np.float64)
+    if not np.all(np.isfinite(depth)):
+        raise ValueError("depth contains NaN or infinite values")
+    if depth.min() <= 0.0 or depth.max() > 1.0:
+        raise ValueError(
+            f"depth values must lie in (0, 1] (reference depth: smaller = nearer, 1 = far); got "
+            f"[{depth.min():g}, {depth.max():g}]. Convert a raw disparity map with disparity_to_depth()"
+        )
+    return depth
+
+
+def _as_mask(mask: np.ndarray, what: str, shape: tuple[int, int]) -> np.ndarray:
+    m = np.asarray(mask)
+    if m.ndim == 3 and m.shape[-1] == 1:
+        m = m[..., 0]
+    if m.ndim != 2:
+        raise ValueError(f"{what} must be an (H, W) mask, got shape {m.shape}")
+    if m.shape != shape:
+        raise ValueError(f"{what} is {m.shape[1]}x{m.shape[0]} but the image is {shape[1]}x{shape[0]}; resize it")
+    if m.dtype != bool:
+        if np.issubdtype(m.dtype, np.floating) and not np.all(np.isfinite(m)):
+            raise ValueError(f"{what} contains NaN values")
+        m = m > (0.5 if np.issubdtype(m.dtype, np.floating) else 0)
+    return m
+
+
+def build_label_map(object_masks: Sequence[np.ndarray], static_masks: Sequence[np.ndarray] = (), *,
+                    shape: tuple[int, int] | None = None, min_area_frac: float = 0.001,
+                    wrap_uint8: bool = False) -> np.ndarray:
+    """Assemble the label map from user masks (selection order) and static segments.
+
+    ``static_masks`` are in the order SAM's automatic mask generator returns them; they are
+    processed reversed, after the user masks. Candidate ``c`` gets label ``c + 1``. A static
+    candidate never takes pixels of a user object. Where a candidate overlaps labels already
+    placed, the most frequent of them (smallest on ties) decides: if that label has fewer pixels
+    than the candidate's original area, the overlap is cleared and goes to the candidate;
+    otherwise the candidate loses the overlap. A candidate is placed only with more than
+    ``min_area_frac * H * W`` pixels, and labels left at or below that size are dropped.
+
+    ``wrap_uint8=True`` reproduces the reference's 8-bit label arithmetic (labels wrap at 256).
+    """
+    masks = list(object_masks) + list(static_masks)[::-1]
+    if shape is None:
+        if not masks:
+            raise ValueError("build_label_map needs at least one mask or an explicit shape")
+        shape = np.asarray(masks[0]).shape[:2]
+    n = len(object_masks)
+    height, width = shape
+    thr = min_area_frac * height * width
+    final = np.zeros(shape, dtype=np.int32)
+    for ids, raw in enumerate(masks):
+        what = f"object_masks[{ids}]" if ids < n else f"static_masks[{len(masks) - 1 - ids}]"
+        m = _as_mask(raw, what, shape).copy()
+        area = int(m.sum())
+        label = (ids + 1) % 256 if wrap_uint8 else ids + 1
+        if label == 0:
+            continue
+        if ids >= n:
+            m &= ~((final > 0) & (final <= n))
+        diff = m & (final != 0)
+        if diff.any():
+            before = int(np.argmax(np.bincount(final[diff])))
+            if int((final == before).sum()) < area:
+                final[diff] = 0
+            else:
+                m &= ~diff
+        if m.sum() > thr:
+            final[m] = label
+    for lab in range(1, int(final.max()) + 1):
+        seg = final == lab
+        if seg.sum() <= thr:
+            final[seg] = 0
+    return final
+
+
+@dataclass
+class Scene:
+    """A start image with its reference depth and label map.
+
+    ``labels`` user object *k* is label ``k + 1`` (it may be missing if its mask was rejected
+    as too small); ``num_objects`` is the number of user objects (tracks).
+    """
+
+    image: np.ndarray
+    depth: np.ndarray
+    labels: np.ndarray
+    num_objects: int
+
+    @property
+    def height(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.labels.shape[1])
+
+    def object_present(self, k: int) -> bool:
+        """Whether user object ``k`` (0-based) kept any pixels in the label map."""
+        return bool((self.labels == k + 1).any())
+
+
+def validate_image(image: np.ndarray) -> np.ndarray:
+    img = np.asarray(image)
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=-1)
+    if img.ndim != 3 or img.shape[-1] not in (3, 4):
+        raise ValueError(f"image must be (H, W, 3) RGB, got shape {img.shape}")
+    img = img[..., :3]
+    if img.dtype != np.uint8:
+        if np.issubdtype(img.dtype, np.floating):
+            if not np.all(np.isfinite(img)):
+                raise ValueError("image contains NaN values")
+            scale = 255.0 if img.max() <= 1.0 else 1.0
+            img = np.clip(np.rint(img * scale), 0, 255).astype(np.uint8)
+        else:
+            img = np.clip(img, 0, 255).astype(np.uint8)
+    if img.shape[0] < 2 or img.shape[1] < 2:
+        raise ValueError(f"image is too small ({img.shape[1]}x{img.shape[0]})")
+    return img
+
+
+def make_scene(image: np.ndarray, depth: np.ndarray, object_masks: Sequence[np.ndarray],
+               static_masks: Sequence[np.ndarray] = (), *, min_area_frac: float = 0.001,
+               wrap_uint8: bool = False) -> Scene:
+    """Validate the inputs and build a :class:`Scene`.
+
+    Raises ``ValueError`` naming the input for masks of the wrong size, empty object masks,
+    depth outside ``(0, 1]`` or NaN.
+    """
+    img = validate_image(image)
+    height, width = img.shape[:2]
+    depth = validate_depth(depth, height, width)
+    obj = [_as_mask(m, f"object_masks[{k}]", (height, width)) for k, m in enumerate(object_masks)]
+    for k, m in enumerate(obj):
+        if not m.any():
+            raise ValueError(f"object_masks[{k}] is empty; select the object again (every moved object needs pixels)")
+    static = [_as_mask(m, f"static_masks[{k}]", (height, width)) for k, m in enumerate(static_masks)]
+    labels = build_label_map(obj, static, shape=(height, width), min_area_frac=min_area_frac,
+                             wrap_uint8=wrap_uint8)
+    return Scene(image=img, depth=depth, labels=labels, num_objects=len(obj))

@@ -1,0 +1,209 @@
+"""Reading images, masks and depth maps; writing MP4, GIF and PNG frames.
+
+Every writer writes to a temporary file beside the target and renames it into place, so a
+failed write never leaves a half-written output.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+from PIL import Image
+
+from .scene import disparity8_to_depth, disparity_to_depth
+
+
+def _open(path: str | os.PathLike, what: str) -> Image.Image:
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"{what} file not found: {p}")
+    try:
+        img = Image.open(p)
+        img.load()
+    except Exception as exc:  # PIL raises several types for corrupt files
+        raise ValueError(f"{what} {p} is not a readable image: {exc}") from exc
+    return img
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """An RGB image as ``(H, W, 3)`` uint8."""
+    return np.asarray(_open(path, "image").convert("RGB"), dtype=np.uint8)
+
+
+def load_mask(path: str | os.PathLike) -> np.ndarray:
+    """A mask as ``(H, W)`` bool: the alpha channel if the image has one that is not fully
+    opaque, else the grey value, non-zero = selected."""
+    img = _open(path, "mask")
+    if img.mode in ("RGBA", "LA") and np.asarray(img.getchannel("A")).min() < 255:
+        return np.asarray(img.getchannel("A")) > 127
+    arr = np.asarray(img.convert("L") if img.mode not in ("I", "I;16", "F", "1", "L") else img)
+    return arr > 0
+
+
+def load_depth(path: str | os.PathLike, kind: str = "auto") -> np.ndarray:
+    """A depth map in reference units (``(H, W)`` float64 in ``(0, 1]``, smaller = nearer).
+
+    ``kind``: ``"reference"`` (values already reference depth, ``.npy``), ``"disparity"`` (raw
+    relative disparity, larger = nearer, min-max normalised here), ``"disparity8"`` (an 8-bit
+    disparity ``d8`` as the reference computes it), or ``"auto"``: ``.npy``/``.npz`` whose values
+    lie in ``(0, 1]`` are reference depth and other arrays disparity; 8-bit images are ``d8``;
+    16-bit and float images are disparity.
+    """
+    p = Path(path)
+    kinds = ("auto", "reference", "disparity", "disparity8")
+    if kind not in kinds:
+        raise ValueError(f"depth kind must be one of {kinds}, got {kind!r}")
+    if p.suffix.lower() in (".npy", ".npz"):
+        if not p.is_file():
+            raise ValueError(f"depth file not found: {p}")
+        try:
+            arr = np.load(p, allow_pickle=False)
+            if isinstance(arr, np.lib.npyio.NpzFile):
+                arr = arr[arr.files[0]]
+        except Exception as exc:
+            raise ValueError(f"depth {p} is not a readable .npy/.npz array: {exc}") from exc
+        arr = np.asarray(arr, dtype=np.float64)
+        if arr.ndim == 3 and arr.shape[-1] == 1:
+            arr = arr[..., 0]
+        if kind == "auto":
+            kind = "reference" if arr.size and np.all(np.isfinite(arr)) and arr.min() > 0 and arr.max() <= 1 else "disparity"
+    else:
+        img = _open(p, "depth")
+        if img.mode in ("RGB", "RGBA", "P", "LA"):
+            img = img.convert("L")
+        arr = np.asarray(img)
+        if kind == "auto":
+            kind = "disparity8" if arr.dtype == np.uint8 else "disparity"
+    if kind == "reference":
+        return np.asarray(arr, dtype=np.float64)
+    if kind == "disparity8":
+        if arr.dtype != np.uint8 and (arr.min() < 0 or arr.max() > 255):
+            raise ValueError(f"depth {p}: 8-bit disparity must lie in 0..255")
+        return disparity8_to_depth(np.asarray(arr).astype(np.uint8))
+    return disparity_to_depth(np.asarray(arr, dtype=np.float32))
+
+
+@contextmanager
+def _atomic(path: Path) -> Iterator[Path]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_umask())
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _as_frames(frames) -> np.ndarray:
+    arr = np.asarray(frames)
+    if arr.ndim == 3:
+        arr = np.repeat(arr[..., None], 3, axis=-1)
+    if arr.ndim != 4 or arr.shape[-1] != 3 or len(arr) == 0:
+        raise ValueError(f"frames must be (F, H, W, 3), got shape {arr.shape}")
+    if arr.dtype != np.uint8:
+        if np.issubdtype(arr.dtype, np.floating) and arr.max() <= 1.0:
+            arr = arr * 255.0
+        arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+    return arr
+
+
+def write_video(frames, path: str | os.PathLike, fps: float = 6.0, *, quality: int = 18) -> Path:
+    """Write ``(F, H, W, 3)`` frames as ``.mp4`` (H.264 via PyAV), ``.gif`` or ``.webp``
+    (animated, via Pillow), chosen by the suffix. Returns the path."""
+    path = Path(path)
+    arr = _as_frames(frames)
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    suffix = path.suffix.lower()
+    if suffix not in (".mp4", ".gif", ".webp"):
+        raise ValueError(f"video path must end in .mp4, .gif or .webp, got {path.name}")
+    with _atomic(path) as tmp:
+        if suffix == ".mp4":
+            _write_mp4(arr, tmp, fps, quality)
+        else:
+            images = [Image.fromarray(f) for f in arr]
+            duration = int(round(1000.0 / fps))
+            extra = {"lossless": False, "quality": 90} if suffix == ".webp" else {}
+            images[0].save(tmp, save_all=True, append_images=images[1:], duration=duration, loop=0, **extra)
+    return path
+
+
+def _write_mp4(arr: np.ndarray, path: Path, fps: float, quality: int) -> None:
+    import av
+    from fractions import Fraction
+
+    h, w = arr.shape[1:3]
+    pad_h, pad_w = h % 2, w % 2  # yuv420p needs even sizes
+    if pad_h or pad_w:
+        arr = np.pad(arr, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    with av.open(str(path), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
+        stream.width, stream.height = arr.shape[2], arr.shape[1]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": str(quality)}
+        for frame in arr:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def read_video(path: str | os.PathLike) -> np.ndarray:
+    """Decode a video or animated image into ``(F, H, W, 3)`` uint8 frames."""
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"video file not found: {p}")
+    if p.suffix.lower() in (".gif", ".webp", ".png"):
+        img = Image.open(p)
+        frames = []
+        for i in range(getattr(img, "n_frames", 1)):
+            img.seek(i)
+            frames.append(np.asarray(img.convert("RGB")))
+        return np.stack(frames)
+    import av
+
+    try:
+        with av.open(str(p)) as container:
+            return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+    except Exception as exc:
+        raise ValueError(f"video {p} could not be decoded: {exc}") from exc
+
+
+def write_frames(frames, folder: str | os.PathLike, prefix: str = "frame") -> list[Path]:
+    """Write frames as numbered PNGs ``{prefix}_0000.png``... in ``folder``."""
+    arr = _as_frames(frames)
+    folder = Path(folder)
+    paths = []
+    for i, f in enumerate(arr):
+        p = folder / f"{prefix}_{i:04d}.png"
+        with _atomic(p) as tmp:
+            Image.fromarray(f).save(tmp, format="PNG")
+        paths.append(p)
+    return paths
+
+
+def save_png(array: np.ndarray, path: str | os.PathLike) -> Path:
+    """Write a uint8 grey ``(H, W)`` or RGB ``(H, W, 3)`` array as PNG."""
+    p = Path(path)
+    with _atomic(p) as tmp:
+        Image.fromarray(np.asarray(array)).save(tmp, format="PNG")
+    return p
+
+
+def load_masks(paths: Sequence[str | os.PathLike]) -> list[np.ndarray]:
+    return [load_mask(p) for p in paths]

@@ -1,0 +1,109 @@
+import numpy as np
+import pytest
+
+from levitor.control import _resized_template, draw_control_maps, gaussian_template
+
+# Hand values of an interior 20×20 patch (reference semantics §2.3).
+ROW9 = [15, 25, 42, 66, 96, 132, 170, 206, 234, 250, 251, 236, 209, 174, 136, 99, 69, 44, 27, 15]
+
+
+def test_template_shape_peak_and_disc():
+    t = gaussian_template()
+    assert t.shape == (200, 200) and t.dtype == np.uint8
+    assert t[100, 100] == 255 and t.max() == 255
+    assert int((t > 0).sum()) == 31_415  # the radius-100 disc clipped to the 200×200 image
+    assert t[100, 0] > 0 and t[0, 100] > 0 and t[0, 0] == 0
+    assert 9 <= t[100, 1] <= 13  # disc edge ≈ 11
+
+
+def test_interior_patch_matches_hand_values():
+    p = _resized_template(20, 20)
+    assert int(p.sum()) == 24_426
+    assert int(p.max()) == 251
+    assert int((p > 0).sum()) == 320
+    assert p[9].tolist() == ROW9
+    assert np.flatnonzero(p[0]).tolist() == [7, 8, 9, 10, 11, 12]
+    assert p[0, 7:13].tolist() == [12, 14, 15, 15, 14, 12]
+
+
+def test_template_and_resize_are_bit_identical_to_opencv():
+    cv2 = pytest.importorskip("cv2")
+    size = 200
+    circle = cv2.circle(np.zeros((size, size), np.float32), (100, 100), 100, 1, -1)
+    i, j = np.mgrid[0:size, 0:size].astype(np.float64)
+    g = (1 / 2 / np.pi / 1600 * np.exp(-1 / 2 * ((i - 100) ** 2 / 1600 + (j - 100) ** 2 / 1600))).astype(np.float32)
+    g = g * circle
+    g = (g / g.max()).astype(np.float32)
+    ref = (g / g.max() * 255).astype(np.uint8)
+    assert np.array_equal(gaussian_template(), ref)
+    for w in range(1, 43):
+        for h in range(1, 43):
+            assert np.array_equal(_resized_template(w, h), cv2.resize(ref, (w, h))), (w, h)
+    for w, h in [(100, 100), (60, 100), (57, 83)]:
+        assert np.array_equal(_resized_template(w, h), cv2.resize(ref, (w, h))), (w, h)
+
+
+def test_interior_point_writes_patch_id_and_depth():
+    out = draw_control_maps([np.array([[30, 40, 7, 123]])], 64, 80)
+    assert out.shape == (1, 3, 64, 80) and out.dtype == np.float32
+    patch = _resized_template(20, 20)
+    np.testing.assert_array_equal(out[0, 0, 20:40, 30:50], patch)
+    assert out[0, 0].sum() == patch.sum()  # nothing outside the box
+    np.testing.assert_array_equal(out[0, 1, 20:40, 30:50], (patch != 0) * 7.0)
+    np.testing.assert_array_equal(out[0, 2, 20:40, 30:50], (patch != 0) * 123.0)
+    # The peak sits up-left of the keypoint.
+    r, c = np.unravel_index(np.argmax(out[0, 0]), out[0, 0].shape)
+    assert (r, c) == (30, 40) or (r, c) in [(29, 39), (29, 40), (30, 39)]
+
+
+def test_box_clamps_at_one_and_size_minus_one():
+    h, w = 50, 60
+    out = draw_control_maps([np.array([[0, 0, 1, 5]]), np.array([[h - 1, w - 1, 2, 5]])], h, w)
+    # At the corner (0, 0) the box is [1, 10) × [1, 10): the template is squeezed, not cropped.
+    np.testing.assert_array_equal(out[0, 0, 1:10, 1:10], _resized_template(9, 9))
+    assert out[0, 0, 0, :].sum() == 0 and out[0, 0, :, 0].sum() == 0
+    assert out[0, 0].sum() == _resized_template(9, 9).sum()
+    # At (H-1, W-1) the box is [H-11, H-1) × [W-11, W-1).
+    np.testing.assert_array_equal(out[1, 0, h - 11:h - 1, w - 11:w - 1], _resized_template(10, 10))
+    assert out[1, 0, h - 1, :].sum() == 0 and out[1, 0, :, w - 1].sum() == 0
+
+
+def test_later_points_overwrite_including_zero_corners():
+    a = np.array([[30, 30, 1, 10]])
+    b = np.array([[30, 30, 1, 10], [39, 39, 2, 20]])
+    only_a = draw_control_maps([a], 80, 80)[0]
+    both = draw_control_maps([b], 80, 80)[0]
+    # Pixel (29, 29) is inside both boxes: A's patch is non-zero there, B's patch has a zero corner.
+    pb = _resized_template(20, 20)
+    assert only_a[0, 29, 29] > 0 and pb[0, 0] == 0
+    assert both[0, 29, 29] == 0 and both[1, 29, 29] == 0 and both[2, 29, 29] == 0
+    # Where B is non-zero it wins, with its own id and depth.
+    assert both[1, 39, 39] == 2 and both[2, 39, 39] == 20
+
+
+def test_outside_points_and_degenerate_boxes_are_skipped():
+    out = draw_control_maps([np.array([[-1, 5, 1, 1], [5, 70, 1, 1], [64, 5, 1, 1]])], 64, 64)
+    assert out.sum() == 0
+    tiny = draw_control_maps([np.array([[0, 0, 1, 1]])], 2, 2)  # box [1, 1): empty
+    assert tiny.sum() == 0
+    assert draw_control_maps([np.array([[5, 5, 1, 1]])], 20, 20, radius=0).sum() == 0
+
+
+def test_channel_switches_and_uint8_behaviour():
+    kp = [np.array([[20, 20, 300, 400]])]
+    full = draw_control_maps(kp, 40, 40)
+    assert full[0, 1].max() == 300  # labels keep their value
+    assert full[0, 2].max() == 255  # depth codes clip to the 8-bit range
+    wrapped = draw_control_maps(kp, 40, 40, wrap_uint8=True)
+    assert wrapped[0, 1].max() == 300 % 256 and wrapped[0, 2].max() == 400 % 256
+    off = draw_control_maps(kp, 40, 40, use_id=False, use_depth=False)
+    assert off[0, 1].max() == 0 and off[0, 2].max() == 0 and off[0, 0].max() == 251
+
+
+def test_empty_frames_and_bad_keypoints():
+    out = draw_control_maps([np.zeros((0, 4)), np.array([[10, 10, 1, 1]])], 30, 30)
+    assert out[0].sum() == 0 and out[1].sum() > 0
+    with pytest.raises(ValueError, match=r"keypoints\[0\]"):
+        draw_control_maps([np.array([[1, 2, 3]])], 30, 30)
+    with pytest.raises(ValueError, match="height and width"):
+        draw_control_maps([], 0, 30)
