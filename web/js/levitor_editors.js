@@ -2,9 +2,14 @@
 // The editors only edit the nodes' declared STRING widgets (tracks_json, points_json), so a
 // workflow runs headless and stays editable by hand without this file.
 
-import { app } from "../../scripts/app.js";
-import { api } from "../../scripts/api.js";
 import { attachEditor } from "./attach.js";
+
+// The frontend serves the pack's web folder under /extensions/<pack>/; its own modules live at
+// <root>/scripts/. Resolve them from this file's URL so any folder depth or URL prefix works.
+const here = import.meta.url;
+const root = here.slice(0, here.lastIndexOf("/extensions/"));
+const { app } = await import(`${root}/scripts/app.js`);
+const { api } = await import(`${root}/scripts/api.js`);
 
 function makeHost() {
   return {
