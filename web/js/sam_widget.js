@@ -39,6 +39,8 @@ export class SamPointPicker {
     this.stage = el("div", { class: "lv-stage" }, this.canvas);
     this.status = el("div", { class: "lv-status" });
     this.element = el("div", { class: "levitor-editor" }, this.toolbar, this.stage, this.status);
+    // Pick up hand edits of the JSON text made while the pointer was elsewhere.
+    this.element.addEventListener("pointerenter", () => this.reloadFromWidget());
     const c = this.canvas;
     c.addEventListener("pointerdown", (e) => this._onDown(e));
     c.addEventListener("pointermove", (e) => { this.hover = this._eventImage(e); this.render(); });

@@ -78,6 +78,8 @@ export class TrajectoryEditor {
     this.status = el("div", { class: "lv-status" });
     this.element = el("div", { class: "levitor-editor" }, this.toolbar, this.stage, this.profile, this.scrub, this.status);
 
+    // Pick up hand edits of the JSON text made while the pointer was elsewhere.
+    this.element.addEventListener("pointerenter", () => this.reloadFromWidget());
     const c = this.canvas;
     c.addEventListener("pointerdown", (e) => this._onDown(e));
     c.addEventListener("pointermove", (e) => this._onMove(e));
@@ -437,7 +439,8 @@ export class TrajectoryEditor {
   _syncControls() {
     const m = this.model;
     m.ensureTracks(Math.max(1, this.numObjects));
-    const opts = m.tracks.map((t, i) => `${i < this.numObjects || !this.numObjects ? "object" : "track"} ${i + 1}${t.name ? ` (${t.name})` : ""} · ${t.points.length} pt`);
+    const kind = (i) => (!this.numObjects || i < this.numObjects ? `object ${i + 1}` : i === this.numObjects ? "camera" : `track ${i + 1}`);
+    const opts = m.tracks.map((t, i) => `${kind(i)}${t.name ? ` (${t.name})` : ""} · ${t.points.length} pt`);
     if (this.trackSelect.options.length !== opts.length || [...this.trackSelect.options].some((o, i) => o.textContent !== opts[i])) {
       this.trackSelect.replaceChildren(...opts.map((text, i) => el("option", { value: String(i), textContent: text })));
     }
@@ -603,6 +606,15 @@ export class TrajectoryEditor {
     ctx.stroke();
   }
 
+  /** A note when an object before a drawn track has no point yet (the node needs one per object). */
+  _gapWarning() {
+    const tr = this.model.tracks;
+    let last = tr.length - 1;
+    while (last >= 0 && !tr[last].points.length) last--;
+    const empty = tr.slice(0, last).findIndex((t) => !t.points.length);
+    return empty >= 0 ? `object ${empty + 1} has no point yet: click once on it (one point = stays in place)` : "";
+  }
+
   _drawStatus(t) {
     if (this.error) {
       this.status.textContent = this.error;
@@ -614,6 +626,8 @@ export class TrajectoryEditor {
       const sd = this._sceneDepth(this.hover.x, this.hover.y);
       const obj = this._objectAt(this.hover.x, this.hover.y);
       this.status.textContent = `x ${this.hover.x.toFixed(1)}  y ${this.hover.y.toFixed(1)}  scene depth ${fmt(sd)}${obj >= 0 ? `  object ${obj + 1}` : ""}`;
+    } else if (this._gapWarning()) {
+      this.status.textContent = this._gapWarning();
     } else {
       this.status.textContent = "click: add · drag: move · wheel: depth · right click / Del: delete · Ctrl+click object: pick track · Ctrl+Z: undo";
     }
