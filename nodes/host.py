@@ -39,6 +39,7 @@ def folder_paths_for(key: str) -> list[str]:
     """The folders registered under ``key`` (empty when the key is unknown)."""
     import folder_paths
 
+    register_model_folders()
     try:
         return list(folder_paths.get_folder_paths(key))
     except (KeyError, AttributeError):
@@ -49,6 +50,7 @@ def list_files(key: str) -> list[str]:
     """Model files under ``key`` (names relative to their folder), sorted."""
     import folder_paths
 
+    register_model_folders()
     try:
         return sorted(folder_paths.get_filename_list(key))
     except (KeyError, AttributeError):
@@ -90,6 +92,7 @@ def resolve_model_file(key: str, name: str) -> str:
     """The full path of model file ``name`` under ``key``, or a ``ValueError`` naming the fix."""
     import folder_paths
 
+    register_model_folders()
     path = folder_paths.get_full_path(key, name) if hasattr(folder_paths, "get_full_path") else None
     if path and os.path.isfile(path):
         return path

@@ -32,7 +32,8 @@ def svd_choices() -> list[str]:
 def controlnet_choices() -> list[str]:
     """ControlNet folders (``config.json`` + weights) and single ``.safetensors`` files under ``models/levitor``."""
     dirs = [d for d in host.list_model_dirs("levitor", ["config.json"]) if _is_controlnet_dir(d)]
-    files = [f for f in host.list_files("levitor") if f.lower().endswith(".safetensors")]
+    files = [f for f in host.list_files("levitor") if f.lower().endswith(".safetensors")
+             and not any(f.startswith(d + "/") for d in dirs)]  # weights inside a folder are the folder
     return sorted(set(dirs) | set(files)) or [NO_CONTROLNET]
 
 

@@ -8,21 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from levitor.segmentation import (SamConfig, SamSegmenter, build_sam, choose_mask_index, infer_sam_config,
+from levitor.segmentation import (SamSegmenter, choose_mask_index, infer_sam_config,
                                   load_sam, parse_points)
 
-TINY = SamConfig(encoder_embed_dim=32, encoder_depth=2, encoder_num_heads=2, encoder_global_attn_indexes=(1,),
-                 window_size=2, image_size=64, patch_size=16, prompt_embed_dim=32, decoder_depth=2,
-                 decoder_mlp_dim=64, iou_head_hidden_dim=32, mask_in_chans=16, mlp_ratio=4.0)
+from fakes.tiny_sam import TINY_SAM as TINY, save_tiny_sam
 
 
 @pytest.fixture(scope="module")
 def tiny_sam_file(tmp_path_factory):
-    torch.manual_seed(0)
-    sam = build_sam(TINY)
     path = tmp_path_factory.mktemp("sams") / "sam_tiny.pth"
-    torch.save(sam.state_dict(), path)
-    return path, sam.state_dict()
+    return path, save_tiny_sam(path)
 
 
 class _Evil:
