@@ -21,7 +21,10 @@ export function attachEditor(node, kind, host) {
   node.properties = node.properties || {};
   let editor = null;
   const binding = {
-    nodeId: node.id,
+    // Read when needed: a node gets its graph id only once it is added to the graph.
+    get nodeId() {
+      return node.id;
+    },
     properties: node.properties,
     getText: () => (typeof widget.value === "string" ? widget.value : ""),
     setText: (text) => {

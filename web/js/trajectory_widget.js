@@ -16,6 +16,11 @@ function fmt(d) {
   return d === null || d === undefined ? "–" : d.toFixed(4);
 }
 
+/** Short depth text: small depths (near objects) keep more decimals. */
+function shortDepth(d) {
+  return d < 0.1 ? d.toFixed(4) : d.toFixed(3);
+}
+
 /**
  * The trajectory editor. `binding` connects it to the node:
  *   getText() / setText(text): the tracks_json widget value,
@@ -540,7 +545,7 @@ export class TrajectoryEditor {
         ctx.stroke();
         if (active) {
           const sd = this._sceneDepth(pt[0], pt[1]);
-          drawLabel(ctx, `${i === 0 ? "start " : ""}${pt[2].toFixed(3)}${sd !== null ? ` | scene ${sd.toFixed(3)}` : ""}`, cx + 9, cy - 6);
+          drawLabel(ctx, `${i === 0 ? "start " : ""}${shortDepth(pt[2])}${sd !== null ? ` | scene ${shortDepth(sd)}` : ""}`, cx + 9, cy - 6);
         }
       });
     }
