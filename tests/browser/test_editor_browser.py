@@ -371,3 +371,23 @@ def test_sam_picker_points_and_mask(driver):
     masked = [0.55 * o + 0.45 * c for o, c in zip(OBJ, (64, 160, 255))]
     assert _close(px(24, 86), masked, 8), px(24, 86)
     assert _close(px(60, 20), BG, 3), px(60, 20)
+
+
+def test_node_id_is_read_when_needed_and_upload_sets_the_background(driver):
+    drv = driver
+    # A node gets its graph id after creation: the preview must use the current one.
+    assert drv.execute_script("const h = window.harness; h.trajNode.id = 42; const v = h.traj.binding.nodeId;"
+                              " h.trajNode.id = 7; return v") == 42
+    # Upload (as from the file button, a paste or a drop): the host's /upload/image answers a
+    # reference that becomes the background and is saved in the node's properties.
+    result = drv.execute_async_script("""const done = arguments[0]; (async () => {
+        const h = window.harness;
+        const c = document.createElement("canvas"); c.width = 30; c.height = 20;
+        const blob = await new Promise(r => c.toBlob(r, "image/png"));
+        const before = h.calls.upload;
+        await h.sam.upload(new File([blob], "pasted.png", { type: "image/png" }));
+        done([h.calls.upload - before, h.samNode.properties.levitor_image, h.sam.image.naturalWidth, h.sam.mask]);
+      })();""")
+    assert result[0] == 1
+    assert result[1] == {"filename": "image.png", "subfolder": "", "type": "input"}
+    assert result[2] == W and result[3] is None  # the old mask is dropped with a new image

@@ -175,6 +175,8 @@ const done = arguments[0];
     img.connect(0, ed, ed.findInputSlot("image"));
     dep.connect(0, ed, ed.findInputSlot("depth"));
     msk.connect(0, ed, ed.findInputSlot("object_masks"));
+    const sam = add("LeviTorSAMMaskPicker", [900, 420]);
+    window.levitorSam = sam;
     const prev = add("PreviewImage", [900, 40]);
     ed.connect(1, prev, 0);
     app.canvas.ds.offset = [0, 0];
@@ -182,7 +184,7 @@ const done = arguments[0];
     app.graph.setDirtyCanvas(true, true);
     window.levitorNodeId = ed.id; window.levitorNode = ed;
     const p = await app.graphToPrompt();
-    done({ id: ed.id, prompt: p.output, editor: !!ed.levitorEditor,
+    done({ id: ed.id, prompt: p.output, editor: !!ed.levitorEditor, sam: !!sam.levitorEditor,
            exts: (app.extensions || []).map(e => e.name) });
   } catch (e) { done({ error: String((e && e.stack) || e) }); }
 })();
@@ -200,6 +202,7 @@ def test_editor_in_the_real_frontend(page, comfy):
     assert "error" not in res, res.get("error")
     assert "levitor.editors" in res["exts"], res["exts"]
     assert res["editor"], "the editor did not attach to LeviTorTrajectory3DEditor"
+    assert res["sam"], "the point picker did not attach to LeviTorSAMMaskPicker"
     inputs = res["prompt"][str(res["id"])]["inputs"]
     # Only declared inputs reach the API prompt: the canvas widget is not serialized.
     assert "tracks_json" in inputs and not any(k.startswith("levitor_") for k in inputs), inputs
@@ -255,5 +258,26 @@ def test_editor_in_the_real_frontend(page, comfy):
         drv.save_screenshot(str(Path(shots) / "editor_comfyui_full.png"))
         el = drv.execute_script("return window.levitorNode.levitorEditor.element")
         Path(shots, "editor_comfyui.png").write_bytes(el.screenshot_as_png)
+    # Save and reload the workflow: the JSON widget keeps the tracks, the editor reads them back,
+    # and the canvas widget adds nothing to widgets_values.
+    reloaded = drv.execute_async_script("""const done = arguments[0]; (async () => {
+        const app = window.app;
+        const wf = app.graph.serialize();
+        const node = wf.nodes.find(n => n.type === "LeviTorTrajectory3DEditor");
+        const id = node.id;
+        app.graph.clear();
+        await app.loadGraphData(wf);
+        const ed = app.graph.getNodeById(id);
+        done({ values: node.widgets_values, points: ed.levitorEditor.model.tracks[0].points,
+               props: node.properties });
+      })();""")
+    assert any(isinstance(v, str) and '"levitor-tracks"' in v for v in reloaded["values"]), reloaded["values"]
+    assert all(v is not None for v in reloaded["values"]), reloaded["values"]
+    assert reloaded["props"]["levitor_image"]["filename"].endswith(".png")
+    assert [[round(c, 2) for c in p] for p in reloaded["points"]] == [[round(c, 2) for c in p] for p in pts]
+    # The background image comes back from the node's saved properties.
+    _wait(drv, "const n = window.app.graph.nodes.find(n => n.type === 'LeviTorTrajectory3DEditor');"
+               "return !!(n && n.levitorEditor.image)", 30)
+
     png = np.asarray(Image.open(io.BytesIO(drv.get_screenshot_as_png())).convert("RGB"))
     assert png.std() > 5  # a drawn page, not blank

@@ -25,7 +25,10 @@ export function attachEditor(node, kind, host) {
     get nodeId() {
       return node.id;
     },
-    properties: node.properties,
+    get properties() {
+      node.properties = node.properties || {};
+      return node.properties;
+    },
     getText: () => (typeof widget.value === "string" ? widget.value : ""),
     setText: (text) => {
       widget.value = text;

@@ -50,7 +50,7 @@ app.registerExtension({
     const onConfigure = nodeType.prototype.onConfigure;
     nodeType.prototype.onConfigure = function () {
       const r = onConfigure ? onConfigure.apply(this, arguments) : undefined;
-      if (this.levitorEditor) this.levitorEditor.reloadFromWidget();
+      if (this.levitorEditor) this.levitorEditor.restore();
       return r;
     };
   },

@@ -49,9 +49,21 @@ export class TrajectoryEditor {
     this.error = "";
     this.frame = 0;
     this._build();
+    this.restore();
+  }
+
+  /**
+   * Re-read the node's JSON widget and saved background (after creation and after a workflow
+   * is loaded, when the frontend has filled in widget values and properties).
+   */
+  restore() {
     this.reloadFromWidget();
-    const ref = binding.properties && binding.properties.levitor_image;
-    if (ref) this.setBackground(ref).catch(() => {});
+    const ref = this.binding.properties && this.binding.properties.levitor_image;
+    const key = ref ? JSON.stringify(ref) : "";
+    if (ref && key !== this._backgroundKey) {
+      this._backgroundKey = key;
+      this.setBackground(ref).catch(() => {});
+    }
   }
 
   // ---- DOM --------------------------------------------------------------------------------
