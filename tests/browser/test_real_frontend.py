@@ -47,6 +47,7 @@ from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.actions.wheel_input import ScrollOrigin  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 
 W, H = 288, 512
 BALL = (96, 330, 34)  # x, y, r
@@ -191,6 +192,9 @@ const done = arguments[0];
 """
 
 
+TRACKS_TEXT = "return window.levitorNode.widgets.find(w => w.name === 'tracks_json').value"
+
+
 def _editor(drv, expr):
     return drv.execute_script(
         "const n = window.levitorNode; const e = n.levitorEditor;" + expr)
@@ -231,8 +235,7 @@ def test_editor_in_the_real_frontend(page, comfy):
         ActionChains(drv).move_to_element_with_offset(canvas(), *off(x, y)).click().perform()
     for _ in range(4):  # nearer: smaller depth
         ActionChains(drv).scroll_from_origin(ScrollOrigin.from_element(canvas(), *off(230, 440)), 0, -120).perform()
-    text = drv.execute_script("return window.levitorNode"
-                              ".widgets.find(w => w.name === 'tracks_json').value")
+    text = drv.execute_script(TRACKS_TEXT)
     doc = json.loads(text)
     pts = doc["tracks"][0]["points"]
     assert doc["image_size"] == [W, H] and len(pts) == 3
@@ -240,6 +243,18 @@ def test_editor_in_the_real_frontend(page, comfy):
     d8 = _editor(drv, f"return e.depth8.at({BALL[0]}, {BALL[1]})")
     assert d8 > 0 and pts[0][2] == pytest.approx(1 / d8, abs=1e-4)
     assert pts[2][2] == pytest.approx(pts[1][2] / 1.05 ** 4, abs=1e-4)
+
+    # Keys stay in the editor: Delete removes the selected point, not the node; Ctrl+Z restores it.
+    n_nodes = drv.execute_script("return window.app.graph.nodes.length")
+    ActionChains(drv).move_to_element_with_offset(canvas(), *off(170, 380)).click().perform()  # select
+    ActionChains(drv).send_keys(Keys.DELETE).perform()
+    assert drv.execute_script("return window.app.graph.nodes.length") == n_nodes
+    assert len(json.loads(drv.execute_script(TRACKS_TEXT))["tracks"][0]["points"]) == 2
+    ActionChains(drv).key_down(Keys.CONTROL).send_keys("z").key_up(Keys.CONTROL).perform()
+    assert json.loads(drv.execute_script(TRACKS_TEXT))["tracks"][0]["points"] == pts
+    time.sleep(0.5)  # the host's own undo would reload the graph on the next frame
+    assert drv.execute_script("return window.app.graph.getNodeById(window.levitorNode.id) === window.levitorNode"), \
+        "Ctrl+Z in the editor must not undo the workflow"
 
     # Live preview through the real server route, last frame.
     _editor(drv, "e.previewToggle.checked = true; e.setFrame(e.numFrames() - 1);")

@@ -2,7 +2,7 @@
 
 import { PointsModel } from "./lib/points_model.js";
 import { fitTransform, canvasToImage, imageToCanvas, insideImage, eventToCanvas } from "./lib/geometry.js";
-import { injectStyle, el, loadImage, tintMask, uploadImage, imageFromTransfer, fitCanvas } from "./ui_common.js";
+import { injectStyle, el, loadImage, tintMask, uploadImage, imageFromTransfer, fitCanvas, claimKeyboard } from "./ui_common.js";
 
 const HIT_PX = 8;
 
@@ -53,7 +53,7 @@ export class SamPointPicker {
     this.element = el("div", { class: "levitor-editor" }, this.toolbar, this.stage, this.status);
     // Pick up hand edits of the JSON text made while the pointer was elsewhere.
     this.element.addEventListener("pointerenter", () => this.reloadFromWidget());
-    const c = this.canvas;
+    const c = claimKeyboard(this.canvas);
     c.addEventListener("pointerdown", (e) => this._onDown(e));
     c.addEventListener("pointermove", (e) => { this.hover = this._eventImage(e); this.render(); });
     c.addEventListener("pointerleave", () => { this.hover = null; this.render(); });

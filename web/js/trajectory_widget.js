@@ -5,7 +5,7 @@ import { TrackModel } from "./lib/track_model.js";
 import { fitTransform, canvasToImage, imageToCanvas, insideImage, clampToImage, eventToCanvas, hitTestPoint, hitTestSegment } from "./lib/geometry.js";
 import { sceneDepthAt, objectAt, stepDepth, clampDepth } from "./lib/depth.js";
 import { linspace } from "./lib/pchip.js";
-import { injectStyle, el, loadImage, imageToRaster, tintLabels, uploadImage, imageFromTransfer, fitCanvas, drawLabel, objectColor } from "./ui_common.js";
+import { injectStyle, el, loadImage, imageToRaster, tintLabels, uploadImage, imageFromTransfer, fitCanvas, drawLabel, objectColor, claimKeyboard } from "./ui_common.js";
 
 const HIT_PX = 9; // canvas pixels
 const SEGMENT_PX = 6;
@@ -97,7 +97,7 @@ export class TrajectoryEditor {
 
     // Pick up hand edits of the JSON text made while the pointer was elsewhere.
     this.element.addEventListener("pointerenter", () => this.reloadFromWidget());
-    const c = this.canvas;
+    const c = claimKeyboard(this.canvas);
     c.addEventListener("pointerdown", (e) => this._onDown(e));
     c.addEventListener("pointermove", (e) => this._onMove(e));
     c.addEventListener("pointerup", (e) => this._onUp(e));

@@ -144,6 +144,21 @@ export function imageFromTransfer(dt) {
   return null;
 }
 
+/**
+ * Make a focusable editor element count as a text field for the host's global key handlers
+ * (which leave text fields alone), so Ctrl+Z, Delete and paste while it has focus act on the
+ * editor and not on the graph. Some hosts listen in the capture phase, where stopping the
+ * event's propagation is too late; they check the focused element's `type` instead.
+ */
+export function claimKeyboard(element) {
+  try {
+    Object.defineProperty(element, "type", { value: "textarea", configurable: true });
+  } catch (err) {
+    /* a host element that already defines type: nothing to do */
+  }
+  return element;
+}
+
 /** Size a canvas's backing store to its displayed size; returns true when it changed. */
 export function fitCanvas(canvas) {
   const r = canvas.getBoundingClientRect();
