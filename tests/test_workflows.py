@@ -5,7 +5,6 @@ random models) and produces frames."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import torch
 from PIL import Image
 
 from fakes.comfy_host import REPO_ROOT, fake_host, pack  # noqa: F401  (fixtures)
+from fakes.workflow_models import fast_variant
 
 UI_DIR = REPO_ROOT / "workflows"
 API_DIR = REPO_ROOT / "tests" / "workflows"
@@ -105,10 +105,9 @@ def test_thumbnail_and_models_list(name):
 class CoreStandIns:
     """Small versions of the core nodes the workflows use."""
 
-    def __init__(self, input_image: np.ndarray, out_dir: Path, size_override):
+    def __init__(self, input_image: np.ndarray, out_dir: Path):
         self.input_image = input_image
         self.out_dir = out_dir
-        self.size_override = size_override
         self.saved: list[Path] = []
         self.previews: list = []
 
@@ -117,7 +116,6 @@ class CoreStandIns:
         return img, torch.zeros(1, *self.input_image.shape[:2])
 
     def ImageScale(self, image, upscale_method, width, height, crop):
-        width, height = self.size_override or (width, height)
         arr = (image[0].numpy() * 255).round().astype(np.uint8)
         out = np.asarray(Image.fromarray(arr).resize((width, height), Image.LANCZOS))
         return (torch.from_numpy(out.astype(np.float32) / 255.0)[None],)
@@ -135,9 +133,8 @@ class CoreStandIns:
         return ()
 
 
-def run_api_workflow(pack, api: dict, core: CoreStandIns, overrides: dict | None = None) -> dict:
+def run_api_workflow(pack, api: dict, core: CoreStandIns) -> dict:
     """Execute an API prompt in dependency order; return every node's outputs."""
-    overrides = overrides or {}
     done: dict[str, tuple] = {}
     pending = dict(api)
     while pending:
@@ -147,7 +144,6 @@ def run_api_workflow(pack, api: dict, core: CoreStandIns, overrides: dict | None
         for nid in sorted(ready, key=int):
             node = pending.pop(nid)
             kwargs = {k: (done[v[0]][v[1]] if isinstance(v, list) else v) for k, v in node["inputs"].items()}
-            kwargs.update(overrides.get(node["class_type"], {}))
             cls_name = node["class_type"]
             if cls_name in CORE_WIDGETS:
                 out = getattr(core, cls_name)(**kwargs)
@@ -165,31 +161,9 @@ def run_api_workflow(pack, api: dict, core: CoreStandIns, overrides: dict | None
 
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory):
-    """Tiny random models under the file names the workflows use."""
-    from fakes.tiny_depth import tiny_original_state_dict
-    from fakes.tiny_sam import save_tiny_sam
-    from levitor.tiny_models import save_tiny_models
+    from fakes.workflow_models import write_workflow_models
 
-    root = tmp_path_factory.mktemp("models")
-    paths = save_tiny_models(root / "_tiny")
-    shutil.move(str(paths["svd"]), root / "diffusers" / "stable-video-diffusion-img2vid-xt")
-    (root / "levitor").mkdir()
-    shutil.copy(paths["controlnet"] / "diffusion_pytorch_model.safetensors",
-                root / "levitor" / "levitor_controlnet.safetensors")
-    shutil.copy(paths["controlnet"] / "config.json", root / "levitor" / "config.json")  # the tiny sizes
-    save_tiny_sam(root / "sams" / "sam_vit_h_4b8939.pth")
-    (root / "depthanything").mkdir()
-    torch.save(tiny_original_state_dict(), root / "depthanything" / "depth_anything_v2_vitl.pth")
-    return root
-
-
-#: Small settings so the walk stays quick on a CPU: 144x256 frames (the splat radius needs more
-#: than ~130 px), 4 frames, 1 denoising step, a coarse automatic-mask grid.
-FAST = {
-    "LeviTorRenderMovedMasks": {"num_frames": 4},
-    "LeviTorSampler": {"steps": 1},
-    "LeviTorSceneSegments": {"points_per_side": 8},
-}
+    return write_workflow_models(tmp_path_factory.mktemp("models"))
 
 
 #: occlusion and orbit differ from the basic workflow only in their tracks: walked with -m slow
@@ -204,9 +178,9 @@ def test_api_workflow_runs_and_produces_frames(pack, fake_host, tiny_model_dir, 
     fake_host.models_dir.symlink_to(tiny_model_dir, target_is_directory=True)
     api = json.loads((API_DIR / f"{name}_api.json").read_text())
     image = load_image(REPO_ROOT / "levitor" / "assets" / "demo" / "image.png")
-    core = CoreStandIns(image, tmp_path, size_override=(144, 256))
+    core = CoreStandIns(image, tmp_path)
     try:
-        outputs = run_api_workflow(pack, api, core, FAST)
+        outputs = run_api_workflow(pack, fast_variant(api), core)
     finally:
         pack.nodes.model_nodes.release_cached_model()
     sampler = next(nid for nid, n in api.items() if n["class_type"] == "LeviTorSampler")
