@@ -56,10 +56,13 @@ ensure_levitor()
 if __package__:  # imported as a package, as ComfyUI does
     from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 
-    try:  # the live preview route needs the running server; without it the nodes still work
-        from .nodes import preview_route  # noqa: F401
-    except Exception as exc:  # ImportError outside ComfyUI, or an older server API
-        _log.info("levitor: live preview route not registered (%s)", exc)
+    try:  # the editor's live preview route needs the running server; the nodes work without it
+        from .nodes import preview_route
+
+        if not preview_route.register_routes():
+            _log.info("levitor: no running ComfyUI server, live preview route not registered")
+    except Exception as exc:  # an older server API, or the route module missing
+        _log.warning("levitor: live preview route not registered (%s)", exc)
 else:  # imported as a plain module (a test runner collecting this folder): nothing to register
     NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = {}, {}
 

@@ -387,6 +387,8 @@ class LeviTorPipeline(DiffusionPipeline):
                             model_in, t, encoder_hidden_states=embeds, added_time_ids=add_time_ids,
                             controlnet_cond=cond, conditioning_scale=controlnet_cond_scale, return_dict=False,
                         )
+                        if self.autocast_dtype is not None:  # autocast models hand fp32 outputs on
+                            down, mid = tuple(d.float() for d in down), mid.float()
                         residuals = dict(down_block_additional_residuals=down, mid_block_additional_residual=mid)
                     pred = self.unet(
                         model_in, t, encoder_hidden_states=embeds, added_time_ids=add_time_ids,

@@ -136,9 +136,9 @@ class LoadLeviTorModel:
                                                                  "controlnet/ folder of hlwang06/LeviTor or a single "
                                                                  ".safetensors file."}),
                 "precision": (list(PRECISIONS), {"default": "auto",
-                                                 "tooltip": "Weights dtype: auto picks fp16 on CUDA, fp32 on CPU; "
-                                                            "fp16-autocast matches the reference (fp32 weights "
-                                                            "under fp16 autocast)."}),
+                                                 "tooltip": "Weights dtype. auto: fp16-autocast on CUDA, fp16 on "
+                                                            "MPS, fp32 on CPU. fp16-autocast is the reference's "
+                                                            "regime (fp32 UNet/ControlNet under fp16 autocast)."}),
                 "offload": (list(OFFLOAD_MODES), {"default": "none",
                                                   "tooltip": "CPU offload: model (whole sub-models, moderate "
                                                              "saving) or sequential (layer by layer, least memory, "

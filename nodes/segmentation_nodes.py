@@ -79,6 +79,17 @@ class LeviTorSAMMaskPicker:
             },
         }
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, points_json):
+        """Reject points JSON that does not parse before the graph runs."""
+        from levitor.segmentation import parse_points
+
+        try:
+            parse_points(points_json, name="points_json")
+        except ValueError as exc:
+            return str(exc)
+        return True
+
     def pick(self, image, sam_model, points_json, multimask_output, negative_coord_str=None, masks_in=None):
         from levitor.segmentation import parse_points
 

@@ -208,6 +208,19 @@ class LeviTorTrajectory3DEditor:
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, tracks_json):
+        """Reject tracks JSON that does not parse before the graph runs."""
+        from levitor.tracks import parse_tracks
+
+        if _is_blank_tracks(tracks_json):
+            return True
+        try:
+            parse_tracks(tracks_json, name="tracks_json")
+        except ValueError as exc:
+            return str(exc)
+        return True
+
     def edit(self, image, object_masks, depth, tracks_json, coord_str=None, depths="", static_segments=None,
              unique_id=None):
         from levitor.scene import make_scene

@@ -64,3 +64,17 @@ def test_socket_types_connect(pack):
     req = m["LeviTorSampler"].INPUT_TYPES()["required"]
     assert req["control"][0] == "LEVITOR_CONTROL" and req["levitor_model"][0] == "LEVITOR_MODEL"
     assert req["seed"][1]["default"] == 217 and req["steps"][1]["default"] == 25
+
+
+@pytest.mark.parametrize("key", sorted(EXPECTED))
+def test_help_page_lists_every_input_and_output(pack, key):
+    from fakes.comfy_host import REPO_ROOT
+
+    page = (REPO_ROOT / "web" / "docs" / f"{key}.md").read_text()
+    cls = pack.NODE_CLASS_MAPPINGS[key]
+    spec = cls.INPUT_TYPES()
+    for section in ("required", "optional"):
+        for name in spec.get(section, {}):
+            assert f"`{name}`" in page, f"{key} help page does not describe {name}"
+    for name in cls.RETURN_NAMES:
+        assert f"`{name}`" in page, f"{key} help page does not describe output {name}"

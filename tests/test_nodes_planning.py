@@ -185,3 +185,11 @@ def test_planning_nodes_reject_wrong_socket_objects(pack):
         pack.NODE_CLASS_MAPPINGS["LeviTorRenderMovedMasks"]().render({"tracks": []}, 6, "off")
     with pytest.raises(ValueError, match="LeviTorRenderMovedMasks"):
         pack.NODE_CLASS_MAPPINGS["LeviTorKMeansControlPoints"]().select(None, 1.0, True, True)
+
+
+def test_editor_validates_tracks_json_before_running(pack):
+    cls = pack.NODE_CLASS_MAPPINGS["LeviTorTrajectory3DEditor"]
+    assert cls.VALIDATE_INPUTS(json.dumps(TRACK)) is True
+    assert cls.VALIDATE_INPUTS("") is True
+    msg = cls.VALIDATE_INPUTS('{"tracks": [[[1, 2]]]}')
+    assert isinstance(msg, str) and "tracks_json" in msg and "[x, y, depth]" in msg

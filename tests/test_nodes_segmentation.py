@@ -81,3 +81,10 @@ def test_scene_segments_batch_and_cancel(pack, sam_file, fake_host):
     fake_host.interrupted = True
     with pytest.raises(InterruptProcessingException):
         node.segment(_image(), sam_file, 4, 0.0, 0.0)
+
+
+def test_picker_validates_points_json_before_running(pack):
+    cls = pack.NODE_CLASS_MAPPINGS["LeviTorSAMMaskPicker"]
+    assert cls.VALIDATE_INPUTS('[{"x": 1, "y": 2}]') is True
+    msg = cls.VALIDATE_INPUTS('{"points": [{"x": 1, "y": 2, "label": 0}]}')
+    assert isinstance(msg, str) and "positive" in msg
