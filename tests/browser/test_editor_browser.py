@@ -372,6 +372,21 @@ def test_sam_picker_points_and_mask(driver):
     assert _close(px(24, 86), masked, 8), px(24, 86)
     assert _close(px(60, 20), BG, 3), px(60, 20)
 
+    # A second object: its clicks go into its own entry of "objects" (one mask per object).
+    drv.find_element(By.XPATH, "//div[@id='sam']//button[text()='+ Object']").click()
+    ActionChains(drv).move_to_element_with_offset(canvas, *m.offset(90, 30)).click().perform()
+    doc = json.loads(drv.execute_script("return window.harness.pointsText()"))
+    assert "points" not in doc and len(doc["objects"]) == 2
+    assert [p["label"] for p in doc["objects"][0]["points"]] == [1, 0]
+    assert [p["label"] for p in doc["objects"][1]["points"]] == [1]
+    assert abs(doc["objects"][1]["points"][0]["x"] - 90) <= tol
+    select = drv.find_element(By.CSS_SELECTOR, "#sam select")
+    assert select.get_attribute("value") == "1"
+    ActionChains(drv).key_down(Keys.CONTROL).send_keys("z").key_up(Keys.CONTROL).perform()
+    # Undo the click: the empty second object is not written, the first one is "points" again.
+    doc = json.loads(drv.execute_script("return window.harness.pointsText()"))
+    assert "objects" not in doc and [p["label"] for p in doc["points"]] == [1, 0]
+
 
 def test_node_id_is_read_when_needed_and_upload_sets_the_background(driver):
     drv = driver
