@@ -388,11 +388,18 @@ def test_sam_picker_points_and_mask(driver):
     assert "objects" not in doc and [p["label"] for p in doc["points"]] == [1, 0]
 
 
-def test_node_id_is_read_when_needed_and_upload_sets_the_background(driver):
+def test_node_id_is_read_when_needed_and_upload_sets_the_background(driver, server):
     drv = driver
     # A node gets its graph id after creation: the preview must use the current one.
     assert drv.execute_script("const h = window.harness; h.trajNode.id = 42; const v = h.traj.binding.nodeId;"
                               " h.trajNode.id = 7; return v") == 42
+    # The server's own id from the last run wins (nodes inside subgraphs have a path id there).
+    drv.execute_script("const e = window.harness.traj; e.sceneNodeId = '5:7'; e.previewToggle.checked = true;"
+                       " e.schedulePreview(0);")
+    _wait(drv, "return window.harness.traj.error.includes('5:7')")
+    assert server[1].posts[-1]["node_id"] == "5:7"
+    drv.execute_script("const e = window.harness.traj; e.sceneNodeId = null; e.previewToggle.checked = false;"
+                       " e.error = ''; e.previewImg = null;")
     # Upload (as from the file button, a paste or a drop): the host's /upload/image answers a
     # reference that becomes the background and is saved in the node's properties.
     result = drv.execute_async_script("""const done = arguments[0]; (async () => {

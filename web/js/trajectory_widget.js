@@ -48,6 +48,7 @@ export class TrajectoryEditor {
     this.lastWheel = null;
     this.error = "";
     this.frame = 0;
+    this.sceneNodeId = null;
     this._build();
     this.restore();
   }
@@ -227,6 +228,8 @@ export class TrajectoryEditor {
       this.depth8 = d8 ? imageToRaster(d8) : null;
       this.labels = lab ? imageToRaster(lab) : null;
       this.numObjects = scene.num_objects | 0;
+      // The server's id of the node (inside a subgraph it differs from the node's local id).
+      this.sceneNodeId = scene.node_id !== undefined && scene.node_id !== null ? String(scene.node_id) : null;
       this.tint = null;
       if (this.binding.properties) this.binding.properties.levitor_image = scene.image;
       this.model.ensureTracks(Math.max(1, this.numObjects));
@@ -260,7 +263,7 @@ export class TrajectoryEditor {
       this.render();
       return;
     }
-    const body = { node_id: String(this.binding.nodeId), tracks, num_frames: this.numFrames(), frame: this.frame };
+    const body = { node_id: this.sceneNodeId || String(this.binding.nodeId), tracks, num_frames: this.numFrames(), frame: this.frame };
     try {
       const res = await this.host.fetch("/levitor/preview", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
       if (seq !== this.previewSeq) return;
