@@ -413,3 +413,29 @@ def test_node_id_is_read_when_needed_and_upload_sets_the_background(driver, serv
     assert result[0] == 1
     assert result[1] == {"filename": "image.png", "subfolder": "", "type": "input"}
     assert result[2] == W and result[3] is None  # the old mask is dropped with a new image
+
+
+def test_high_dpi_canvas_is_sharp_and_keeps_coordinates(driver):
+    drv = driver
+    drv.execute_script("Object.defineProperty(window, 'devicePixelRatio', {configurable: true, get: () => 2});"
+                       "window.harness.sam.drawNow();")
+    try:
+        canvas = drv.find_element(By.CSS_SELECTOR, "#sam canvas")
+        w, h, bw, bh = drv.execute_script("const c = arguments[0], r = c.getBoundingClientRect();"
+                                          "return [r.width, r.height, c.width, c.height];", canvas)
+        assert abs(bw - 2 * w) <= 2 and abs(bh - 2 * h) <= 2
+        scale = min((w - 8) / W, (h - 8) / H)
+        ox, oy = (w - W * scale) / 2, (h - H * scale) / 2
+        n_before = drv.execute_script("return window.harness.sam.model.totalPoints")
+        ActionChains(drv).move_to_element_with_offset(canvas, round(ox + 60 * scale - w / 2),
+                                                      round(oy + 100 * scale - h / 2)).click().perform()
+        p = drv.execute_script("const m = window.harness.sam.model; return m.points[m.points.length - 1]")
+        assert drv.execute_script("return window.harness.sam.model.totalPoints") == n_before + 1
+        assert abs(p["x"] - 60) <= 1.5 / scale and abs(p["y"] - 100) <= 1.5 / scale
+        # Drawn at device resolution: the new point's dot is in the backing store at 2x.
+        color = drv.execute_script(
+            "const c = arguments[0]; const d = c.getContext('2d').getImageData(arguments[1], arguments[2], 1, 1).data;"
+            "return [d[0], d[1], d[2]];", canvas, round(2 * (ox + p["x"] * scale) + 5), round(2 * (oy + p["y"] * scale) + 5))
+        assert _close(color, (40, 200, 80), 12), color
+    finally:
+        drv.execute_script("delete window.devicePixelRatio; window.harness.sam.drawNow();")

@@ -2,7 +2,7 @@
 
 import { PointsModel } from "./lib/points_model.js";
 import { fitTransform, canvasToImage, imageToCanvas, insideImage, eventToCanvas } from "./lib/geometry.js";
-import { injectStyle, el, loadImage, tintMask, tintLabels, imageToRaster, uploadImage, imageFromTransfer, fitCanvas, claimKeyboard, objectColor, drawLabel } from "./ui_common.js";
+import { injectStyle, el, loadImage, tintMask, tintLabels, imageToRaster, uploadImage, imageFromTransfer, fitCanvas, canvasSize, claimKeyboard, objectColor, drawLabel } from "./ui_common.js";
 
 const HIT_PX = 8;
 
@@ -150,13 +150,13 @@ export class SamPointPicker {
 
   _transform() {
     const size = this.image ? [this.image.naturalWidth, this.image.naturalHeight] : this.model.imageSize;
-    return size ? fitTransform(size[0], size[1], this.canvas.width, this.canvas.height, 4) : null;
+    return size ? fitTransform(size[0], size[1], ...canvasSize(this.canvas), 4) : null;
   }
 
   _eventImage(e) {
     const t = this._transform();
     if (!t) return null;
-    const [cx, cy] = eventToCanvas(e.clientX, e.clientY, this.canvas.getBoundingClientRect(), this.canvas.width, this.canvas.height);
+    const [cx, cy] = eventToCanvas(e.clientX, e.clientY, this.canvas.getBoundingClientRect(), ...canvasSize(this.canvas));
     const [x, y] = canvasToImage(t, cx, cy);
     return { t, x, y };
   }
@@ -207,9 +207,9 @@ export class SamPointPicker {
   }
 
   _draw() {
-    fitCanvas(this.canvas);
-    const ctx = this.canvas.getContext("2d");
-    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
+    const ctx = fitCanvas(this.canvas);
+    const [cw, ch] = canvasSize(this.canvas);
+    ctx.clearRect(0, 0, cw, ch);
     const m = this.model;
     const names = m.objects.map((o, k) => `object ${k + 1} · ${o.points.length} pt`);
     if (this.objectSelect.options.length !== names.length || [...this.objectSelect.options].some((o, i) => o.textContent !== names[i])) {
@@ -224,7 +224,7 @@ export class SamPointPicker {
       ctx.fillStyle = "#888";
       ctx.font = "13px sans-serif";
       ctx.textAlign = "center";
-      ctx.fillText("Run the workflow once, or upload / paste / drop an image", this.canvas.width / 2, this.canvas.height / 2);
+      ctx.fillText("Run the workflow once, or upload / paste / drop an image", cw / 2, ch / 2);
       ctx.textAlign = "start";
     } else {
       const [x0, y0] = imageToCanvas(t, 0, 0);

@@ -5,7 +5,7 @@ import { TrackModel } from "./lib/track_model.js";
 import { fitTransform, canvasToImage, imageToCanvas, insideImage, clampToImage, eventToCanvas, hitTestPoint, hitTestSegment } from "./lib/geometry.js";
 import { sceneDepthAt, objectAt, stepDepth, clampDepth } from "./lib/depth.js";
 import { linspace } from "./lib/pchip.js";
-import { injectStyle, el, loadImage, imageToRaster, tintLabels, uploadImage, imageFromTransfer, fitCanvas, drawLabel, objectColor, claimKeyboard } from "./ui_common.js";
+import { injectStyle, el, loadImage, imageToRaster, tintLabels, uploadImage, imageFromTransfer, fitCanvas, canvasSize, drawLabel, objectColor, claimKeyboard } from "./ui_common.js";
 
 const HIT_PX = 9; // canvas pixels
 const SEGMENT_PX = 6;
@@ -291,13 +291,13 @@ export class TrajectoryEditor {
   _transform() {
     const size = this._imageSize();
     if (!size) return null;
-    return fitTransform(size[0], size[1], this.canvas.width, this.canvas.height, 4);
+    return fitTransform(size[0], size[1], ...canvasSize(this.canvas), 4);
   }
 
   _eventImage(e) {
     const t = this._transform();
     if (!t) return null;
-    const [cx, cy] = eventToCanvas(e.clientX, e.clientY, this.canvas.getBoundingClientRect(), this.canvas.width, this.canvas.height);
+    const [cx, cy] = eventToCanvas(e.clientX, e.clientY, this.canvas.getBoundingClientRect(), ...canvasSize(this.canvas));
     const [x, y] = canvasToImage(t, cx, cy);
     return { t, x, y };
   }
@@ -489,10 +489,10 @@ export class TrajectoryEditor {
 
   _draw() {
     this._syncControls();
-    fitCanvas(this.canvas);
+    const ctx = fitCanvas(this.canvas);
     fitCanvas(this.profile);
-    const ctx = this.canvas.getContext("2d");
-    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
+    const [cw, ch] = canvasSize(this.canvas);
+    ctx.clearRect(0, 0, cw, ch);
     const t = this._transform();
     const m = this.model;
     const n = this.numFrames();
@@ -500,7 +500,7 @@ export class TrajectoryEditor {
       ctx.fillStyle = "#888";
       ctx.font = "13px sans-serif";
       ctx.textAlign = "center";
-      ctx.fillText("Run the workflow once, or upload / paste / drop an image", this.canvas.width / 2, this.canvas.height / 2);
+      ctx.fillText("Run the workflow once, or upload / paste / drop an image", cw / 2, ch / 2);
       ctx.textAlign = "start";
       this._drawProfile();
       this._drawStatus(null);
@@ -571,10 +571,9 @@ export class TrajectoryEditor {
   _drawProfile() {
     const c = this.profile;
     const ctx = c.getContext("2d");
-    ctx.clearRect(0, 0, c.width, c.height);
+    const [W, H] = canvasSize(c);
+    ctx.clearRect(0, 0, W, H);
     const n = this.numFrames();
-    const W = c.width;
-    const H = c.height;
     const xOf = (f) => 4 + (f / Math.max(1, n - 1)) * (W - 8);
     ctx.strokeStyle = "#333";
     ctx.lineWidth = 1;
