@@ -72,7 +72,7 @@ export class TrajectoryEditor {
   _build() {
     const b = (label, title, fn) => el("button", { textContent: label, title, onclick: (e) => { e.preventDefault(); fn(); } });
     this.trackSelect = el("select", { title: "Track to edit (track k moves object k)", onchange: () => { this.model.selectTrack(+this.trackSelect.value); this.render(); } });
-    this.depthInput = el("input", { type: "number", step: "0.005", min: "0.004", max: "1", title: "Depth of the selected point (reference units, smaller = nearer)", onchange: () => this._depthFromField() });
+    this.depthInput = el("input", { type: "number", step: "0.0001", min: "0.0039", max: "1", title: "Depth of the selected point (reference units, smaller = nearer)", onchange: () => this._depthFromField() });
     this.fileInput = el("input", { type: "file", accept: "image/*", style: "display:none", onchange: () => { const f = this.fileInput.files[0]; if (f) this.upload(f); this.fileInput.value = ""; } });
     this.toolbar = el("div", { class: "lv-bar" },
       this.trackSelect,
