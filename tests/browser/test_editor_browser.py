@@ -32,6 +32,7 @@ BG = (60, 90, 120)
 OBJ = (200, 40, 40)
 SQUARE = (slice(70, 90), slice(20, 40))  # rows, cols: centre (x 30, y 80)
 TRACK0 = (230, 57, 70)  # first object colour in the editor
+BOX2 = (slice(20, 40), slice(80, 110))  # a second object: rows, cols (centre x 95, y 30)
 
 
 def _find_browser():
@@ -116,6 +117,12 @@ def server():
     Image.fromarray(d8).save(tmp / "depth8.png")
     Image.fromarray(labels).save(tmp / "labels.png")
     Image.fromarray((labels > 0).astype(np.uint8) * 255).save(tmp / "mask.png")
+    labels2 = labels.copy()
+    labels2[BOX2] = 2
+    Image.fromarray(labels2).save(tmp / "labels2.png")
+    d8_2 = d8.copy()
+    d8_2[BOX2] = 50  # reference depth 0.02
+    Image.fromarray(d8_2).save(tmp / "depth8_2.png")
     scene_cache.remember_scene("7", make_scene(image, 1.0 / d8.astype(np.float64), [labels > 0]))
 
     handler = type("Handler", (_Handler,), {"assets": tmp, "posts": []})
@@ -439,3 +446,47 @@ def test_high_dpi_canvas_is_sharp_and_keeps_coordinates(driver):
         assert _close(color, (40, 200, 80), 12), color
     finally:
         drv.execute_script("delete window.devicePixelRatio; window.harness.sam.drawNow();")
+
+
+def test_two_objects_pick_tracks_by_clicking(driver, server):
+    drv = driver
+    drv.get(server[0] + "/tests/browser/harness.html")  # a fresh editor
+    _wait(drv, "return window.harnessReady === true")
+    msg = _scene_message()
+    msg["levitor_scene"][0].update(labels={"filename": "labels2.png"}, depth8={"filename": "depth8_2.png"}, num_objects=2)
+    drv.execute_async_script("window.harness.traj.onExecuted(arguments[0]).then(arguments[1])", msg)
+    _wait(drv, "return !!(window.harness.traj.labels && window.harness.traj.numObjects === 2)")
+    _draw(drv)
+    canvas = drv.find_element(By.CSS_SELECTOR, "#traj canvas.lv-main")
+    m = Mapper(drv, canvas)
+    options = drv.execute_script("return [...document.querySelectorAll('#traj select option')].map(o => o.textContent)")
+    assert [o.split(" ·")[0] for o in options] == ["object 1", "object 2"]
+    # Both tracks empty: a click on object 2 starts object 2's track, at its scene depth (1/50).
+    ActionChains(drv).move_to_element_with_offset(canvas, *m.offset(95, 30)).click().perform()
+    t = _tracks(drv)["tracks"]
+    assert len(t) == 2 and t[0]["points"] == [] and len(t[1]["points"]) == 1
+    assert t[1]["points"][0][2] == pytest.approx(0.02)
+    assert drv.execute_script("return window.harness.traj.model.active") == 1
+    drv.execute_script("window.harness.traj.hover = null")
+    _draw(drv)
+    assert "object 1 has no point yet" in drv.find_element(By.CSS_SELECTOR, "#traj .lv-status").text
+    # A second click anywhere (even on object 1) extends the current track.
+    ActionChains(drv).move_to_element_with_offset(canvas, *m.offset(30, 80)).click().perform()
+    t = _tracks(drv)["tracks"]
+    assert len(t[1]["points"]) == 2 and t[1]["points"][1][2] == pytest.approx(0.02)
+    # Ctrl+click on object 1 selects its track; the next click starts it with object 1's depth.
+    ActionChains(drv).key_down(Keys.CONTROL).move_to_element_with_offset(canvas, *m.offset(25, 85)).click() \
+        .key_up(Keys.CONTROL).perform()
+    assert drv.execute_script("return window.harness.traj.model.active") == 0
+    assert len(_tracks(drv)["tracks"][1]["points"]) == 2  # Ctrl+click added nothing
+    ActionChains(drv).move_to_element_with_offset(canvas, *m.offset(35, 75)).click().perform()
+    t = _tracks(drv)["tracks"]
+    assert len(t[0]["points"]) == 1 and t[0]["points"][0][2] == pytest.approx(0.01)
+    drv.execute_script("window.harness.traj.hover = null")
+    _draw(drv)
+    assert "has no point yet" not in drv.find_element(By.CSS_SELECTOR, "#traj .lv-status").text
+    # Object 2 is tinted in its own colour (second palette entry) where no track is drawn.
+    img = _screenshot(drv)
+    x, y = (int(v) for v in m.page(105, 37))
+    second = (42, 157, 143)
+    assert _close(img[y, x], [0.65 * b + 0.35 * c for b, c in zip(BG, second)], 8), img[y, x]

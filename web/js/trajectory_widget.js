@@ -564,6 +564,8 @@ export class TrajectoryEditor {
         }
       });
     }
+    const gap = this._gapWarning();
+    if (gap) drawLabel(ctx, gap, 6, 18, "#ffcc66");
     this._drawProfile();
     this._drawStatus(t);
   }
