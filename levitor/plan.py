@@ -31,6 +31,7 @@ class PlanOptions:
     min_area_frac: float = 0.001
     base_radius: float = 0.011
     points_per_pixel: int = 10
+    splat_units: str = "pixels"  # "ndc": the reference's resolution-dependent splat size
     k_rule: KRule = field(default_factory=KRule)
     clamp_k: bool = True
     wrap_uint8: bool = False
@@ -101,7 +102,7 @@ def plan_scene(scene: Scene, tracks: Any, options: PlanOptions | None = None, *,
             notes.append(f"track {k} has one point: object {k} stays in place")
     trajectories = resample_tracks(tracks, opts.num_frames)
     moved = render_moved_masks(scene, trajectories, device=device, base_radius=opts.base_radius,
-                               points_per_pixel=opts.points_per_pixel)
+                               points_per_pixel=opts.points_per_pixel, splat_units=opts.splat_units)
     keypoints = select_keypoints(moved.labels, moved.depths, scene.num_objects, ratio=opts.ratio,
                                  area_min=moved.area_min, area_max=moved.area_max, rule=opts.k_rule,
                                  clamp_k=opts.clamp_k)

@@ -3,13 +3,19 @@
 Every pixel of a user object is shifted by its track's 2D delta, lifted with its own reference
 depth ``z0``, pushed by the track's depth delta ``dd`` and projected again, which scales it about
 the image centre by ``z0 / (z0 + dd)`` (the camera's focal lengths cancel). Points are splatted
-as discs of radius ``max(base_radius - dd, base_radius)`` (normalised device units, one unit being
-half the shorter image side) with alpha ``1 - dist² / r²``; each pixel composites the
+as discs of radius ``max(base_radius - dd, base_radius)`` in normalised device units with alpha ``1 - dist² / r²``; each pixel composites the
 ``points_per_pixel`` nearest points (smallest depth, then lowest index) and counts as covered when
 ``label * coverage`` rounds to a non-zero value. Occlusion is a painter's test: object *j* is
 drawn where the running depth map is farther than its trajectory depth; objects are drawn in
 selection order. Pixels that are unlabelled or were user-object pixels and are not covered get
 the "fill" label taken from the region above each object, with depth 1.0 (far).
+
+Splat size: the reference expresses the radius in normalised device units, one unit being half
+the shorter image side, and only ever ran at 288 pixels wide (144 pixels a unit, a 1.584 px radius).
+Since the point cloud has one point per pixel at every resolution, the radius that closes the gaps
+between points is a pixel size: by default (``splat_units="pixels"``) one unit is 144 pixels at
+every resolution, which equals the reference at its own resolution. ``splat_units="ndc"`` scales
+with the image as the reference's code does (a 0.2 px radius at 36 px, 3.2 px at 576 px).
 
 Pure torch, batched over frames, on any device.
 """
@@ -20,6 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+
+REFERENCE_UNIT_PX = 144.0  # pixels per normalised device unit at the reference's 288-px short side
 
 
 @dataclass
@@ -123,7 +132,7 @@ def _candidate_budget(n_pts: int, radius_px: float) -> int:
 
 
 def render_moved_masks(scene, trajectories: np.ndarray, *, device: str | torch.device | None = None,
-                       base_radius: float = 0.011, points_per_pixel: int = 10,
+                       base_radius: float = 0.011, points_per_pixel: int = 10, splat_units: str = "pixels",
                        max_candidates: int = 24_000_000) -> MovedMasks:
     """Render the per-frame label and depth maps of ``scene`` moved along ``trajectories``.
 
@@ -154,7 +163,9 @@ def render_moved_masks(scene, trajectories: np.ndarray, *, device: str | torch.d
     M = torch.from_numpy(initial).to(device).unsqueeze(0).repeat(n_frames, 1, 1)
     D = torch.from_numpy(depth_c).to(device=device, dtype=fdt).unsqueeze(0).repeat(n_frames, 1, 1)
     free_t = torch.from_numpy(free).to(device)
-    min_side = min(height, width)
+    if splat_units not in ("pixels", "ndc"):
+        raise ValueError(f"splat_units must be 'pixels' or 'ndc', got {splat_units!r}")
+    unit_px = REFERENCE_UNIT_PX if splat_units == "pixels" else min(height, width) / 2.0
 
     for j in range(n):
         rows, cols = np.nonzero(labels0 == j + 1)  # raster order
@@ -168,7 +179,7 @@ def render_moved_masks(scene, trajectories: np.ndarray, *, device: str | torch.d
         z = torch.from_numpy(z0.astype(np.float64)).to(device=device, dtype=fdt)
         rank_t = torch.from_numpy(rank).to(device)
         covered = torch.zeros((n_frames, height, width), dtype=torch.bool, device=device)
-        radius_all = np.maximum(base_radius - deltas[j, :, 2], base_radius) * (min_side / 2.0)
+        radius_all = np.maximum(base_radius - deltas[j, :, 2], base_radius) * unit_px
         per_frame = _candidate_budget(len(rows), float(radius_all.max()))
         chunk = max(1, min(n_frames, max_candidates // per_frame))
         for f0 in range(0, n_frames, chunk):

@@ -1,0 +1,172 @@
+import numpy as np
+import pytest
+import torch
+
+from conftest import box, disc
+from levitor.render import fill_label, render_moved_masks, splat_coverage
+from levitor.scene import Scene, make_scene
+from levitor.tracks import resample_tracks
+
+
+def brute_force_cover(u, v, z0, delta, height, width, label, base_radius=0.011, k=10, unit=144.0):
+    """Per pixel: every point within the radius, the k nearest by (z, index), alpha compositing."""
+    dx, dy, dd = delta
+    z = z0 + dd
+    rho = z0 / np.where(z > 0, z, 1)
+    x = width / 2 + (u + dx - width / 2) * rho
+    y = height / 2 + (v + dy - height / 2) * rho
+    r = max(base_radius - dd, base_radius) * unit
+    order = np.lexsort((np.arange(len(z)), z))  # by z, then index
+    out = np.zeros((height, width), dtype=bool)
+    for row in range(height):
+        for col in range(width):
+            d2 = (x[order] - (col + 0.5)) ** 2 + (y[order] - (row + 0.5)) ** 2
+            hit = (d2 < r * r) & (z[order] > 0)
+            alphas = 1 - d2[hit][:k] / (r * r)
+            transmit = np.prod(1 - alphas)
+            out[row, col] = label * (1 - transmit) > 0.5
+    return out
+
+
+@pytest.mark.parametrize("delta", [(0, 0, 0), (2.3, -1.7, 0), (0.4, 0.6, -0.004), (-3, 2, 0.01), (1, 1, -0.02)])
+def test_vectorised_splatting_equals_brute_force(delta):
+    rng = np.random.default_rng(1)
+    h, w = 18, 22
+    mask = disc((h, w), 9, 10, 5) | box((h, w), 3, 6, 2, 8)
+    rows, cols = np.nonzero(mask)
+    z0 = (1.0 / rng.integers(30, 40, size=len(rows))).astype(np.float32).astype(np.float64)
+    label = 1.0
+    expected = brute_force_cover(cols.astype(float), rows.astype(float), z0, delta, h, w, label)
+    rank = np.empty(len(z0), dtype=np.int64)
+    rank[np.argsort(z0, kind="stable")] = np.arange(len(z0))
+    z = torch.tensor(z0)[None] + delta[2]
+    rho = torch.tensor(z0)[None] / z
+    x = w / 2 + (torch.tensor(cols, dtype=torch.float64)[None] + delta[0] - w / 2) * rho
+    y = h / 2 + (torch.tensor(rows, dtype=torch.float64)[None] + delta[1] - h / 2) * rho
+    radius = torch.tensor([max(0.011 - delta[2], 0.011) * 144.0], dtype=torch.float64)
+    got = splat_coverage(x, y, torch.tensor(rank), z > 0, radius, h, w, label)[0].numpy()
+    np.testing.assert_array_equal(got, expected)
+
+
+def _scene(mask, depth=None, static=()):
+    h, w = mask.shape
+    depth = np.full((h, w), 0.5) if depth is None else depth
+    return make_scene(np.zeros((h, w, 3), np.uint8), depth, [mask], list(static))
+
+
+def test_at_rest_footprint_is_the_mask_grown_up_and_left():
+    h, w = 40, 50
+    mask = disc((h, w), 20, 25, 8) | box((h, w), 5, 9, 30, 45)
+    scene = _scene(mask, np.full((h, w), 0.2))
+    traj = resample_tracks([[(25, 20, 0.2)]], 3)
+    moved = render_moved_masks(scene, traj)
+    grown = mask.copy()
+    grown[:-1, :] |= mask[1:, :]
+    grown[:, :-1] |= mask[:, 1:]
+    grown[:-1, :-1] |= mask[1:, 1:]
+    for t in range(3):
+        np.testing.assert_array_equal(moved.labels[t] == 1, grown)
+    np.testing.assert_array_equal(moved.depths[0][grown], np.float32(0.2))
+
+
+def test_occlusion_behind_and_in_front_of_a_static_object():
+    h, w = 40, 60
+    ball = disc((h, w), 20, 12, 5)
+    wall = box((h, w), 5, 35, 28, 36)
+    depth = np.full((h, w), 1.0)
+    depth[wall] = 1 / 80
+    depth[ball] = 1 / 100
+    scene = make_scene(np.zeros((h, w, 3), np.uint8), depth, [ball], [wall])
+    for d_end, hidden in [(1 / 60, True), (1 / 120, False)]:  # farther / nearer than the wall
+        traj = resample_tracks([[(12, 20, 1 / 100), (32, 20, d_end)]], 9)
+        moved = render_moved_masks(scene, traj)
+        last = moved.labels[-1]
+        wall_label = scene.labels[20, 32]
+        if hidden:
+            assert not (last[wall] == 1).any() and np.all(last[wall] == wall_label)
+            assert (last == 1).sum() < (moved.labels[0] == 1).sum()  # only the part beside the wall shows
+        else:
+            assert (last[wall] == 1).sum() > 50
+            assert np.all(moved.depths[-1][last == 1] == np.float32(1 / 120))
+
+
+def test_object_leaving_the_frame_vanishes_without_error():
+    h, w = 30, 30
+    mask = disc((h, w), 15, 15, 4)
+    moved = render_moved_masks(_scene(mask), resample_tracks([[(15, 15, 0.5), (80, 15, 0.5)]], 6))
+    assert (moved.labels[-1] == 1).sum() == 0
+    assert moved.area_min[0] == 0 and moved.area_max[0] > 0
+
+
+def test_moving_nearer_grows_and_farther_shrinks():
+    h, w = 60, 60
+    mask = disc((h, w), 30, 30, 6)
+    scene = _scene(mask, np.full((h, w), 0.1))
+    near = render_moved_masks(scene, resample_tracks([[(30, 30, 0.1), (30, 30, 0.05)]], 4))
+    far = render_moved_masks(scene, resample_tracks([[(30, 30, 0.1), (30, 30, 0.2)]], 4))
+    a0 = (near.labels[0] == 1).sum()
+    assert (near.labels[-1] == 1).sum() > 2.5 * a0  # scale 2 about the centre: ~4x the area
+    assert (far.labels[-1] == 1).sum() < 0.45 * a0
+    # Without holes: the nearer object's footprint is a filled disc.
+    filled = near.labels[-1] == 1
+    assert filled[30, 30] and filled[30, 38] and filled[22, 30]
+
+
+def test_vacated_pixels_take_the_fill_label_and_keep_far_depth():
+    h, w = 40, 40
+    ground = box((h, w), 0, 40, 0, 40)
+    ball = disc((h, w), 25, 10, 4)
+    ground &= ~ball
+    depth = np.full((h, w), 1 / 50)
+    scene = make_scene(np.zeros((h, w, 3), np.uint8), depth, [ball], [ground])
+    moved = render_moved_masks(scene, resample_tracks([[(10, 25, 1 / 60), (30, 25, 1 / 60)]], 5))
+    g = scene.labels[0, 0]
+    last = moved.labels[-1]
+    assert np.all(last[ball & (last != 1)] == g)  # where the ball was
+    assert np.all(moved.depths[-1][ball & (last != 1)] == 1.0)
+    assert not (last == 0).any()
+
+
+def test_fill_window_and_top_row_object():
+    initial = np.zeros((10, 10), np.int32)
+    initial[:, 0] = [9, 4, 4, 3, 3, 5, 0, 0, 0, 0]
+    initial[:, 1] = 7
+    # The 5 pixels above row 5 in column max(col - 5, 0) = 0: [9, 4, 4, 3, 3]: a tie, the smaller wins.
+    assert fill_label(initial, 5, 2) == 3
+    assert fill_label(initial, 6, 6) == 7  # column 1: [7, 7, 7, 7, 7]
+    assert fill_label(initial, 2, 0) == 4  # rows 0..1 only: [9, 4] -> tie -> 4
+    assert fill_label(initial, 0, 5) == 0  # nothing above the top row: no fill (no crash)
+    # An object touching the top row renders without error.
+    h, w = 20, 20
+    mask = box((h, w), 0, 5, 5, 10)
+    moved = render_moved_masks(_scene(mask), resample_tracks([[(7, 2, 0.5), (7, 10, 0.5)]], 4))
+    assert (moved.labels[-1] == 1).sum() > 0
+
+
+def test_ndc_splat_units_follow_the_image_size():
+    h, w = 40, 40  # half the short side is 20 px: a 0.22 px radius reaches no pixel centre
+    mask = disc((h, w), 20, 20, 6)
+    traj = resample_tracks([[(20, 20, 0.5)]], 2)
+    assert (render_moved_masks(_scene(mask), traj, splat_units="ndc").labels[0] == 1).sum() == 0
+    assert (render_moved_masks(_scene(mask), traj).labels[0] == 1).sum() > mask.sum()
+    with pytest.raises(ValueError, match="splat_units"):
+        render_moved_masks(_scene(mask), traj, splat_units="inches")
+
+
+def test_zero_motion_reproduces_the_rest_frame_and_counts_must_match(small_scene):
+    s = small_scene
+    scene = make_scene(s["image"], s["depth"], s["object_masks"], s["static_masks"])
+    moved = render_moved_masks(scene, resample_tracks([[(12, 40, 1 / 150)]], 5))
+    assert all(np.array_equal(moved.labels[0], f) for f in moved.labels)
+    with pytest.raises(ValueError, match="1 object masks but 2 tracks"):
+        render_moved_masks(scene, resample_tracks([[(1, 1, 0.5)], [(1, 1, 0.5)]], 3))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available() and not torch.backends.mps.is_available(), reason="no GPU here")
+def test_gpu_matches_cpu(small_scene):  # pragma: no cover - runs where a GPU is present
+    s = small_scene
+    scene = make_scene(s["image"], s["depth"], s["object_masks"], s["static_masks"])
+    traj = resample_tracks([[(12, 40, 1 / 150), (30, 20, 1 / 200)]], 6)
+    dev = "cuda" if torch.cuda.is_available() else "mps"
+    a, b = render_moved_masks(scene, traj), render_moved_masks(scene, traj, device=dev)
+    assert (a.labels != b.labels).mean() < 1e-3
