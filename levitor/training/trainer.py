@@ -351,7 +351,6 @@ def train(cfg: TrainConfig, *, estimator=None, should_stop: Callable[[], bool] |
 
     from ..models import ControlNetSVDModel
     from .clip_dataset import collate_clips, seed_worker
-    from .conditioning import encode_clip_image, encode_first_frame_latents, encode_video_latents
 
     cfg.validate()
     output_dir = Path(cfg.output_dir)
@@ -478,9 +477,9 @@ def train(cfg: TrainConfig, *, estimator=None, should_stop: Callable[[], bool] |
                     int(np.random.SeedSequence([cfg.seed, global_step, micro, accelerator.process_index])
                         .generate_state(1)[0]))
                 micro += 1
-                loss = _training_loss(cfg, batch, gen, accelerator.device, weight_dtype, controlnet, unet, vae,
-                                      image_encoder, feature_extractor, sigma_sampler,
-                                      encode_clip_image, encode_first_frame_latents, encode_video_latents)
+                loss = compute_loss(cfg, batch, gen, controlnet=controlnet, unet=unet, vae=vae,
+                                    image_encoder=image_encoder, feature_extractor=feature_extractor,
+                                    sigma_sampler=sigma_sampler, device=accelerator.device, weight_dtype=weight_dtype)
                 accum_loss += accelerator.gather(loss.detach()[None]).mean().item() / cfg.gradient_accumulation_steps
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and cfg.max_grad_norm > 0:
@@ -534,24 +533,31 @@ def _save_checkpoint(cfg: TrainConfig, accelerator, step: int) -> None:
     accelerator.save_state(str(out / f"{CHECKPOINT_PREFIX}{step}"))
 
 
-def _training_loss(cfg, batch, gen, device, weight_dtype, controlnet, unet, vae, image_encoder, feature_extractor,
-                   sigma_sampler, encode_clip_image, encode_first_frame_latents, encode_video_latents) -> torch.Tensor:
+def compute_loss(cfg: TrainConfig, batch: dict, generator: torch.Generator, *, controlnet, unet, vae,
+                 image_encoder, feature_extractor, sigma_sampler: SigmaSampler | None = None,
+                 device: torch.device | str | None = None, weight_dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The training loss of one batch ``{"pixel_values", "control"}`` (B,F,3,H,W); every random draw
+    (VAE sample, noise augmentation, dropout, sigma, noise) comes from ``generator`` (CPU)."""
+    from .conditioning import encode_clip_image, encode_first_frame_latents, encode_video_latents
+
+    device = device if device is not None else next(unet.parameters()).device
+    sigma_sampler = sigma_sampler or SigmaSampler(cfg.sigma_distribution, loc=cfg.sigma_loc, scale=cfg.sigma_scale)
     pixel_values = batch["pixel_values"].to(device, non_blocking=True)
     control = batch["control"].to(device, non_blocking=True)
     b, f = pixel_values.shape[:2]
-    latents = encode_video_latents(vae, pixel_values, generator=gen, chunk_size=cfg.vae_encode_chunk_size).float()
+    latents = encode_video_latents(vae, pixel_values, generator=generator, chunk_size=cfg.vae_encode_chunk_size).float()
     first = pixel_values[:, 0]
-    image_latents = encode_first_frame_latents(vae, first, cfg.noise_aug_strength, generator=gen).float()
+    image_latents = encode_first_frame_latents(vae, first, cfg.noise_aug_strength, generator=generator).float()
     clip_emb = encode_clip_image(image_encoder, feature_extractor, first).float()
     keep_emb, keep_lat, keep_ctrl = dropout_masks(b, cfg.conditioning_dropout_prob, cfg.control_dropout_prob,
-                                                  generator=gen, device=device)
+                                                  generator=generator, device=device)
     clip_emb = clip_emb * keep_emb.view(b, 1, 1)
     image_latents = image_latents * keep_lat.view(b, 1, 1, 1)
     control = control * keep_ctrl.view(b, 1, 1, 1, 1)
     image_latents = image_latents.unsqueeze(1).repeat(1, f, 1, 1, 1)
 
-    sigma = sigma_sampler(b, generator=gen, device=device)
-    noise = torch.randn(latents.shape, generator=gen).to(device)
+    sigma = sigma_sampler(b, generator=generator, device=device)
+    noise = torch.randn(latents.shape, generator=generator).to(device)
     noised = add_noise(latents, noise, sigma)
     model_in = torch.cat([noised.model_input, image_latents], dim=2)
     time_ids = added_time_ids(cfg.fps, cfg.motion_bucket_id, cfg.noise_aug_strength, b, device=device)
@@ -560,6 +566,16 @@ def _training_loss(cfg, batch, gen, device, weight_dtype, controlnet, unet, vae,
              down_block_additional_residuals=[d.to(weight_dtype) for d in down],
              mid_block_additional_residual=mid.to(weight_dtype), return_dict=False)[0]
     return diffusion_loss(v, latents, noise, sigma, cfg.loss_weighting)
+
+
+@torch.no_grad()
+def evaluate_loss(cfg: TrainConfig, batch: dict, seeds: list[int], **models) -> float:
+    """Mean :func:`compute_loss` over fixed ``seeds`` without dropout (a deterministic measure of fit)."""
+    from dataclasses import replace
+
+    cfg = replace(cfg, conditioning_dropout_prob=0.0, control_dropout_prob=0.0)
+    losses = [compute_loss(cfg, batch, torch.Generator().manual_seed(s), **models).item() for s in seeds]
+    return float(np.mean(losses))
 
 
 def config_from_dict(values: dict[str, Any]) -> TrainConfig:
