@@ -116,6 +116,15 @@ def select_keypoints(labels: np.ndarray, depths: np.ndarray, num_objects: int, *
     k0 = [choose_k(lab, int(area_min[lab - 1]), int(area_max[lab - 1]), num_objects, height, width, rule)
           for lab in range(1, n_labels + 1)]
 
+    from threadpoolctl import threadpool_limits
+
+    # One K-means fit is small; OpenMP threads only add start-up cost and contend with the host.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return _select(labels, depths, k0, n_labels, ratio, rule, clamp_k)
+
+
+def _select(labels, depths, k0, n_labels, ratio, rule, clamp_k) -> list[np.ndarray]:
+    n_frames, height, width = labels.shape
     rows_grid, cols_grid = np.indices((height, width), dtype=np.float32)
     stored: dict[int, np.ndarray] = {}
     cache = _KMeansCache()

@@ -104,26 +104,38 @@ def splat_coverage(x: torch.Tensor, y: torch.Tensor, rank: torch.Tensor, valid: 
     if not keys:
         return covered
     key = torch.cat(keys)
-    alpha = torch.cat(alphas)
+    alpha = torch.cat(alphas).clamp(max=1.0)
     pix = key // n_pts
-    counts = torch.bincount(pix, minlength=n_frames * hw)
-    crowded = counts[pix] > points_per_pixel
-    if bool(crowded.any()):
-        # Keep only the nearest points_per_pixel candidates of crowded pixels.
-        ck, order = torch.sort(key[crowded])
+    n_pix = n_frames * hw
+    # covered  <=>  label * (1 - prod(1 - alpha over the kept candidates)) > 0.5
+    log_thr = float(np.log1p(-0.5 / label)) if label > 0.5 else -np.inf
+    log_all = torch.zeros(n_pix, dtype=x.dtype, device=device)
+    log_all.index_add_(0, pix, torch.log1p(-alpha))
+    covered_all = log_all < log_thr
+    counts = torch.bincount(pix, minlength=n_pix)
+    crowded = counts > points_per_pixel
+    if not bool((crowded & covered_all).any()):
+        return covered_all.view(n_frames, height, width)
+    # A crowded pixel keeps only its points_per_pixel nearest candidates. Its decision is known
+    # without sorting when every possible kept set contains a candidate that covers it alone
+    # (alpha > 0.5 / label), or when even all candidates together do not cover it.
+    strong = torch.bincount(pix[alpha > 0.5 / label], minlength=n_pix)
+    sure = strong >= counts - points_per_pixel + 1
+    ambiguous = crowded & covered_all & ~sure
+    result = covered_all.clone()
+    sel = ambiguous[pix]
+    if bool(sel.any()):
+        ck, order = torch.sort(key[sel])
         cpix = ck // n_pts
         idx = torch.arange(len(ck), device=device)
         start = torch.ones_like(cpix, dtype=torch.bool)
         start[1:] = cpix[1:] != cpix[:-1]
         group_start = torch.cummax(torch.where(start, idx, torch.zeros_like(idx)), 0).values
-        keep_sorted = (idx - group_start) < points_per_pixel
-        calpha = alpha[crowded][order]
-        alpha = torch.cat([alpha[~crowded], calpha[keep_sorted]])
-        pix = torch.cat([pix[~crowded], cpix[keep_sorted]])
-    log_transmit = torch.zeros(n_frames * hw, dtype=x.dtype, device=device)
-    log_transmit.index_add_(0, pix, torch.log1p(-alpha.clamp(max=1.0)))
-    coverage = 1.0 - torch.exp(log_transmit)
-    return (label * coverage > 0.5).view(n_frames, height, width)
+        keep = (idx - group_start) < points_per_pixel
+        log_kept = torch.zeros(n_pix, dtype=x.dtype, device=device)
+        log_kept.index_add_(0, cpix[keep], torch.log1p(-alpha[sel][order][keep]))
+        result[ambiguous] = log_kept[ambiguous] < log_thr
+    return result.view(n_frames, height, width)
 
 
 def _candidate_budget(n_pts: int, radius_px: float) -> int:

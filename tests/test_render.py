@@ -28,14 +28,15 @@ def brute_force_cover(u, v, z0, delta, height, width, label, base_radius=0.011, 
     return out
 
 
-@pytest.mark.parametrize("delta", [(0, 0, 0), (2.3, -1.7, 0), (0.4, 0.6, -0.004), (-3, 2, 0.01), (1, 1, -0.02)])
-def test_vectorised_splatting_equals_brute_force(delta):
+@pytest.mark.parametrize("label", [1.0, 3.0, 25.0])
+@pytest.mark.parametrize("delta", [(0, 0, 0), (2.3, -1.7, 0), (0.4, 0.6, -0.004), (-3, 2, 0.01), (1, 1, -0.02),
+                                   (0.5, 0.5, 0.03)])
+def test_vectorised_splatting_equals_brute_force(delta, label):
     rng = np.random.default_rng(1)
     h, w = 18, 22
     mask = disc((h, w), 9, 10, 5) | box((h, w), 3, 6, 2, 8)
     rows, cols = np.nonzero(mask)
     z0 = (1.0 / rng.integers(30, 40, size=len(rows))).astype(np.float32).astype(np.float64)
-    label = 1.0
     expected = brute_force_cover(cols.astype(float), rows.astype(float), z0, delta, h, w, label)
     rank = np.empty(len(z0), dtype=np.int64)
     rank[np.argsort(z0, kind="stable")] = np.arange(len(z0))
