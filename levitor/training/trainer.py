@@ -345,7 +345,7 @@ def train(cfg: TrainConfig, *, estimator=None, should_stop: Callable[[], bool] |
           progress: bool = True) -> TrainResult:
     """Run (or resume) a training run and save ``<output_dir>/controlnet``."""
     from accelerate import Accelerator
-    from accelerate.utils import ProjectConfiguration
+    from accelerate.utils import ProjectConfiguration, set_seed
     from diffusers.optimization import get_scheduler
     from tqdm.auto import tqdm
 
@@ -375,6 +375,7 @@ def train(cfg: TrainConfig, *, estimator=None, should_stop: Callable[[], bool] |
     if cfg.allow_tf32 and torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = True
 
+    set_seed(cfg.seed)  # the fresh ControlNet layers are initialised from the global RNG
     dataset = build_dataset(cfg, estimator=estimator, log=lambda m: accelerator.print(m))
     if accelerator.is_main_process:
         precompute_depth(dataset, progress=progress)
