@@ -417,6 +417,15 @@ def load_clip(record: VideoRecord, indices: Sequence[int]) -> tuple[np.ndarray, 
 def relabel_instances(labels: np.ndarray) -> tuple[np.ndarray, int]:
     """Map the instance ids of a clip to ``1..n`` (ascending id order); 0 stays background."""
     labels = np.asarray(labels)
+    if labels.size == 0:
+        return labels.astype(np.int32), 0
+    if labels.min() >= 0 and labels.max() < 1 << 16:  # small ids: a lookup table is much faster
+        present = np.bincount(labels.ravel(), minlength=1) > 0
+        present[0] = False
+        lut = np.zeros(len(present), dtype=np.int32)
+        n = int(present.sum())
+        lut[present] = np.arange(1, n + 1, dtype=np.int32)
+        return lut[labels], n
     ids = np.unique(labels)
     ids = ids[ids != 0]
     lut_keys = np.concatenate([[0], ids])
