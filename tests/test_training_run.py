@@ -160,3 +160,35 @@ def test_script_reports_bad_settings(setup, capsys):
 def test_8bit_adam_without_bitsandbytes_is_a_clear_error(setup):
     with pytest.raises(ValueError, match="pip install bitsandbytes"):
         train(_cfg(setup, "bnb", max_train_steps=1, use_8bit_adam=True), progress=False)
+
+
+def test_depth_is_estimated_once_then_read_from_the_cache(setup, tmp_path):
+    from levitor.training.trainer import write_previews
+
+    calls = []
+
+    def estimator(image):
+        calls.append(image.shape)
+        return synthetic.fake_disparity(image)
+
+    cfg = _cfg(setup, "unused", data_root=str(setup[0] / "two"), depth_dir=None,
+               depth_cache_dir=str(tmp_path / "cache"), data_only=True, preview_dir=str(tmp_path / "prev"),
+               num_previews=1)
+    write_previews(cfg, estimator=estimator, progress=False)
+    assert len(calls) == 2 * (F + 2)  # every annotated frame of both videos, once
+    assert len(list((tmp_path / "cache").rglob("*.png"))) == 2 * (F + 2)
+    write_previews(cfg, estimator=estimator, progress=False)
+    assert len(calls) == 2 * (F + 2)
+
+
+def test_gradient_checkpointing_accumulation_and_bf16_run(setup):
+    cfg = _cfg(setup, "ckpt", max_train_steps=2, gradient_checkpointing=True, gradient_accumulation_steps=2,
+               mixed_precision="bf16", data_root=str(setup[0] / "two"), depth_dir=str(setup[0] / "depth_sav"),
+               fixed_start=None)
+    result = train(cfg, progress=False)
+    assert result.global_step == 2 and len(result.losses) == 2
+    assert all(np.isfinite(result.losses))
+    from safetensors.torch import load_file
+
+    weights = load_file(str(result.controlnet_dir / "diffusion_pytorch_model.safetensors"))
+    assert all(t.dtype == torch.float32 for t in weights.values())  # trained in fp32 master weights

@@ -145,15 +145,22 @@ def build_depth_source(cfg: TrainConfig, estimator: Callable[[np.ndarray], np.nd
     return DepthCache(cache_dir, estimator)
 
 
-def load_depth_estimator(path: str) -> Callable[[np.ndarray], np.ndarray]:
-    """The project's Depth-Anything wrapper (``levitor.depth_estimation.DepthEstimator``)."""
+def load_depth_estimator(path: str, device: Any = None) -> Callable[[np.ndarray], np.ndarray]:
+    """The project's Depth-Anything-V2 wrapper (``levitor.depth_estimation.DepthEstimator``) on
+    ``device`` (default: the first of CUDA, MPS, CPU that is available)."""
     try:
         from ..depth_estimation import DepthEstimator
     except ImportError as exc:
         raise ValueError("--depth_model needs levitor.depth_estimation (Depth-Anything through transformers); "
                          f"it could not be imported ({exc}). Precompute depth into --depth_dir instead.") from exc
-    loader = getattr(DepthEstimator, "from_pretrained", None)
-    return loader(path) if loader is not None else DepthEstimator(path)
+    if device is None:
+        if torch.cuda.is_available():
+            device = "cuda"
+        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            device = "mps"
+        else:
+            device = "cpu"
+    return DepthEstimator.from_pretrained(path, device=device)
 
 
 def build_dataset(cfg: TrainConfig, *, estimator=None, log: Callable[[str], None] = logger.warning):
