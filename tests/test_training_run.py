@@ -184,11 +184,22 @@ def test_depth_is_estimated_once_then_read_from_the_cache(setup, tmp_path):
 def test_gradient_checkpointing_accumulation_and_bf16_run(setup):
     cfg = _cfg(setup, "ckpt", max_train_steps=2, gradient_checkpointing=True, gradient_accumulation_steps=2,
                mixed_precision="bf16", data_root=str(setup[0] / "two"), depth_dir=str(setup[0] / "depth_sav"),
-               fixed_start=None)
+               fixed_start=None, checkpointing_steps=1, checkpoints_total_limit=1)
     result = train(cfg, progress=False)
     assert result.global_step == 2 and len(result.losses) == 2
+    assert sorted(p.name for p in Path(cfg.output_dir).iterdir() if "checkpoint" in p.name) == ["checkpoint-2"]
     assert all(np.isfinite(result.losses))
     from safetensors.torch import load_file
 
     weights = load_file(str(result.controlnet_dir / "diffusion_pytorch_model.safetensors"))
     assert all(t.dtype == torch.float32 for t in weights.values())  # trained in fp32 master weights
+
+
+def test_a_stopped_run_saves_a_checkpoint_and_resumes(setup):
+    cfg = _cfg(setup, "stopped", max_train_steps=5, checkpointing_steps=100, learning_rate=1e-3)
+    calls = []
+    stopped = train(cfg, progress=False, should_stop=lambda: calls.append(1) or len(calls) >= 2)
+    assert stopped.global_step == 2
+    assert (Path(cfg.output_dir) / "checkpoint-2" / "controlnet" / "diffusion_pytorch_model.safetensors").is_file()
+    resumed = train(replace(cfg, resume_from_checkpoint="latest", max_train_steps=3), progress=False)
+    assert resumed.resumed_from.name == "checkpoint-2" and resumed.global_step == 3 and len(resumed.losses) == 1

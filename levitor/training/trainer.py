@@ -470,49 +470,59 @@ def train(cfg: TrainConfig, *, estimator=None, should_stop: Callable[[], bool] |
     epoch = first_epoch
     accum_loss = 0.0
     stop = global_step >= cfg.max_train_steps
-    while not stop:
-        if hasattr(loader, "set_epoch"):
-            loader.set_epoch(epoch)  # accelerate's loader: sampler, dataset and its own epoch counter
-        sampler.set_epoch(epoch)
-        dataset.set_epoch(epoch)
-        epoch_loader = loader
-        if epoch == first_epoch and skip_batches:
-            epoch_loader = accelerator.skip_first_batches(loader, skip_batches)
-        micro = 0
-        for batch in epoch_loader:
-            with accelerator.accumulate(controlnet):
-                gen = torch.Generator().manual_seed(
-                    int(np.random.SeedSequence([cfg.seed, global_step, micro, accelerator.process_index])
-                        .generate_state(1)[0]))
-                micro += 1
-                loss = compute_loss(cfg, batch, gen, controlnet=controlnet, unet=unet, vae=vae,
-                                    image_encoder=image_encoder, feature_extractor=feature_extractor,
-                                    sigma_sampler=sigma_sampler, device=accelerator.device, weight_dtype=weight_dtype)
-                accum_loss += accelerator.gather(loss.detach()[None]).mean().item() / cfg.gradient_accumulation_steps
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and cfg.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(controlnet.parameters(), cfg.max_grad_norm)
-                optimizer.step()
-                lr_scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-            if not accelerator.sync_gradients:
-                continue
-            global_step += 1
+    try:
+        while not stop:
+            if hasattr(loader, "set_epoch"):
+                loader.set_epoch(epoch)  # accelerate's loader: sampler, dataset and its own epoch counter
+            sampler.set_epoch(epoch)
+            dataset.set_epoch(epoch)
+            epoch_loader = loader
+            if epoch == first_epoch and skip_batches:
+                epoch_loader = accelerator.skip_first_batches(loader, skip_batches)
             micro = 0
-            bar.update(1)
-            result.losses.append(accum_loss)
-            logs = {"loss": accum_loss, "lr": lr_scheduler.get_last_lr()[0]}
-            bar.set_postfix(loss=f"{accum_loss:.4f}")
-            accelerator.log(logs, step=global_step)
-            accum_loss = 0.0
-            if global_step % cfg.checkpointing_steps == 0 or global_step >= cfg.max_train_steps:
-                _save_checkpoint(cfg, accelerator, global_step)
-            if validator is not None and accelerator.is_main_process and global_step % cfg.validation_steps == 0:
-                validator.run(accelerator.unwrap_model(controlnet), global_step, accelerator)
-            if global_step >= cfg.max_train_steps or (should_stop is not None and should_stop()):
-                stop = True
-                break
-        epoch += 1
+            for batch in epoch_loader:
+                with accelerator.accumulate(controlnet):
+                    gen = torch.Generator().manual_seed(
+                        int(np.random.SeedSequence([cfg.seed, global_step, micro, accelerator.process_index])
+                            .generate_state(1)[0]))
+                    micro += 1
+                    loss = compute_loss(cfg, batch, gen, controlnet=controlnet, unet=unet, vae=vae,
+                                        image_encoder=image_encoder, feature_extractor=feature_extractor,
+                                        sigma_sampler=sigma_sampler, device=accelerator.device, weight_dtype=weight_dtype)
+                    accum_loss += accelerator.gather(loss.detach()[None]).mean().item() / cfg.gradient_accumulation_steps
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients and cfg.max_grad_norm > 0:
+                        accelerator.clip_grad_norm_(controlnet.parameters(), cfg.max_grad_norm)
+                    optimizer.step()
+                    lr_scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                if not accelerator.sync_gradients:
+                    continue
+                global_step += 1
+                micro = 0
+                bar.update(1)
+                result.losses.append(accum_loss)
+                logs = {"loss": accum_loss, "lr": lr_scheduler.get_last_lr()[0]}
+                bar.set_postfix(loss=f"{accum_loss:.4f}")
+                accelerator.log(logs, step=global_step)
+                accum_loss = 0.0
+                stop = global_step >= cfg.max_train_steps or (should_stop is not None and should_stop())
+                if stop or global_step % cfg.checkpointing_steps == 0:
+                    _save_checkpoint(cfg, accelerator, global_step)  # a stopped run can always resume
+                if validator is not None and accelerator.is_main_process and global_step % cfg.validation_steps == 0:
+                    validator.run(accelerator.unwrap_model(controlnet), global_step, accelerator)
+                if stop:
+                    break
+            epoch += 1
+    except KeyboardInterrupt:
+        bar.close()
+        if accelerator.num_processes == 1 and global_step > 0:
+            path = _save_checkpoint(cfg, accelerator, global_step)
+            accelerator.print(f"interrupted at step {global_step}; saved {path} (resume with "
+                              f"--resume_from_checkpoint latest)")
+        accelerator.end_training()
+        _reset_accelerate(accelerator)
+        raise
     bar.close()
 
     accelerator.wait_for_everyone()
@@ -529,16 +539,41 @@ def train(cfg: TrainConfig, *, estimator=None, should_stop: Callable[[], bool] |
         os.replace(tmp, final)
         result.controlnet_dir = final
     accelerator.end_training()
+    _reset_accelerate(accelerator)
     return result
 
 
-def _save_checkpoint(cfg: TrainConfig, accelerator, step: int) -> None:
+def _reset_accelerate(accelerator) -> None:
+    """Forget accelerate's process-wide state after a single-process run, so that ``train`` can run
+    again in the same process with other settings (e.g. another mixed precision)."""
+    if accelerator.num_processes == 1:
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
+
+
+def _save_checkpoint(cfg: TrainConfig, accelerator, step: int) -> Path:
+    """Write ``checkpoint-<step>`` atomically: into a hidden folder first, renamed when complete, so
+    an interrupted save never leaves a checkpoint that ``latest`` would pick up."""
     out = Path(cfg.output_dir)
-    if accelerator.is_main_process and cfg.checkpoints_total_limit is not None:
-        existing = [p for s, p in _checkpoint_steps(out) if s != step]
-        for p in existing[: max(0, len(existing) - (cfg.checkpoints_total_limit - 1))]:
-            shutil.rmtree(p, ignore_errors=True)
-    accelerator.save_state(str(out / f"{CHECKPOINT_PREFIX}{step}"))
+    final = out / f"{CHECKPOINT_PREFIX}{step}"
+    partial = out / f".{CHECKPOINT_PREFIX}{step}.partial"
+    if accelerator.is_main_process:
+        if partial.exists():
+            shutil.rmtree(partial)
+        if cfg.checkpoints_total_limit is not None:
+            existing = [p for s, p in _checkpoint_steps(out) if s != step]
+            for p in existing[: max(0, len(existing) - (cfg.checkpoints_total_limit - 1))]:
+                shutil.rmtree(p, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(partial))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(partial, final)
+    accelerator.wait_for_everyone()
+    return final
 
 
 def compute_loss(cfg: TrainConfig, batch: dict, generator: torch.Generator, *, controlnet, unet, vae,
