@@ -196,4 +196,5 @@ def test_api_workflow_runs_and_produces_frames(pack, fake_host, tiny_model_dir, 
     n_tracks = len(json.loads(api["7"]["inputs"]["tracks_json"])["tracks"])
     camera = api["8"]["inputs"]["camera_move"] != "off"
     assert plan.scene.num_objects == n_tracks  # with camera move the background is the extra object
-    assert camera == (n_tracks == len(outputs["5"][0]) + 1)
+    n_masks = len(outputs[api["7"]["inputs"]["object_masks"][0]][0])
+    assert n_masks == len(json.loads(api["7"]["inputs"]["tracks_json"])["tracks"]) - camera
