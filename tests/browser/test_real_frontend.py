@@ -296,3 +296,54 @@ def test_editor_in_the_real_frontend(page, comfy):
 
     png = np.asarray(Image.open(io.BytesIO(drv.get_screenshot_as_png())).convert("RGB"))
     assert png.std() > 5  # a drawn page, not blank
+
+
+def test_sam_picker_upload_and_clicks_in_the_real_frontend(page, comfy):
+    drv = page
+    res = drv.execute_async_script("""const done = arguments[0]; (async () => {
+      try {
+        const app = window.app, L = window.LiteGraph;
+        let sam = app.graph.nodes.find(n => n.type === "LeviTorSAMMaskPicker");
+        if (!sam) { sam = L.createNode("LeviTorSAMMaskPicker"); app.graph.add(sam); }
+        sam.pos = [900, 40]; sam.size = [400, 700];
+        app.canvas.ds.offset = [0, 0]; app.canvas.ds.scale = 1; app.graph.setDirtyCanvas(true, true);
+        window.levitorSam = sam;
+        // Upload through the host's /upload/image, as the Image... button, a paste or a drop does.
+        const blob = await (await fetch("/view?filename=levitor_scene.png&type=input")).blob();
+        await sam.levitorEditor.upload(new File([blob], "levitor_upload.png", { type: "image/png" }));
+        done({ ref: sam.properties.levitor_image, w: sam.levitorEditor.image && sam.levitorEditor.image.naturalWidth,
+               err: sam.levitorEditor.error });
+      } catch (e) { done({ error: String((e && e.stack) || e) }); }
+    })();""")
+    assert "error" not in res, res
+    assert res["err"] == "" and res["w"] == W and res["ref"]["type"] == "input"
+    assert (comfy[1] / "input" / res["ref"]["filename"]).exists()
+    time.sleep(1.5)  # let the frontend lay out the resized node
+    drv.execute_script("window.levitorSam.levitorEditor.drawNow()")
+    canvas = drv.execute_script("return window.levitorSam.levitorEditor.canvas")
+    rect = drv.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.width, r.height];", canvas)
+    cw, ch = drv.execute_script("return [arguments[0].width, arguments[0].height]", canvas)
+    scale = min((cw - 8) / W, (ch - 8) / H)
+    ox, oy = (cw - W * scale) / 2, (ch - H * scale) / 2
+
+    def off(x, y):
+        return round(ox + x * scale - rect[0] / 2), round(oy + y * scale - rect[1] / 2)
+
+    ActionChains(drv).move_to_element_with_offset(canvas, *off(BALL[0], BALL[1])).click().perform()
+    ActionChains(drv).move_to_element_with_offset(canvas, *off(215, 260)).context_click().perform()
+    ActionChains(drv).key_down(Keys.SHIFT).move_to_element_with_offset(canvas, *off(60, 450)).click() \
+        .key_up(Keys.SHIFT).perform()
+    text = drv.execute_script("return window.levitorSam.widgets.find(w => w.name === 'points_json').value")
+    doc = json.loads(text)
+    assert doc["format"] == "levitor-points" and doc["image_size"] == [W, H]
+    assert [p["label"] for p in doc["points"]] == [1, 0, 0]
+    assert abs(doc["points"][0]["x"] - BALL[0]) <= 2 and abs(doc["points"][0]["y"] - BALL[1]) <= 2
+    prompt = drv.execute_async_script("const d = arguments[0]; window.app.graphToPrompt().then(p => d(p.output));")
+    sam_inputs = prompt[str(drv.execute_script("return window.levitorSam.id"))]["inputs"]
+    assert json.loads(sam_inputs["points_json"])["points"] == doc["points"]
+    assert not any(k.startswith("levitor_") for k in sam_inputs)
+    shots = os.environ.get("LEVITOR_SCREENSHOT_DIR")
+    if shots:
+        drv.execute_script("window.levitorSam.levitorEditor.hover = null; window.levitorSam.levitorEditor.drawNow()")
+        el = drv.execute_script("return window.levitorSam.levitorEditor.element")
+        Path(shots, "sam_picker_comfyui.png").write_bytes(el.screenshot_as_png)

@@ -625,10 +625,7 @@ export class TrajectoryEditor {
 
   /** A note when an object before a drawn track has no point yet (the node needs one per object). */
   _gapWarning() {
-    const tr = this.model.tracks;
-    let last = tr.length - 1;
-    while (last >= 0 && !tr[last].points.length) last--;
-    const empty = tr.slice(0, last).findIndex((t) => !t.points.length);
+    const empty = this.model.firstGap();
     return empty >= 0 ? `object ${empty + 1} has no point yet: click once on it (one point = stays in place)` : "";
   }
 

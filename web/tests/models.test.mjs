@@ -68,6 +68,11 @@ test("JSON: empty trailing tracks dropped, earlier ones kept; load rescales", ()
   const raw = JSON.parse(m.toJSON());
   assert.deepEqual(raw.image_size, [100, 200]);
   assert.deepEqual(raw.tracks, [{ points: [] }, { points: [[50, 100, 0.25]] }]);
+  assert.equal(m.firstGap(), 0);
+  m.selectTrack(0);
+  m.addPoint(1, 1, 0.5);
+  assert.equal(m.firstGap(), -1);
+  m.undo();
 
   const n = new TrackModel();
   n.load(m.toJSON(), [200, 400]);

@@ -34,9 +34,12 @@ test("round trip keeps the data and writes the versioned format", () => {
   assert.ok(text.split("\n").some((l) => l.trim() === "[150, 200, 0.2],"));
 });
 
-test("writer rounds coordinates to 2 and depths to 4 decimals", () => {
-  const raw = JSON.parse(tracksToJson({ imageSize: null, tracks: [{ points: [[1.23456, 2.98765, 0.123456]] }] }));
+test("writer rounds coordinates to 2 decimals and depths to 4 significant digits", () => {
+  const raw = JSON.parse(tracksToJson({ imageSize: null, tracks: [{ points: [[1.23456, 2.98765, 0.123456], [0, 0, 1 / 255]] }] }));
   assert.deepEqual(raw.tracks[0].points[0], [1.23, 2.99, 0.1235]);
+  // Near depths keep their precision: 1/255 stays distinguishable from 1/254.
+  assert.equal(raw.tracks[0].points[1][2], 0.003922);
+  assert.equal(Math.round(1 / raw.tracks[0].points[1][2]), 255);
   assert.equal(raw.image_size, undefined);
 });
 

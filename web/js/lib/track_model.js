@@ -112,6 +112,17 @@ export class TrackModel {
     this.selected = index;
   }
 
+  /**
+   * Index of the first track left empty before a track that has points, or -1. The node needs
+   * a point for every object up to the last drawn track (one point = stays in place).
+   */
+  firstGap() {
+    let last = this.tracks.length - 1;
+    while (last >= 0 && !this.tracks[last].points.length) last--;
+    for (let i = 0; i < last; i++) if (!this.tracks[i].points.length) return i;
+    return -1;
+  }
+
   // ---- points -----------------------------------------------------------------------------
 
   /**

@@ -14,6 +14,11 @@ function round(v, digits) {
   return Math.round(v * f) / f;
 }
 
+/** `v` with `digits` significant digits (depths of near objects are small numbers). */
+function significant(v, digits) {
+  return v === 0 ? 0 : Number(v.toPrecision(digits));
+}
+
 function parseImageSize(v, where) {
   if (v === undefined || v === null) return null;
   if (!Array.isArray(v) || v.length !== 2 || !v.every((n) => isNum(n) && n > 0)) {
@@ -92,7 +97,7 @@ export function parseTracks(data, { defaultDepth = 1.0 } = {}) {
 
 /**
  * Versioned tracks JSON text. One point per line so the text stays editable by hand.
- * Coordinates keep 2 decimals, depths 4.
+ * Coordinates keep 2 decimals, depths 4 significant digits.
  */
 export function tracksToJson({ imageSize = null, tracks }) {
   const lines = ["{", `  "format": "${TRACKS_FORMAT}",`, `  "version": ${FORMAT_VERSION},`];
@@ -103,7 +108,7 @@ export function tracksToJson({ imageSize = null, tracks }) {
     lines.push('  "tracks": [');
     tracks.forEach((t, i) => {
       const name = t.name ? `"name": ${JSON.stringify(t.name)}, ` : "";
-      const pts = t.points.map((p) => `[${round(p[0], 2)}, ${round(p[1], 2)}, ${round(p[2], 4)}]`);
+      const pts = t.points.map((p) => `[${round(p[0], 2)}, ${round(p[1], 2)}, ${significant(p[2], 4)}]`);
       const body = pts.length ? `\n      ${pts.join(",\n      ")}\n    ` : "";
       lines.push(`    {${name}"points": [${body}]}${i < tracks.length - 1 ? "," : ""}`);
     });
