@@ -115,6 +115,7 @@ def test_controlnet_folder_from_reference_config(tiny_dirs, tmp_path):
     config.update(_diffusers_version="0.24.0", feature_channels=160, feature_out_channels=[160, 160, 256, 256])
     (folder / "config.json").write_text(json.dumps(config))
     assert isinstance(load_controlnet(folder), ControlNetSVDModel)
+    assert isinstance(ControlNetSVDModel.from_pretrained(folder), ControlNetSVDModel)
     config["with_id_feature"] = True
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="with_id_feature"):
@@ -222,3 +223,13 @@ def test_precision_resolution():
         resolve_precision("int8", "cpu")
     with pytest.raises(ValueError, match="offload"):
         LeviTorPipeline.from_pretrained("unused", offload="disk")
+
+
+def test_tiny_models_command(tmp_path, capsys):
+    from levitor.tiny_models import main
+
+    assert main([str(tmp_path / "out"), "--seed", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "svd:" in printed and "controlnet:" in printed
+    assert (tmp_path / "out" / "svd" / "model_index.json").is_file()
+    assert (tmp_path / "out" / "controlnet" / "config.json").is_file()
