@@ -258,3 +258,10 @@ def test_reduced_precision_runs(tiny_dirs, precision):
         assert p.unet.dtype == p.vae.dtype == p.controlnet.dtype == torch.bfloat16
     out = run(p, image, control)
     assert out.shape == (1, F, 3, 64, 64) and torch.isfinite(out).all()
+
+
+def test_attention_uses_sdpa(pipe):
+    from diffusers.models.attention_processor import AttnProcessor2_0
+
+    for model in (pipe.unet, pipe.controlnet):
+        assert all(isinstance(p, AttnProcessor2_0) for p in model.attn_processors.values())
