@@ -265,3 +265,16 @@ def test_attention_uses_sdpa(pipe):
 
     for model in (pipe.unet, pipe.controlnet):
         assert all(isinstance(p, AttnProcessor2_0) for p in model.attn_processors.values())
+
+
+def test_controlnet_instance_and_generator_list(tiny_dirs, pipe):
+    from levitor.loading import load_controlnet
+
+    cn = load_controlnet(tiny_dirs["controlnet"])
+    p = LeviTorPipeline.from_pretrained(tiny_dirs["svd"], cn, device="cpu")
+    p.set_progress_bar_config(disable=True)
+    image, control = scene()
+    a = run(p, image, control, generator=[torch.Generator().manual_seed(217)])
+    assert torch.equal(a, run(pipe, image, control))
+    with pytest.raises(ValueError, match="one torch.Generator"):
+        run(p, image, control, generator=[torch.Generator(), torch.Generator()])
