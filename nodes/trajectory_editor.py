@@ -66,7 +66,7 @@ def depth_report(tracks: Sequence[Sequence[Sequence[float]]], depth: np.ndarray,
     """One line per clicked point: the scene's reference depth under it and the track's depth."""
     lines = []
     for k, track in enumerate(tracks):
-        label = f"camera track" if k == n_objects else f"track {k}"
+        label = "camera track" if k == n_objects else f"track {k}"
         for i, (x, y, d) in enumerate(track):
             under = depth_at(depth, x, y)
             where = "outside the image" if under is None else f"scene depth {under:.4g}"
