@@ -371,6 +371,11 @@ def train(cfg: TrainConfig, *, estimator=None, should_stop: Callable[[], bool] |
             except ImportError as exc:
                 raise ValueError("--report_to tensorboard needs tensorboard: pip install tensorboard "
                                  "(or pass --report_to none)") from exc
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1 and not (torch.distributed.is_available()
+                                                              and torch.distributed.is_initialized()):
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state(reset_partial_state=True)  # settings of an earlier run in this process
     accelerator = Accelerator(
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         mixed_precision=cfg.mixed_precision,
