@@ -203,3 +203,33 @@ def test_a_stopped_run_saves_a_checkpoint_and_resumes(setup):
     assert (Path(cfg.output_dir) / "checkpoint-2" / "controlnet" / "diffusion_pytorch_model.safetensors").is_file()
     resumed = train(replace(cfg, resume_from_checkpoint="latest", max_train_steps=3), progress=False)
     assert resumed.resumed_from.name == "checkpoint-2" and resumed.global_step == 3 and len(resumed.losses) == 1
+
+
+@pytest.mark.slow
+def test_two_processes_train_and_resume_with_torchrun(setup, tmp_path):
+    """Data-parallel training (gloo on CPU) through torchrun, then a resume in the same setting."""
+    import os
+    import shutil
+    import subprocess
+
+    torchrun = shutil.which("torchrun")
+    if torchrun is None:
+        pytest.skip("torchrun not on PATH")
+    root, models = setup
+    out = tmp_path / "ddp"
+    args = [torchrun, "--nproc_per_node", "2", str(REPO / "train" / "train.py"),
+            "--pretrained_model_name_or_path", str(models["svd"]), "--data_root", str(root / "two"),
+            "--depth_dir", str(root / "depth_sav"), "--output_dir", str(out), "--width", str(W), "--height", str(H),
+            "--num_frames", str(F), "--checkpointing_steps", "2", "--validation_steps", "100",
+            "--dataloader_num_workers", "0", "--report_to", "none", "--conditioning_embedding_out_channels",
+            *map(str, TINY_EMBEDDING)]
+    env = dict(os.environ, ACCELERATE_USE_CPU="1", OMP_NUM_THREADS="1")
+    run = subprocess.run(args + ["--max_train_steps", "2"], env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "total batch 2" in run.stdout
+    assert {"random_states_0.pkl", "random_states_1.pkl"} <= {p.name for p in (out / "checkpoint-2").iterdir()}
+    run = subprocess.run(args + ["--max_train_steps", "3", "--resume_from_checkpoint", "latest"], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "resuming from" in run.stdout and "trained to step 3" in run.stdout
+    assert (out / "controlnet" / "diffusion_pytorch_model.safetensors").is_file()

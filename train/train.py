@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"trained to step {result.global_step}; ControlNet saved to {result.controlnet_dir}")
+    if result.controlnet_dir is not None:  # the main process of a distributed run
+        print(f"trained to step {result.global_step}; ControlNet saved to {result.controlnet_dir}")
     return 0
 
 
