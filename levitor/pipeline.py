@@ -60,9 +60,9 @@ def image_to_tensor(image: Any) -> torch.Tensor:
         if array.ndim != 3 or array.shape[-1] != 3:
             raise ValueError(f"image must be (H, W, 3) RGB, got an array of shape {array.shape}.")
         if array.dtype == np.uint8:
-            tensor = torch.from_numpy(np.ascontiguousarray(array)).float() / 255.0
+            tensor = torch.from_numpy(np.array(array, dtype=np.float32)) / 255.0
         else:
-            tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+            tensor = torch.from_numpy(np.array(array, dtype=np.float32))
         tensor = tensor.permute(2, 0, 1)[None]
     elif torch.is_tensor(image):
         tensor = image.detach().to("cpu")
@@ -87,7 +87,7 @@ def control_to_tensor(control: Any) -> torch.Tensor:
     if hasattr(control, "control") and not torch.is_tensor(control):
         control = control.control
     if isinstance(control, np.ndarray):
-        control = torch.from_numpy(np.ascontiguousarray(control))
+        control = torch.from_numpy(np.array(control, dtype=np.float32))
     if not torch.is_tensor(control):
         raise ValueError(
             f"control must be an (F, 3, H, W) array/tensor or a PlanResult, got {type(control).__name__}."
@@ -387,6 +387,8 @@ class LeviTorPipeline(DiffusionPipeline):
                             model_in, t, encoder_hidden_states=embeds, added_time_ids=add_time_ids,
                             controlnet_cond=cond, conditioning_scale=controlnet_cond_scale, return_dict=False,
                         )
+                        if self.autocast_dtype is not None:  # autocast models hand fp32 outputs on
+                            down, mid = tuple(d.float() for d in down), mid.float()
                         residuals = dict(down_block_additional_residuals=down, mid_block_additional_residual=mid)
                     pred = self.unet(
                         model_in, t, encoder_hidden_states=embeds, added_time_ids=add_time_ids,

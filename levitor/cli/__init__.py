@@ -7,7 +7,7 @@ import importlib
 import sys
 
 # Subcommand modules, each with ``add_parser(subparsers)`` and ``run(args) -> int``.
-SUBCOMMANDS = ["plan", "demo"]
+SUBCOMMANDS = ["plan", "demo", "generate"]
 
 
 def build_parser() -> argparse.ArgumentParser:

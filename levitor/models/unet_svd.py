@@ -37,6 +37,16 @@ def _timestep_tensor(timestep: torch.Tensor | float | int, sample: torch.Tensor)
     return timestep.expand(sample.shape[0])
 
 
+def _match_dtype(residual: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cast a residual to the skip tensor's dtype, except under autocast (there the sum is promoted,
+    as when fp32 ControlNet outputs meet fp16 autocast activations in the original implementation)."""
+    try:
+        autocast = torch.is_autocast_enabled(target.device.type)
+    except TypeError:  # torch < 2.4
+        autocast = torch.is_autocast_enabled()
+    return residual if autocast else residual.to(target.dtype)
+
+
 def svd_embeddings(
     model: torch.nn.Module,
     sample: torch.Tensor,
@@ -130,7 +140,7 @@ class UNetSpatioTemporalControlModel(UNetSpatioTemporalConditionModel):
                     f"down_block_additional_residuals has {len(residuals)} tensors but the UNet has "
                     f"{len(skips)} skip connections; pass the ControlNet's down_block_res_samples unchanged."
                 )
-            skips = tuple(s + r.to(s.dtype) for s, r in zip(skips, residuals))
+            skips = tuple(s + _match_dtype(r, s) for s, r in zip(skips, residuals))
 
         sample = self.mid_block(
             hidden_states=sample,
@@ -139,7 +149,7 @@ class UNetSpatioTemporalControlModel(UNetSpatioTemporalConditionModel):
             image_only_indicator=image_only_indicator,
         )
         if mid_block_additional_residual is not None:
-            sample = sample + mid_block_additional_residual.to(sample.dtype)
+            sample = sample + _match_dtype(mid_block_additional_residual, sample)
 
         for i, block in enumerate(self.up_blocks):
             n = len(block.resnets)

@@ -1,0 +1,247 @@
+"""LeviTorRenderMovedMasks and LeviTorKMeansControlPoints: from tracks to control maps."""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import numpy as np
+
+from . import convert, host
+from .sockets import CATEGORY, CONTROL, MASKS, TRACKS, MovedMaskSet, TrackSet
+
+log = logging.getLogger(__name__)
+
+CAMERA_MODES = ("off", "last track moves the background")
+
+
+def background_mask(object_masks: Sequence[np.ndarray], height: int, width: int) -> np.ndarray:
+    """Every pixel that belongs to no object mask."""
+    covered = np.zeros((height, width), dtype=bool)
+    for m in object_masks:
+        covered |= m
+    return ~covered
+
+
+def render_track_set(track_set: TrackSet, num_frames: int, camera_move: str, static_masks: list[np.ndarray] | None,
+                     *, min_area_frac: float = 0.001, base_radius: float = 0.011, points_per_pixel: int = 10,
+                     wrap_uint8: bool = False, device=None) -> MovedMaskSet:
+    """Build the scene and render its per-frame label and depth maps.
+
+    With ``camera_move`` on, the background (everything outside the object masks) becomes one
+    more moved object that follows the camera track (the last track).
+    """
+    from levitor.plan import PlanOptions
+    from levitor.render import render_moved_masks
+    from levitor.scene import make_scene
+    from levitor.tracks import resample_tracks
+
+    if camera_move not in CAMERA_MODES:
+        raise ValueError(f"camera_move must be one of {', '.join(CAMERA_MODES)}, got {camera_move!r}")
+    if num_frames < 2:
+        raise ValueError(f"num_frames must be at least 2, got {num_frames}")
+    objects = list(track_set.object_masks)
+    tracks = list(track_set.tracks)
+    notes = list(track_set.notes)
+    if camera_move == "off":
+        if track_set.has_camera_track:
+            tracks = tracks[: len(objects)]
+            notes.append("camera_move is off: the camera track is ignored")
+    else:
+        if not track_set.has_camera_track:
+            raise ValueError(
+                f"camera_move needs a camera track: draw {len(objects) + 1} tracks for {len(objects)} objects, "
+                "the last one moving the background"
+            )
+        bg = background_mask(objects, track_set.height, track_set.width)
+        if not bg.any():
+            raise ValueError("camera_move: the object masks cover the whole image, there is no background to move")
+        objects.append(bg)
+    statics = track_set.static_masks if static_masks is None else static_masks
+    options = PlanOptions(num_frames=int(num_frames), min_area_frac=float(min_area_frac),
+                          base_radius=float(base_radius), points_per_pixel=int(points_per_pixel),
+                          wrap_uint8=bool(wrap_uint8))
+    scene = make_scene(track_set.image, track_set.depth, objects, statics, min_area_frac=options.min_area_frac,
+                       wrap_uint8=options.wrap_uint8)
+    radius_px = options.base_radius * min(scene.height, scene.width) / 2.0
+    if radius_px < 0.75:
+        notes.append(f"the image is {scene.width}x{scene.height}: the splat radius ({radius_px:.2f} px) is under a "
+                     "pixel, so moved objects barely render; plan at 288x512 (or raise base_radius)")
+    for k in range(scene.num_objects):
+        if not scene.object_present(k):
+            notes.append(f"object {k} lost all its pixels in the label map (too small or covered); it will not move")
+    trajectories = resample_tracks(tracks, options.num_frames)
+    moved = render_moved_masks(scene, trajectories, device=device, base_radius=options.base_radius,
+                               points_per_pixel=options.points_per_pixel)
+    return MovedMaskSet(scene=scene, trajectories=trajectories, labels=moved.labels, depths=moved.depths,
+                        area_min=moved.area_min, area_max=moved.area_max, options=options, notes=notes)
+
+
+def plan_from_masks(masks: MovedMaskSet, *, ratio: float = 1.0, use_id: bool = True, use_depth: bool = True,
+                    radius: int = 10, clamp_k: bool = True, check=None):
+    """K-means control points and control maps for rendered masks, as a ``levitor.plan.PlanResult``."""
+    from dataclasses import replace
+
+    from levitor.control import draw_control_maps
+    from levitor.keypoints import select_keypoints
+    from levitor.plan import PlanResult
+
+    if not np.isfinite(ratio) or ratio <= 0:
+        raise ValueError(f"ratio must be a positive number, got {ratio!r}")
+    if radius < 1:
+        raise ValueError(f"radius must be at least 1 pixel, got {radius}")
+    opts = replace(masks.options, ratio=float(ratio), use_id=bool(use_id), use_depth=bool(use_depth),
+                   radius=int(radius), clamp_k=bool(clamp_k))
+    scene = masks.scene
+    keypoints = select_keypoints(masks.labels, masks.depths, scene.num_objects, ratio=opts.ratio,
+                                 area_min=masks.area_min, area_max=masks.area_max, rule=opts.k_rule,
+                                 clamp_k=opts.clamp_k)
+    if check is not None:
+        check()
+    control = draw_control_maps(keypoints, scene.height, scene.width, opts.radius, use_id=opts.use_id,
+                                use_depth=opts.use_depth, wrap_uint8=opts.wrap_uint8)
+    return PlanResult(scene=scene, trajectories=masks.trajectories, labels=masks.labels, depths=masks.depths,
+                      keypoints=keypoints, control=control, options=opts, warnings=list(masks.notes))
+
+
+def control_preview(plan) -> np.ndarray:
+    """Label maps with the control points, and the heatmap channel laid over them in red."""
+    from levitor.preview import render_label_preview
+
+    frames = render_label_preview(plan.scene.image, plan.labels, plan.keypoints, plan.trajectories)
+    heat = np.clip(plan.control[:, 0] / 255.0, 0.0, 1.0)[..., None] * 0.6
+    red = np.array([255.0, 40.0, 0.0], dtype=np.float32)
+    out = frames.astype(np.float32) * (1.0 - heat) + red * heat
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+class LeviTorRenderMovedMasks:
+    """Node: move the objects along their 3D tracks and render per-frame masks with occlusion."""
+
+    DESCRIPTION = (
+        "Lifts every object's pixels to 3D with the depth map, moves them along the tracks (PCHIP-resampled to "
+        "the frame count) and renders per-frame label and depth maps with occlusion and perspective scaling. "
+        "Static segments keep the rest of the scene in place. The camera move option treats the background as "
+        "one more moved object that follows the last (camera) track."
+    )
+    CATEGORY = CATEGORY
+    FUNCTION = "render"
+    RETURN_TYPES = (MASKS, "IMAGE")
+    RETURN_NAMES = ("moved_masks", "preview")
+    OUTPUT_TOOLTIPS = (
+        "Per-frame label and depth maps for LeviTorKMeansControlPoints.",
+        "The coloured label map of every frame over the start image, with the track paths.",
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "tracks": (TRACKS, {"tooltip": "Scene and tracks from LeviTorTrajectory3DEditor."}),
+                "num_frames": ("INT", {"default": 16, "min": 2, "max": 128, "step": 1,
+                                       "tooltip": "Frames to render; SVD-xt LeviTor was trained on 16."}),
+                "camera_move": (list(CAMERA_MODES), {"default": "off",
+                                                     "tooltip": "Move the background as one more object along the "
+                                                                "last (camera) track, for a camera motion."}),
+            },
+            "optional": {
+                "static_segments": ("MASK", {"tooltip": "Static segments (LeviTorSceneSegments or any MASK batch, "
+                                                        "in generator order); replaces the editor's ones."}),
+                "min_area_frac": ("FLOAT", {"default": 0.001, "min": 0.0, "max": 0.5, "step": 0.0005,
+                                            "tooltip": "Segments not larger than this fraction of the image are "
+                                                       "dropped (reference 0.001)."}),
+                "points_per_pixel": ("INT", {"default": 10, "min": 1, "max": 64,
+                                             "tooltip": "Splatting depth: nearest points kept per pixel "
+                                                        "(reference 10)."}),
+                "base_radius": ("FLOAT", {"default": 0.011, "min": 0.001, "max": 0.2, "step": 0.001,
+                                          "tooltip": "Splat radius in normalised device units (reference 0.011); "
+                                                     "it grows as objects come nearer."}),
+                "reference_uint8_wrap": ("BOOLEAN", {"default": False,
+                                                     "tooltip": "Reproduce the reference's 8-bit wrap-around of "
+                                                                "labels and depth codes above 255."}),
+            },
+        }
+
+    def render(self, tracks, num_frames, camera_move, static_segments=None, min_area_frac=0.001,
+               points_per_pixel=10, base_radius=0.011, reference_uint8_wrap=False):
+        from levitor.preview import render_label_preview
+
+        if not isinstance(tracks, TrackSet):
+            raise ValueError("tracks must come from LeviTorTrajectory3DEditor (a LEVITOR_TRACKS output)")
+        statics = None
+        if static_segments is not None:
+            statics = convert.masks_to_list(static_segments, name="static_segments",
+                                            size=(tracks.height, tracks.width))
+        bar = host.progress_bar(2)
+        host.check_interrupted()
+        moved = render_track_set(tracks, int(num_frames), camera_move, statics, min_area_frac=min_area_frac,
+                                 base_radius=base_radius, points_per_pixel=points_per_pixel,
+                                 wrap_uint8=reference_uint8_wrap, device=host.torch_device())
+        bar.update(1)
+        for note in moved.notes:
+            log.warning("LeviTorRenderMovedMasks: %s", note)
+        preview = render_label_preview(moved.scene.image, moved.labels, None, moved.trajectories)
+        bar.update(1)
+        return (moved, convert.numpy_to_image(preview))
+
+
+class LeviTorKMeansControlPoints:
+    """Node: K-means control points per frame and the 3-channel control maps."""
+
+    DESCRIPTION = (
+        "Picks K-means points in every labelled region of every frame (adaptive k, more for large regions and "
+        "moved objects) and draws the control maps the ControlNet reads: a Gaussian heatmap, the instance id and "
+        "the depth code per point. ratio scales the number of points: small = non-rigid motion, large = rigid."
+    )
+    CATEGORY = CATEGORY
+    FUNCTION = "select"
+    RETURN_TYPES = (CONTROL, "IMAGE")
+    RETURN_NAMES = ("control", "preview")
+    OUTPUT_TOOLTIPS = (
+        "Control maps (F, 3, H, W) with the plan they came from, for LeviTorSampler.",
+        "Label maps with the control points and their heatmap (red) per frame.",
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "moved_masks": (MASKS, {"tooltip": "Per-frame masks from LeviTorRenderMovedMasks."}),
+                "ratio": ("FLOAT", {"default": 1.0, "min": 0.01, "max": 10.0, "step": 0.05,
+                                    "tooltip": "Scales the points per region: small = few points (non-rigid "
+                                               "motion), large = many (rigid)."}),
+                "use_id": ("BOOLEAN", {"default": True, "tooltip": "Write instance ids into channel 1 (the "
+                                                                   "model was trained with them)."}),
+                "use_depth": ("BOOLEAN", {"default": True, "tooltip": "Write depth codes into channel 2 (the "
+                                                                      "model was trained with them)."}),
+            },
+            "optional": {
+                "radius": ("INT", {"default": 10, "min": 1, "max": 64,
+                                   "tooltip": "Half size in pixels of each point's heatmap patch (reference 10)."}),
+                "safe_k": ("BOOLEAN", {"default": True,
+                                       "tooltip": "Cap k at the pixels a region has (the reference raises "
+                                                  "there instead)."}),
+            },
+        }
+
+    def select(self, moved_masks, ratio, use_id, use_depth, radius=10, safe_k=True):
+        if not isinstance(moved_masks, MovedMaskSet):
+            raise ValueError("moved_masks must come from LeviTorRenderMovedMasks (a LEVITOR_MASKS output)")
+        bar = host.progress_bar(2)
+        host.check_interrupted()
+        plan = plan_from_masks(moved_masks, ratio=float(ratio), use_id=use_id, use_depth=use_depth,
+                               radius=int(radius), clamp_k=safe_k, check=host.check_interrupted)
+        bar.update(1)
+        preview = control_preview(plan)
+        bar.update(1)
+        return (plan, convert.numpy_to_image(preview))
+
+
+NODE_CLASS_MAPPINGS = {
+    "LeviTorRenderMovedMasks": LeviTorRenderMovedMasks,
+    "LeviTorKMeansControlPoints": LeviTorKMeansControlPoints,
+}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "LeviTorRenderMovedMasks": "LeviTor Render Moved Masks",
+    "LeviTorKMeansControlPoints": "LeviTor K-Means Control Points",
+}

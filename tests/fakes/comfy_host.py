@@ -1,0 +1,178 @@
+"""Fake ComfyUI host modules and the fixtures that install them.
+
+``fake_host`` puts ``folder_paths``, ``comfy``, ``comfy.utils`` and ``comfy.model_management``
+into ``sys.modules`` for one test, with model folders under a temporary directory. ``pack``
+imports this repository the way ComfyUI imports a custom-node folder (as a package under a
+foreign name) and returns that package.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PACK_NAME = "some_custom_node_folder"
+
+
+class InterruptProcessingException(Exception):
+    """What ComfyUI raises when the user presses Cancel."""
+
+
+class HostState:
+    """What the fakes record, and switches that make them misbehave."""
+
+    def __init__(self, base: Path):
+        self.base = base
+        self.models_dir = base / "models"
+        self.temp_dir = base / "temp"
+        self.progress: list[tuple] = []  # ("new", total) / ("update", n)
+        self.interrupt_after_updates: int | None = None
+        self.interrupted = False
+        self.soft_empty_calls = 0
+        self.unload_calls = 0
+        self.updates = 0
+
+
+def _make_folder_paths(state: HostState) -> types.ModuleType:
+    fp = types.ModuleType("folder_paths")
+    fp.models_dir = str(state.models_dir)
+    fp.folder_names_and_paths = {
+        "diffusers": ([str(state.models_dir / "diffusers")], {"folder"}),
+        "checkpoints": ([str(state.models_dir / "checkpoints")], {".safetensors", ".ckpt"}),
+    }
+
+    def get_folder_paths(key):
+        return list(fp.folder_names_and_paths[key][0])
+
+    def get_filename_list(key):
+        paths, exts = fp.folder_names_and_paths[key]
+        out = []
+        for root in paths:
+            if not os.path.isdir(root):
+                continue
+            for dirpath, _, files in os.walk(root, followlinks=True):
+                for f in files:
+                    if not exts or os.path.splitext(f)[1].lower() in exts:
+                        out.append(os.path.relpath(os.path.join(dirpath, f), root).replace(os.sep, "/"))
+        return sorted(set(out))
+
+    def get_full_path(key, name):
+        if key not in fp.folder_names_and_paths:
+            return None
+        for root in fp.folder_names_and_paths[key][0]:
+            path = os.path.join(root, name)
+            if os.path.isfile(path):
+                return path
+        return None
+
+    def get_full_path_or_raise(key, name):
+        path = get_full_path(key, name)
+        if path is None:
+            raise FileNotFoundError(f"Model in folder '{key}' with filename '{name}' not found.")
+        return path
+
+    def add_model_folder_path(key, path, is_default=False):
+        if key in fp.folder_names_and_paths:
+            fp.folder_names_and_paths[key][0].append(path)
+        else:
+            fp.folder_names_and_paths[key] = ([path], set())
+
+    def get_temp_directory():
+        return str(state.temp_dir)
+
+    for f in (get_folder_paths, get_filename_list, get_full_path, get_full_path_or_raise, add_model_folder_path,
+              get_temp_directory):
+        setattr(fp, f.__name__, f)
+    return fp
+
+
+def _make_comfy(state: HostState) -> tuple[types.ModuleType, types.ModuleType, types.ModuleType]:
+    import torch
+
+    comfy = types.ModuleType("comfy")
+    comfy.__path__ = []
+    utils = types.ModuleType("comfy.utils")
+    mm = types.ModuleType("comfy.model_management")
+
+    class ProgressBar:
+        def __init__(self, total):
+            self.total = total
+            self.current = 0
+            state.progress.append(("new", total))
+
+        def update(self, value):
+            self.update_absolute(self.current + value)
+
+        def update_absolute(self, value, total=None, preview=None):
+            self.current = value
+            state.updates += 1
+            state.progress.append(("update", value))
+            if state.interrupt_after_updates is not None and state.updates >= state.interrupt_after_updates:
+                state.interrupted = True
+                raise InterruptProcessingException()
+
+    utils.ProgressBar = ProgressBar
+    mm.InterruptProcessingException = InterruptProcessingException
+    mm.get_torch_device = lambda: torch.device("cpu")
+    mm.unet_offload_device = lambda: torch.device("cpu")
+    mm.intermediate_device = lambda: torch.device("cpu")
+
+    def soft_empty_cache(force=False):
+        state.soft_empty_calls += 1
+
+    def unload_all_models():
+        state.unload_calls += 1
+
+    def throw_exception_if_processing_interrupted():
+        if state.interrupted:
+            state.interrupted = False
+            raise InterruptProcessingException()
+
+    mm.soft_empty_cache = soft_empty_cache
+    mm.unload_all_models = unload_all_models
+    mm.throw_exception_if_processing_interrupted = throw_exception_if_processing_interrupted
+    comfy.utils = utils
+    comfy.model_management = mm
+    return comfy, utils, mm
+
+
+@pytest.fixture
+def fake_host(tmp_path, monkeypatch):
+    """Install fake host modules for one test; yields the :class:`HostState`."""
+    state = HostState(tmp_path)
+    state.models_dir.mkdir()
+    state.temp_dir.mkdir()
+    comfy, utils, mm = _make_comfy(state)
+    monkeypatch.setitem(sys.modules, "folder_paths", _make_folder_paths(state))
+    monkeypatch.setitem(sys.modules, "comfy", comfy)
+    monkeypatch.setitem(sys.modules, "comfy.utils", utils)
+    monkeypatch.setitem(sys.modules, "comfy.model_management", mm)
+    yield state
+
+
+def load_pack():
+    """Import the repository as ComfyUI imports a custom-node folder; return the package."""
+    if PACK_NAME in sys.modules:
+        return sys.modules[PACK_NAME]
+    spec = importlib.util.spec_from_file_location(PACK_NAME, REPO_ROOT / "__init__.py",
+                                                  submodule_search_locations=[str(REPO_ROOT)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[PACK_NAME] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[PACK_NAME]
+        raise
+    return module
+
+
+@pytest.fixture
+def pack(fake_host):
+    """The pack package (imported once) with the fake host installed."""
+    return load_pack()

@@ -1,0 +1,200 @@
+"""The example workflows: UI and API formats agree, thumbnails and model lists exist, and every
+API-format workflow runs through our node classes (small stand-ins for the core nodes, tiny
+random models) and produces frames."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fakes.comfy_host import REPO_ROOT, fake_host, pack  # noqa: F401  (fixtures)
+from fakes.workflow_models import fast_variant
+
+UI_DIR = REPO_ROOT / "workflows"
+API_DIR = REPO_ROOT / "tests" / "workflows"
+NAMES = sorted(p.stem for p in UI_DIR.glob("*.json"))
+SOCKETS = {"IMAGE", "MASK", "LEVITOR_MODEL", "LEVITOR_TRACKS", "LEVITOR_MASKS", "LEVITOR_CONTROL"}
+#: widget names of the core nodes the workflows use, in the order the frontend stores them
+CORE_WIDGETS = {
+    "LoadImage": ["image", "upload"],
+    "ImageScale": ["upscale_method", "width", "height", "crop"],
+    "SaveAnimatedWEBP": ["filename_prefix", "fps", "lossless", "quality", "method"],
+    "PreviewImage": [],
+}
+FRONTEND_ONLY = {"upload", "control_after_generate"}
+
+
+def widget_names(pack, class_type):
+    if class_type in CORE_WIDGETS:
+        return CORE_WIDGETS[class_type]
+    spec = pack.NODE_CLASS_MAPPINGS[class_type].INPUT_TYPES()
+    names = []
+    for section in ("required", "optional"):
+        for name, entry in spec.get(section, {}).items():
+            kind, opts = entry[0], (entry[1] if len(entry) > 1 else {})
+            if isinstance(kind, str) and (kind in SOCKETS or opts.get("forceInput")):
+                continue
+            names.append(name)
+            if name == "seed":
+                names.append("control_after_generate")
+    return names
+
+
+def ui_to_api(pack, ui):
+    """The API prompt a UI-format workflow stands for (widgets by position, links by id)."""
+    links = {link[0]: link for link in ui["links"]}
+    api = {}
+    for node in ui["nodes"]:
+        names = widget_names(pack, node["type"])
+        values = node.get("widgets_values", [])
+        assert len(values) == len(names), f"{node['type']}: {len(values)} widget values for {names}"
+        inputs = {n: v for n, v in zip(names, values) if n not in FRONTEND_ONLY}
+        for inp in node.get("inputs", []):
+            if inp.get("link") is not None:
+                _, src, slot, dst, _, _ = links[inp["link"]]
+                assert dst == node["id"]
+                inputs[inp["name"]] = [str(src), slot]
+        api[str(node["id"])] = {"class_type": node["type"], "inputs": inputs}
+    return api
+
+
+def test_there_are_five_workflows_with_twins():
+    assert len(NAMES) == 5
+    assert sorted(p.name[: -len("_api.json")] for p in API_DIR.glob("*_api.json")) == NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_ui_and_api_formats_agree(pack, name):
+    ui = json.loads((UI_DIR / f"{name}.json").read_text())
+    api = json.loads((API_DIR / f"{name}_api.json").read_text())
+    converted = ui_to_api(pack, ui)
+    assert set(converted) == set(api)
+    for nid, node in api.items():
+        assert converted[nid]["class_type"] == node["class_type"], nid
+        assert converted[nid]["inputs"] == node["inputs"], (nid, node["class_type"])
+    # every input a node requires is given
+    for nid, node in api.items():
+        if node["class_type"] in CORE_WIDGETS:
+            continue
+        required = pack.NODE_CLASS_MAPPINGS[node["class_type"]].INPUT_TYPES()["required"]
+        assert set(required) <= set(node["inputs"]), (nid, set(required) - set(node["inputs"]))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_thumbnail_and_models_list(name):
+    thumb = UI_DIR / f"{name}.jpg"
+    with Image.open(thumb) as im:
+        assert im.format == "JPEG" and im.width >= 100 and im.height >= 100
+    ui = json.loads((UI_DIR / f"{name}.json").read_text())
+    assert ui["models"], "the frontend offers these downloads"
+    widget_values = {v for n in ui["nodes"] for v in n.get("widgets_values", []) if isinstance(v, str)}
+    for m in ui["models"]:
+        assert set(m) >= {"name", "url", "directory"} and m["url"].startswith("https://")
+        assert m["name"] in widget_values
+
+
+# ----------------------------------------------------------------------------------------------
+# walking the API workflows
+
+
+class CoreStandIns:
+    """Small versions of the core nodes the workflows use."""
+
+    def __init__(self, input_image: np.ndarray, out_dir: Path):
+        self.input_image = input_image
+        self.out_dir = out_dir
+        self.saved: list[Path] = []
+        self.previews: list = []
+
+    def LoadImage(self, image, **_):
+        img = torch.from_numpy(self.input_image.astype(np.float32) / 255.0)[None]
+        return img, torch.zeros(1, *self.input_image.shape[:2])
+
+    def ImageScale(self, image, upscale_method, width, height, crop):
+        arr = (image[0].numpy() * 255).round().astype(np.uint8)
+        out = np.asarray(Image.fromarray(arr).resize((width, height), Image.LANCZOS))
+        return (torch.from_numpy(out.astype(np.float32) / 255.0)[None],)
+
+    def SaveAnimatedWEBP(self, images, filename_prefix, fps, lossless, quality, method):
+        frames = [Image.fromarray((f.numpy() * 255).round().astype(np.uint8)) for f in images]
+        path = self.out_dir / f"{filename_prefix}.webp"
+        frames[0].save(path, save_all=True, append_images=frames[1:], duration=int(1000 / fps), lossless=lossless,
+                       quality=quality)
+        self.saved.append(path)
+        return ()
+
+    def PreviewImage(self, images):
+        self.previews.append(images)
+        return ()
+
+
+def run_api_workflow(pack, api: dict, core: CoreStandIns) -> dict:
+    """Execute an API prompt in dependency order; return every node's outputs."""
+    done: dict[str, tuple] = {}
+    pending = dict(api)
+    while pending:
+        ready = [nid for nid, n in pending.items()
+                 if all(v[0] in done for v in n["inputs"].values() if isinstance(v, list))]
+        assert ready, f"cycle or missing node among {sorted(pending)}"
+        for nid in sorted(ready, key=int):
+            node = pending.pop(nid)
+            kwargs = {k: (done[v[0]][v[1]] if isinstance(v, list) else v) for k, v in node["inputs"].items()}
+            cls_name = node["class_type"]
+            if cls_name in CORE_WIDGETS:
+                out = getattr(core, cls_name)(**kwargs)
+            else:
+                cls = pack.NODE_CLASS_MAPPINGS[cls_name]
+                if "unique_id" in cls.INPUT_TYPES().get("hidden", {}):
+                    kwargs["unique_id"] = nid
+                out = getattr(cls(), cls.FUNCTION)(**kwargs)
+                if isinstance(out, dict):
+                    out = out["result"]
+                assert len(out) == len(cls.RETURN_TYPES), cls_name
+            done[nid] = out
+    return done
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    from fakes.workflow_models import write_workflow_models
+
+    return write_workflow_models(tmp_path_factory.mktemp("models"))
+
+
+#: occlusion and orbit differ from the basic workflow only in their tracks: walked with -m slow
+SLOW_WALKS = {"levitor_occlusion", "levitor_orbit"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_WALKS else n for n in NAMES])
+def test_api_workflow_runs_and_produces_frames(pack, fake_host, tiny_model_dir, tmp_path, name):
+    from levitor.video_io import load_image
+
+    fake_host.models_dir.rmdir()
+    fake_host.models_dir.symlink_to(tiny_model_dir, target_is_directory=True)
+    api = json.loads((API_DIR / f"{name}_api.json").read_text())
+    image = load_image(REPO_ROOT / "levitor" / "assets" / "demo" / "image.png")
+    core = CoreStandIns(image, tmp_path)
+    try:
+        outputs = run_api_workflow(pack, fast_variant(api), core)
+    finally:
+        pack.nodes.model_nodes.release_cached_model()
+    sampler = next(nid for nid, n in api.items() if n["class_type"] == "LeviTorSampler")
+    (frames,) = outputs[sampler]
+    assert frames.shape == (4, 256, 144, 3) and frames.dtype == torch.float32
+    assert 0.0 <= float(frames.min()) and float(frames.max()) <= 1.0
+    assert len(core.saved) == 1
+    with Image.open(core.saved[0]) as im:
+        assert getattr(im, "n_frames", 1) == 4
+    control_node = next(nid for nid, n in api.items() if n["class_type"] == "LeviTorKMeansControlPoints")
+    plan = outputs[control_node][0]
+    assert plan.control.shape == (4, 3, 256, 144)
+    n_tracks = len(json.loads(api["7"]["inputs"]["tracks_json"])["tracks"])
+    camera = api["8"]["inputs"]["camera_move"] != "off"
+    assert plan.scene.num_objects == n_tracks  # with camera move the background is the extra object
+    n_masks = len(outputs[api["7"]["inputs"]["object_masks"][0]][0])
+    assert n_masks == len(json.loads(api["7"]["inputs"]["tracks_json"])["tracks"]) - camera

@@ -1,0 +1,111 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { TrackModel } from "../js/lib/track_model.js";
+import { PointsModel } from "../js/lib/points_model.js";
+
+test("add, move, depth, delete with undo and redo", () => {
+  const m = new TrackModel();
+  m.ensureTracks(2);
+  m.imageSize = [288, 512];
+  assert.equal(m.addPoint(10, 20, 0.5), 0);
+  assert.equal(m.addPoint(30, 40, 0.4), 1);
+  m.movePoint(0, 1, 35, 45, true);
+  m.movePoint(0, 1, 36, 46, false); // same drag
+  m.setDepth(0, 1, 0.2);
+  assert.deepEqual(m.tracks[0].points, [[10, 20, 0.5], [36, 46, 0.2]]);
+  m.undo();
+  assert.deepEqual(m.tracks[0].points[1], [36, 46, 0.4]);
+  m.undo();
+  assert.deepEqual(m.tracks[0].points[1], [30, 40, 0.4]);
+  m.redo();
+  assert.deepEqual(m.tracks[0].points[1], [36, 46, 0.4]);
+  m.deletePoint(0, 0);
+  assert.deepEqual(m.tracks[0].points, [[36, 46, 0.4]]);
+  assert.equal(m.selected, 0);
+  m.undo();
+  assert.equal(m.tracks[0].points.length, 2);
+  while (m.undo());
+  assert.deepEqual(m.tracks[0].points, []);
+  assert.equal(m.undo(), false);
+});
+
+test("insert between points and clamp depth", () => {
+  const m = new TrackModel();
+  m.addPoint(0, 0, 0.5);
+  m.addPoint(10, 0, 0.5);
+  assert.equal(m.addPoint(5, 1, 7, 1), 1);
+  assert.deepEqual(m.tracks[0].points.map((p) => p[0]), [0, 5, 10]);
+  assert.equal(m.tracks[0].points[1][2], 1);
+});
+
+test("tracks per object, clear and clear all are undoable", () => {
+  const m = new TrackModel();
+  m.ensureTracks(3);
+  m.selectTrack(2);
+  m.addPoint(1, 1, 0.3);
+  m.selectTrack(0);
+  m.addPoint(2, 2, 0.3);
+  m.clearTrack();
+  assert.deepEqual(m.tracks[0].points, []);
+  m.undo();
+  assert.equal(m.tracks[0].points.length, 1);
+  m.clearAll();
+  assert.ok(m.tracks.every((t) => !t.points.length));
+  m.undo();
+  assert.equal(m.tracks[2].points.length, 1);
+  assert.equal(m.addTrack(), 3);
+  assert.equal(m.active, 3);
+  assert.throws(() => m.selectTrack(-1), /non-negative integer/);
+  assert.throws(() => m.deletePoint(1, 0), /no point 0 on track 1/);
+});
+
+test("JSON: empty trailing tracks dropped, earlier ones kept; load rescales", () => {
+  const m = new TrackModel();
+  m.imageSize = [100, 200];
+  m.ensureTracks(3);
+  m.selectTrack(1);
+  m.addPoint(50, 100, 0.25);
+  const raw = JSON.parse(m.toJSON());
+  assert.deepEqual(raw.image_size, [100, 200]);
+  assert.deepEqual(raw.tracks, [{ points: [] }, { points: [[50, 100, 0.25]] }]);
+  assert.equal(m.firstGap(), 0);
+  m.selectTrack(0);
+  m.addPoint(1, 1, 0.5);
+  assert.equal(m.firstGap(), -1);
+  m.undo();
+
+  const n = new TrackModel();
+  n.load(m.toJSON(), [200, 400]);
+  assert.deepEqual(n.tracks[1].points[0], [100, 200, 0.25]);
+  assert.deepEqual(n.imageSize, [200, 400]);
+  assert.equal(n.canUndo, false);
+  n.setImageSize([100, 200]);
+  assert.deepEqual(n.tracks[1].points[0], [50, 100, 0.25]);
+  const r = n.resampled(1, 4);
+  assert.equal(r.length, 4);
+  assert.equal(n.resampled(0, 4), null);
+  assert.throws(() => n.load("{oops"), /not valid JSON/);
+});
+
+test("SAM points model", () => {
+  const p = new PointsModel();
+  p.imageSize = [10, 10];
+  p.add(1, 1, 1);
+  p.add(5, 5, 0);
+  assert.equal(p.hit(5.5, 5, 1), 1);
+  assert.equal(p.hit(9, 9, 1), -1);
+  p.remove(0);
+  assert.deepEqual(p.points, [{ x: 5, y: 5, label: 0 }]);
+  p.undo();
+  assert.equal(p.points.length, 2);
+  const raw = JSON.parse(p.toJSON());
+  assert.deepEqual(raw, { format: "levitor-points", version: 1, image_size: [10, 10], points: [{ x: 1, y: 1, label: 1 }, { x: 5, y: 5, label: 0 }] });
+  const q = new PointsModel();
+  q.load(p.toJSON(), [20, 20]);
+  assert.deepEqual(q.points[1], { x: 10, y: 10, label: 0 });
+  q.clear();
+  assert.deepEqual(q.points, []);
+  q.undo();
+  assert.equal(q.points.length, 2);
+  assert.throws(() => q.add(1, 1, 2), /label must be 1/);
+});
