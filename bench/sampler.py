@@ -6,6 +6,8 @@ ControlNet + UNet (the ControlNet overhead), and reports memory:
 
 * ``rss_*``: resident memory of this process (CPU RSS) after loading the half-precision models
   and its peak during the timed steps;
+* ``flops``: FLOPs of one guidance step of the UNet and the ControlNet at the reference size,
+  counted on fake tensors (exact, unaffected by other load on the machine);
 * ``device_resident_*``: parameter bytes that must sit on the execution device at once for each
   offload mode (none: every model; model offload: ControlNet + UNet, which alternate every step;
   sequential: the largest single layer), counted from the full-size SVD-xt components.
@@ -87,6 +89,35 @@ def full_size_vae_and_clip():
     return vae, clip
 
 
+def flop_counts(config: dict, frames: int, h: int, w: int) -> tuple[float, float]:
+    """FLOPs of one CFG step (batch 2) of the UNet and of the ControlNet at latent ``h x w``.
+
+    Counted with ``FlopCounterMode`` on fake tensors: exact for the architecture, independent of
+    the machine's load, no memory needed.
+    """
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from levitor.models import ControlNetSVDModel, UNetSpatioTemporalControlModel
+
+    with FakeTensorMode():
+        unet = UNetSpatioTemporalControlModel(**config)
+        controlnet = ControlNetSVDModel(**config)
+        sample = torch.randn(2, frames, 8, h, w)
+        emb = torch.randn(2, 1, config["cross_attention_dim"])
+        ids = torch.randn(2, 3)
+        cond = torch.randn(2, frames, 3, 8 * h, 8 * w)
+        t = torch.tensor(0.5)
+        with torch.no_grad():
+            with FlopCounterMode(display=False) as counter:
+                unet(sample, t, emb, ids)
+            unet_flops = counter.get_total_flops()
+            with FlopCounterMode(display=False) as counter:
+                controlnet(sample, t, emb, ids, cond)
+            controlnet_flops = counter.get_total_flops()
+    return float(unet_flops), float(controlnet_flops)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--latent", default="16x16", help="latent height x width (image = 8x); default 16x16")
@@ -95,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtype", default="bf16", choices=["bf16", "fp16", "fp32"], help="weights dtype")
     parser.add_argument("--device", default="cpu", help="execution device (default cpu)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--flops-latent", default="64x36",
+                        help="latent size for the FLOP count (default 64x36 = 512x288 video); 'none' skips it")
+    parser.add_argument("--flops-frames", type=int, default=16, help="frames for the FLOP count (default 16)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -108,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     f = args.frames
     print(f"device={device} dtype={args.dtype} threads={torch.get_num_threads()} latent={h}x{w} "
           f"(image {8 * h}x{8 * w}) frames={f} batch=2 (CFG)")
+
+    if args.flops_latent.lower() != "none":
+        fh, fw = (int(v) for v in args.flops_latent.lower().split("x"))
+        fu, fc = flop_counts(SVD_XT_UNET_CONFIG, args.flops_frames, fh, fw)
+        print(f"flops per CFG step at latent {fh}x{fw}, {args.flops_frames} frames: unet {fu / 1e12:.2f} TFLOP, "
+              f"controlnet {fc / 1e12:.2f} TFLOP, controlnet_flop_overhead_pct {100 * fc / fu:.1f}")
 
     rss0 = rss_bytes()
     t0 = time.perf_counter()
@@ -158,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     best = {k: min(v) for k, v in times.items()}
     for name, value in best.items():
         print(f"{name + '_step_s':22s} {value:.3f}  (all: {', '.join(f'{x:.2f}' for x in times[name])})")
-    print(f"controlnet_overhead_pct {100 * (best['controlnet+unet'] / best['unet'] - 1):.1f}")
+    print(f"controlnet_overhead_pct {100 * (best['controlnet+unet'] / best['unet'] - 1):.1f} (combined vs UNet), "
+          f"{100 * best['controlnet'] / best['unet']:.1f} (ControlNet alone vs UNet)")
     print(f"rss_peak          {peak_rss_bytes() / GiB:.2f} GiB")
 
     vae, clip = full_size_vae_and_clip()

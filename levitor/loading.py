@@ -125,6 +125,14 @@ def _weights_variant(folder: Path, base: str) -> str | None:
     )
 
 
+def _transformers_dtype_kwarg() -> str:
+    """transformers >= 4.56 calls the dtype argument ``dtype``; older versions ``torch_dtype``."""
+    import transformers
+    from packaging.version import Version
+
+    return "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
+
+
 def load_svd_components(svd_path: str | os.PathLike, plan: PrecisionPlan, *, variant: str | None = "auto") -> dict:
     """Load UNet, VAE, CLIP image encoder, feature extractor and scheduler from an SVD folder.
 
@@ -157,14 +165,10 @@ def load_svd_components(svd_path: str | os.PathLike, plan: PrecisionPlan, *, var
         folder, subfolder="vae", variant=pick("vae", CONTROLNET_WEIGHTS), torch_dtype=plan.vae_dtype, **common
     )
     enc_variant = pick("image_encoder", "model.safetensors")
-    try:
-        image_encoder = CLIPVisionModelWithProjection.from_pretrained(
-            folder / "image_encoder", variant=enc_variant, dtype=plan.image_encoder_dtype, use_safetensors=True
-        )
-    except TypeError:  # transformers < 4.56 names the argument torch_dtype
-        image_encoder = CLIPVisionModelWithProjection.from_pretrained(
-            folder / "image_encoder", variant=enc_variant, torch_dtype=plan.image_encoder_dtype, use_safetensors=True
-        )
+    image_encoder = CLIPVisionModelWithProjection.from_pretrained(
+        folder / "image_encoder", variant=enc_variant, use_safetensors=True,
+        **{_transformers_dtype_kwarg(): plan.image_encoder_dtype},
+    )
     feature_extractor = CLIPImageProcessor.from_pretrained(folder / "feature_extractor")
     scheduler = EulerDiscreteScheduler.from_pretrained(folder, subfolder="scheduler")
     return {

@@ -91,6 +91,11 @@ def test_controlnet_folder_roundtrip_strict(tiny_dirs):
         assert torch.equal(v, sd[k]), k
     assert cn.dtype == torch.float32
     assert load_controlnet(tiny_dirs["controlnet"], dtype=torch.bfloat16).dtype == torch.bfloat16
+    via_class = ControlNetSVDModel.from_pretrained(tiny_dirs["controlnet"].parent, subfolder="controlnet",
+                                                   torch_dtype=torch.float16)
+    assert via_class.dtype == torch.float16
+    torch.testing.assert_close(via_class.controlnet_mid_block.weight.float(),
+                               sd["controlnet_mid_block.weight"].half().float())
 
 
 def test_controlnet_folder_from_reference_config(tiny_dirs, tmp_path):
@@ -124,9 +129,11 @@ def test_controlnet_state_dict_mismatch_is_refused(tiny_dirs, tmp_path, damage):
     else:
         sd["controlnet_down_blocks.3.weight"] = torch.zeros(8, 8, 1, 1)
     save_file(sd, path)
-    with pytest.raises(ValueError, match={"missing": "1 missing", "unexpected": "1 unexpected",
-                                          "shape": "other shapes"}[damage]):
+    message = {"missing": "1 missing", "unexpected": "1 unexpected", "shape": "other shapes"}[damage]
+    with pytest.raises(ValueError, match=message):
         load_controlnet(folder)
+    with pytest.raises(ValueError, match=message):
+        ControlNetSVDModel.from_pretrained(folder)
 
 
 def test_controlnet_single_file(tiny_dirs, tmp_path):

@@ -208,6 +208,28 @@ class ControlNetSVDModel(ModelMixin, AttentionMixin, ConfigMixin):
         )
 
     @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs: Any) -> "ControlNetSVDModel":
+        """Load a ControlNet folder (``config.json`` + safetensors) or a single ``.safetensors`` file.
+
+        Local paths go through :func:`levitor.loading.load_controlnet`: the config is checked
+        (``with_id_feature`` must be false) and the state dict must match exactly, key for key and
+        shape for shape. ``torch_dtype`` and ``subfolder`` are honoured; other sources (hub ids,
+        other keyword arguments) use diffusers' loader.
+        """
+        import os
+        from pathlib import Path
+
+        from ..loading import load_controlnet
+
+        extra = set(kwargs) - {"torch_dtype", "subfolder"}
+        path = Path(os.fspath(pretrained_model_name_or_path))
+        if kwargs.get("subfolder"):
+            path = path / kwargs["subfolder"]
+        if not extra and path.exists():
+            return load_controlnet(path, dtype=kwargs.get("torch_dtype") or torch.float32)
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+
+    @classmethod
     def from_unet(
         cls,
         unet: nn.Module,
