@@ -75,6 +75,7 @@ def test_loss_falls_on_one_repeated_clip(setup):
     result = train(cfg, progress=False)
     assert result.global_step == 30 and len(result.losses) == 30
     after = evaluate_loss(cfg, batch, seeds, **_models(cfg, result.controlnet_dir))
+    print(f"eval loss before {before:.4f} after {after:.4f}")
     assert after < 0.85 * before, (before, after)
     assert all(np.isfinite(result.losses))
 
@@ -193,6 +194,10 @@ def test_gradient_checkpointing_accumulation_and_bf16_run(setup):
 
     weights = load_file(str(result.controlnet_dir / "diffusion_pytorch_model.safetensors"))
     assert all(t.dtype == torch.float32 for t in weights.values())  # trained in fp32 master weights
+    # CPU bf16 kernels occasionally give a non-finite weight gradient: that update is dropped,
+    # never applied
+    assert all(torch.isfinite(t).all() for t in weights.values())
+    assert 0 <= result.skipped_steps <= 2
 
 
 def test_a_stopped_run_saves_a_checkpoint_and_resumes(setup):

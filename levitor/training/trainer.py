@@ -296,28 +296,43 @@ def resolve_resume(cfg: TrainConfig) -> Path | None:
     return path
 
 
-def load_frozen_models(cfg: TrainConfig):
-    """UNet, VAE, CLIP image encoder, feature extractor and the trainable ControlNet."""
+def _from_pretrained(cls, src: str, subfolder: str, dtype: torch.dtype):
+    """Load a frozen component in ``dtype``, from the ``.fp16`` variant files when they exist."""
+    if dtype in (torch.float16, torch.bfloat16):
+        try:
+            return cls.from_pretrained(src, subfolder=subfolder, torch_dtype=dtype, variant="fp16")
+        except (OSError, ValueError):
+            pass
+    return cls.from_pretrained(src, subfolder=subfolder, torch_dtype=dtype)
+
+
+def load_frozen_models(cfg: TrainConfig, dtype: torch.dtype = torch.float32):
+    """UNet, VAE, CLIP image encoder, feature extractor and the trainable ControlNet.
+
+    The frozen UNet and image encoder are loaded in ``dtype`` (the mixed-precision dtype), the VAE
+    in fp32 for fp16 runs (its encoder is unstable in fp16), the ControlNet always in fp32
+    (master weights)."""
     from diffusers import AutoencoderKLTemporalDecoder
     from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
 
     from ..models import ControlNetSVDModel, UNetSpatioTemporalControlModel
 
     src = cfg.pretrained_model_name_or_path
-    unet = UNetSpatioTemporalControlModel.from_pretrained(src, subfolder="unet")
-    vae = AutoencoderKLTemporalDecoder.from_pretrained(src, subfolder="vae")
-    image_encoder = CLIPVisionModelWithProjection.from_pretrained(src, subfolder="image_encoder")
+    unet = _from_pretrained(UNetSpatioTemporalControlModel, src, "unet", dtype)
+    vae = _from_pretrained(AutoencoderKLTemporalDecoder, src, "vae",
+                           torch.float32 if dtype == torch.float16 else dtype)
+    image_encoder = _from_pretrained(CLIPVisionModelWithProjection, src, "image_encoder", dtype)
     try:
         feature_extractor = CLIPImageProcessor.from_pretrained(src, subfolder="feature_extractor")
     except (OSError, ValueError):
         feature_extractor = None
     if cfg.controlnet_model_name_or_path:
-        controlnet = ControlNetSVDModel.from_pretrained(cfg.controlnet_model_name_or_path)
+        controlnet = ControlNetSVDModel.from_pretrained(cfg.controlnet_model_name_or_path, torch_dtype=torch.float32)
     else:
         controlnet = ControlNetSVDModel.from_unet(
             unet, conditioning_channels=3,
             conditioning_embedding_out_channels=tuple(cfg.conditioning_embedding_out_channels))
-    return unet, vae, image_encoder, feature_extractor, controlnet
+    return unet, vae, image_encoder, feature_extractor, controlnet.to(torch.float32)
 
 
 def _make_optimizer(cfg: TrainConfig, params, lr: float):
@@ -346,6 +361,7 @@ class TrainResult:
     controlnet_dir: Path | None = None
     problems: list[DataProblem] = field(default_factory=list)
     resumed_from: Path | None = None
+    skipped_steps: int = 0  # updates dropped for a non-finite gradient
 
 
 def train(cfg: TrainConfig, *, estimator=None, should_stop: Callable[[], bool] | None = None,
@@ -392,20 +408,17 @@ def train(cfg: TrainConfig, *, estimator=None, should_stop: Callable[[], bool] |
     if accelerator.is_main_process:
         precompute_depth(dataset, progress=progress)
     accelerator.wait_for_everyone()
-    unet, vae, image_encoder, feature_extractor, controlnet = load_frozen_models(cfg)
+    weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
+    unet, vae, image_encoder, feature_extractor, controlnet = load_frozen_models(cfg, weight_dtype)
     for m in (unet, vae, image_encoder):
         m.requires_grad_(False)
         m.eval()
+        m.to(accelerator.device)
     controlnet.requires_grad_(True)
     controlnet.train()
     if cfg.gradient_checkpointing:
         controlnet.enable_gradient_checkpointing()
         unet.enable_gradient_checkpointing()
-
-    weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
-    unet.to(accelerator.device, dtype=weight_dtype)
-    image_encoder.to(accelerator.device, dtype=weight_dtype)
-    vae.to(accelerator.device, dtype=torch.float32 if weight_dtype == torch.float16 else weight_dtype)
 
     # Checkpoints: the ControlNet as save_pretrained safetensors; accelerate keeps optimiser,
     # scheduler, scaler and RNG states next to it.
@@ -496,8 +509,15 @@ def train(cfg: TrainConfig, *, estimator=None, should_stop: Callable[[], bool] |
                                         sigma_sampler=sigma_sampler, device=accelerator.device, weight_dtype=weight_dtype)
                     accum_loss += accelerator.gather(loss.detach()[None]).mean().item() / cfg.gradient_accumulation_steps
                     accelerator.backward(loss)
-                    if accelerator.sync_gradients and cfg.max_grad_norm > 0:
-                        accelerator.clip_grad_norm_(controlnet.parameters(), cfg.max_grad_norm)
+                    if accelerator.sync_gradients:
+                        norm = accelerator.clip_grad_norm_(controlnet.parameters(),
+                                                           cfg.max_grad_norm if cfg.max_grad_norm > 0 else math.inf)
+                        # fp16 runs leave overflow to the GradScaler; otherwise a non-finite gradient
+                        # would poison the weights: drop this update (identical on every rank).
+                        if accelerator.mixed_precision != "fp16" and not torch.isfinite(torch.as_tensor(norm)):
+                            optimizer.zero_grad(set_to_none=True)
+                            result.skipped_steps += 1
+                            logger.warning("non-finite gradient at step %d: update skipped", global_step + 1)
                     optimizer.step()
                     lr_scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
@@ -507,7 +527,7 @@ def train(cfg: TrainConfig, *, estimator=None, should_stop: Callable[[], bool] |
                 micro = 0
                 bar.update(1)
                 result.losses.append(accum_loss)
-                logs = {"loss": accum_loss, "lr": lr_scheduler.get_last_lr()[0]}
+                logs = {"loss": accum_loss, "lr": lr_scheduler.get_last_lr()[0], "skipped_steps": result.skipped_steps}
                 bar.set_postfix(loss=f"{accum_loss:.4f}")
                 accelerator.log(logs, step=global_step)
                 accum_loss = 0.0
