@@ -300,10 +300,11 @@ def _from_pretrained(cls, src: str, subfolder: str, dtype: torch.dtype):
     """Load a frozen component in ``dtype``, from the ``.fp16`` variant files when they exist."""
     if dtype in (torch.float16, torch.bfloat16):
         try:
-            return cls.from_pretrained(src, subfolder=subfolder, torch_dtype=dtype, variant="fp16")
+            return cls.from_pretrained(src, subfolder=subfolder, torch_dtype=dtype, variant="fp16",
+                                       use_safetensors=True)
         except (OSError, ValueError):
             pass
-    return cls.from_pretrained(src, subfolder=subfolder, torch_dtype=dtype)
+    return cls.from_pretrained(src, subfolder=subfolder, torch_dtype=dtype, use_safetensors=True)
 
 
 def load_frozen_models(cfg: TrainConfig, dtype: torch.dtype = torch.float32):
@@ -327,12 +328,15 @@ def load_frozen_models(cfg: TrainConfig, dtype: torch.dtype = torch.float32):
     except (OSError, ValueError):
         feature_extractor = None
     if cfg.controlnet_model_name_or_path:
-        controlnet = ControlNetSVDModel.from_pretrained(cfg.controlnet_model_name_or_path, torch_dtype=torch.float32)
+        controlnet = ControlNetSVDModel.from_pretrained(cfg.controlnet_model_name_or_path, torch_dtype=torch.float32,
+                                                        use_safetensors=True)
     else:
         controlnet = ControlNetSVDModel.from_unet(
             unet, conditioning_channels=3,
             conditioning_embedding_out_channels=tuple(cfg.conditioning_embedding_out_channels))
-    return unet, vae, image_encoder, feature_extractor, controlnet.to(torch.float32)
+    if controlnet.dtype != torch.float32:
+        controlnet = controlnet.to(torch.float32)
+    return unet, vae, image_encoder, feature_extractor, controlnet
 
 
 def _make_optimizer(cfg: TrainConfig, params, lr: float):
@@ -432,7 +436,7 @@ def train(cfg: TrainConfig, *, estimator=None, should_stop: Callable[[], bool] |
     def load_hook(models, inp):
         while models:
             m = models.pop()
-            loaded = ControlNetSVDModel.from_pretrained(os.path.join(inp, "controlnet"))
+            loaded = ControlNetSVDModel.from_pretrained(os.path.join(inp, "controlnet"), use_safetensors=True)
             accelerator.unwrap_model(m).load_state_dict(loaded.state_dict(), strict=True)
             del loaded
 
