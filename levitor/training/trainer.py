@@ -26,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .clips import ClipOptions, DepthCache, DepthFolder
+from .clips import ClipOptions, DepthCache, DepthFolder, batch_to_model_inputs
 from .datasets import DataProblem, scan_dataset
 from .loss import SigmaSampler, added_time_ids, add_noise, diffusion_loss, dropout_masks
 
@@ -608,14 +608,13 @@ def _save_checkpoint(cfg: TrainConfig, accelerator, step: int) -> Path:
 def compute_loss(cfg: TrainConfig, batch: dict, generator: torch.Generator, *, controlnet, unet, vae,
                  image_encoder, feature_extractor, sigma_sampler: SigmaSampler | None = None,
                  device: torch.device | str | None = None, weight_dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """The training loss of one batch ``{"pixel_values", "control"}`` (B,F,3,H,W); every random draw
+    """The training loss of one batch ``{"frames", "control"}`` (B,F,3,H,W); every random draw
     (VAE sample, noise augmentation, dropout, sigma, noise) comes from ``generator`` (CPU)."""
     from .conditioning import encode_clip_image, encode_first_frame_latents, encode_video_latents
 
     device = device if device is not None else next(unet.parameters()).device
     sigma_sampler = sigma_sampler or SigmaSampler(cfg.sigma_distribution, loc=cfg.sigma_loc, scale=cfg.sigma_scale)
-    pixel_values = batch["pixel_values"].to(device, non_blocking=True)
-    control = batch["control"].to(device, non_blocking=True)
+    pixel_values, control = batch_to_model_inputs(batch, device)
     b, f = pixel_values.shape[:2]
     latents = encode_video_latents(vae, pixel_values, generator=generator, chunk_size=cfg.vae_encode_chunk_size).float()
     first = pixel_values[:, 0]
