@@ -332,6 +332,10 @@ class LeviTorPipeline(DiffusionPipeline):
         self._interrupt = False
         device = self._execution_device
         do_cfg = max_guidance_scale > 1.0
+        if isinstance(generator, (list, tuple)):
+            if len(generator) != 1:
+                raise ValueError(f"pass one torch.Generator (one video per call), got a list of {len(generator)}.")
+            generator = generator[0]
         if generator is None and seed is not None:
             generator = torch.Generator("cpu").manual_seed(int(seed))
         gen_device = generator.device if generator is not None else torch.device("cpu")

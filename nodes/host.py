@@ -18,21 +18,27 @@ MODEL_FOLDERS = {
 
 
 def register_model_folders() -> None:
-    """Register this pack's model folder keys with ``folder_paths`` where they are absent.
+    """Register this pack's model folder keys with ``folder_paths``.
 
-    Existing entries (from ComfyUI itself, another pack or ``extra_model_paths.yaml``) are kept
-    as they are; only the extensions this pack needs are added to them.
+    An absent key gets ``models/<key>``. A key that already exists (from ComfyUI itself, another
+    pack or ``extra_model_paths.yaml``) keeps its folders, in their order; ``models/<key>`` is
+    added after them when missing, and so are the extensions this pack reads (an empty extension
+    set already accepts every file).
     """
     import folder_paths
 
     for key, (sub, exts) in MODEL_FOLDERS.items():
+        default = os.path.join(folder_paths.models_dir, sub)
         entry = folder_paths.folder_names_and_paths.get(key)
         if entry is None:
-            folder_paths.folder_names_and_paths[key] = ([os.path.join(folder_paths.models_dir, sub)], set(exts))
+            folder_paths.folder_names_and_paths[key] = ([default], set(exts))
             continue
         paths, known = entry
+        if default not in paths:
+            paths = list(paths) + [default]
         if isinstance(known, set) and known and not exts <= known:
-            folder_paths.folder_names_and_paths[key] = (paths, known | exts)
+            known = known | exts
+        folder_paths.folder_names_and_paths[key] = (paths, known)
 
 
 def folder_paths_for(key: str) -> list[str]:

@@ -25,7 +25,7 @@ def background_mask(object_masks: Sequence[np.ndarray], height: int, width: int)
 
 def render_track_set(track_set: TrackSet, num_frames: int, camera_move: str, static_masks: list[np.ndarray] | None,
                      *, min_area_frac: float = 0.001, base_radius: float = 0.011, points_per_pixel: int = 10,
-                     wrap_uint8: bool = False, device=None) -> MovedMaskSet:
+                     wrap_uint8: bool = False, splat_units: str = "pixels", device=None) -> MovedMaskSet:
     """Build the scene and render its per-frame label and depth maps.
 
     With ``camera_move`` on, the background (everything outside the object masks) becomes one
@@ -60,19 +60,18 @@ def render_track_set(track_set: TrackSet, num_frames: int, camera_move: str, sta
     statics = track_set.static_masks if static_masks is None else static_masks
     options = PlanOptions(num_frames=int(num_frames), min_area_frac=float(min_area_frac),
                           base_radius=float(base_radius), points_per_pixel=int(points_per_pixel),
-                          wrap_uint8=bool(wrap_uint8))
+                          wrap_uint8=bool(wrap_uint8), splat_units=str(splat_units))
     scene = make_scene(track_set.image, track_set.depth, objects, statics, min_area_frac=options.min_area_frac,
                        wrap_uint8=options.wrap_uint8)
-    radius_px = options.base_radius * min(scene.height, scene.width) / 2.0
-    if radius_px < 0.75:
-        notes.append(f"the image is {scene.width}x{scene.height}: the splat radius ({radius_px:.2f} px) is under a "
-                     "pixel, so moved objects barely render; plan at 288x512 (or raise base_radius)")
+    if options.splat_units == "ndc" and options.base_radius * min(scene.height, scene.width) / 2.0 < 0.75:
+        notes.append(f"the image is {scene.width}x{scene.height}: with splat_units 'ndc' the splat radius is under "
+                     "a pixel, so moved objects barely render; use splat_units 'pixels'")
     for k in range(scene.num_objects):
         if not scene.object_present(k):
             notes.append(f"object {k} lost all its pixels in the label map (too small or covered); it will not move")
     trajectories = resample_tracks(tracks, options.num_frames)
     moved = render_moved_masks(scene, trajectories, device=device, base_radius=options.base_radius,
-                               points_per_pixel=options.points_per_pixel)
+                               points_per_pixel=options.points_per_pixel, splat_units=options.splat_units)
     return MovedMaskSet(scene=scene, trajectories=trajectories, labels=moved.labels, depths=moved.depths,
                         area_min=moved.area_min, area_max=moved.area_max, options=options, notes=notes)
 
@@ -156,6 +155,11 @@ class LeviTorRenderMovedMasks:
                 "base_radius": ("FLOAT", {"default": 0.011, "min": 0.001, "max": 0.2, "step": 0.001,
                                           "tooltip": "Splat radius in normalised device units (reference 0.011); "
                                                      "it grows as objects come nearer."}),
+                "splat_units": (["pixels", "ndc"], {"default": "pixels",
+                                                    "tooltip": "pixels: one unit is 144 px at every image size (the "
+                                                               "reference's own scale at 288 px wide); ndc: half the "
+                                                               "shorter image side, as the reference's code (splats "
+                                                               "vanish on small images)."}),
                 "reference_uint8_wrap": ("BOOLEAN", {"default": False,
                                                      "tooltip": "Reproduce the reference's 8-bit wrap-around of "
                                                                 "labels and depth codes above 255."}),
@@ -163,7 +167,7 @@ class LeviTorRenderMovedMasks:
         }
 
     def render(self, tracks, num_frames, camera_move, static_segments=None, min_area_frac=0.001,
-               points_per_pixel=10, base_radius=0.011, reference_uint8_wrap=False):
+               points_per_pixel=10, base_radius=0.011, reference_uint8_wrap=False, splat_units="pixels"):
         from levitor.preview import render_label_preview
 
         if not isinstance(tracks, TrackSet):
@@ -176,7 +180,8 @@ class LeviTorRenderMovedMasks:
         host.check_interrupted()
         moved = render_track_set(tracks, int(num_frames), camera_move, statics, min_area_frac=min_area_frac,
                                  base_radius=base_radius, points_per_pixel=points_per_pixel,
-                                 wrap_uint8=reference_uint8_wrap, device=host.torch_device())
+                                 wrap_uint8=reference_uint8_wrap, splat_units=splat_units,
+                                 device=host.torch_device())
         bar.update(1)
         for note in moved.notes:
             log.warning("LeviTorRenderMovedMasks: %s", note)

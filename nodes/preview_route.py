@@ -17,6 +17,7 @@ import asyncio
 import io
 import json
 import logging
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -62,7 +63,8 @@ def _int_field(body: dict, key: str, *, required: bool) -> int | None:
         if required:
             raise PreviewError(key, f"'{key}' is required (an integer)")
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or float(value) != int(value):
         raise PreviewError(key, f"'{key}' must be an integer, got {value!r}")
     return int(value)
 

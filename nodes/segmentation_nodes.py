@@ -77,6 +77,7 @@ class LeviTorSAMMaskPicker:
                                                              "for the last object."}),
                 "masks_in": ("MASK", {"tooltip": "Masks of earlier objects (any pack); the new masks follow them."}),
             },
+            "hidden": {"unique_id": "UNIQUE_ID"},
         }
 
     @classmethod
@@ -90,7 +91,8 @@ class LeviTorSAMMaskPicker:
             return str(exc)
         return True
 
-    def pick(self, image, sam_model, points_json, multimask_output, negative_coord_str=None, masks_in=None):
+    def pick(self, image, sam_model, points_json, multimask_output, negative_coord_str=None, masks_in=None,
+             unique_id=None):
         from levitor.segmentation import parse_points
 
         img = convert.image_to_numpy(image, name="image")
@@ -107,7 +109,14 @@ class LeviTorSAMMaskPicker:
             host.check_interrupted()
             masks.append(segmenter.predict_points(img, points, choice=multimask_output).mask)
             bar.update(1)
-        return (convert.masks_to_tensor(previous + masks, height, width),)
+        # The click picker shows the image and the new masks (grey value = object index + 1).
+        from .trajectory_editor import object_label_image, write_temp_pngs
+
+        node_id = str(unique_id) if unique_id is not None else "sam"
+        entry = {"width": int(width), "height": int(height), "node_id": node_id}
+        entry.update(write_temp_pngs({"image": img, "labels": object_label_image(masks, height, width)},
+                                     host.temp_directory(), node_id))
+        return {"ui": {"levitor_sam": [entry]}, "result": (convert.masks_to_tensor(previous + masks, height, width),)}
 
 
 class LeviTorSceneSegments:

@@ -66,7 +66,7 @@ def depth_report(tracks: Sequence[Sequence[Sequence[float]]], depth: np.ndarray,
     """One line per clicked point: the scene's reference depth under it and the track's depth."""
     lines = []
     for k, track in enumerate(tracks):
-        label = f"camera track" if k == n_objects else f"track {k}"
+        label = "camera track" if k == n_objects else f"track {k}"
         for i, (x, y, d) in enumerate(track):
             under = depth_at(depth, x, y)
             where = "outside the image" if under is None else f"scene depth {under:.4g}"
@@ -108,6 +108,29 @@ def _write_png_atomic(array: np.ndarray, path: str) -> None:
     os.replace(tmp, path)
 
 
+def object_label_image(object_masks: Sequence[np.ndarray], height: int, width: int) -> np.ndarray:
+    """uint8 image whose grey value is the object index + 1 (the first mask wins an overlap)."""
+    labels = np.zeros((height, width), dtype=np.uint8)
+    for k, m in enumerate(object_masks):
+        labels[m & (labels == 0)] = min(k + 1, 255)
+    return labels
+
+
+def write_temp_pngs(arrays: dict[str, np.ndarray], temp_dir: str, node_id: str) -> dict[str, dict]:
+    """Write uint8 arrays as PNGs into ``temp_dir/levitor``; return ComfyUI file references by key."""
+    sub = "levitor"
+    folder = os.path.join(temp_dir, sub)
+    os.makedirs(folder, exist_ok=True)
+    safe_id = "".join(c if c.isalnum() else "_" for c in str(node_id)) or "node"
+    stamp = uuid.uuid4().hex[:8]
+    refs = {}
+    for key, array in arrays.items():
+        name = f"levitor_{safe_id}_{stamp}_{key}.png"
+        _write_png_atomic(np.ascontiguousarray(array), os.path.join(folder, name))
+        refs[key] = {"filename": name, "subfolder": sub, "type": "temp"}
+    return refs
+
+
 def write_scene_files(image: np.ndarray, depth: np.ndarray, object_masks: Sequence[np.ndarray],
                       temp_dir: str, node_id: str) -> dict:
     """Write the editor's background files into ``temp_dir/levitor``; return the ``levitor_scene`` entry.
@@ -118,19 +141,10 @@ def write_scene_files(image: np.ndarray, depth: np.ndarray, object_masks: Sequen
     from levitor.scene import depth_to_disparity8
 
     height, width = image.shape[:2]
-    sub = "levitor"
-    folder = os.path.join(temp_dir, sub)
-    os.makedirs(folder, exist_ok=True)
-    labels = np.zeros((height, width), dtype=np.uint8)
-    for k, m in enumerate(object_masks):
-        labels[m & (labels == 0)] = min(k + 1, 255)
-    safe_id = "".join(c if c.isalnum() else "_" for c in str(node_id)) or "node"
-    stamp = uuid.uuid4().hex[:8]
-    entry: dict[str, Any] = {"width": int(width), "height": int(height), "num_objects": len(object_masks)}
-    for key, array in (("image", image), ("depth8", depth_to_disparity8(depth)), ("labels", labels)):
-        name = f"levitor_{safe_id}_{stamp}_{key}.png"
-        _write_png_atomic(np.ascontiguousarray(array), os.path.join(folder, name))
-        entry[key] = {"filename": name, "subfolder": sub, "type": "temp"}
+    entry: dict[str, Any] = {"width": int(width), "height": int(height), "num_objects": len(object_masks),
+                             "node_id": str(node_id)}
+    entry.update(write_temp_pngs({"image": image, "depth8": depth_to_disparity8(depth),
+                                  "labels": object_label_image(object_masks, height, width)}, temp_dir, node_id))
     return entry
 
 

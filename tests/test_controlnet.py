@@ -8,6 +8,15 @@ import torch
 from levitor.models import ControlNetSVDModel, UNetSpatioTemporalControlModel
 from levitor.tiny_models import SVD_XT_UNET_CONFIG, TINY_UNET_CONFIG
 
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads; one thread avoids stalls when the CPU is shared."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
 # controlnet/config.json of the released model, as written by the original save_pretrained.
 RELEASED_CONFIG = dict(
     SVD_XT_UNET_CONFIG,
@@ -163,3 +172,27 @@ def test_control_size_must_match_latents(tiny_unet):
         cn(sample, 1.0, emb, ids, cond[..., :32, :32])
     with pytest.raises(ValueError, match="controlnet_cond"):
         cn(sample, 1.0, emb, ids, cond[0])
+
+
+def test_encoder_path_equals_unet_encoder(tiny_unet):
+    """With identity output convs and a silent control embedding, the residuals are the UNet's skips."""
+    cn = ControlNetSVDModel.from_unet(tiny_unet, conditioning_embedding_out_channels=(8, 16, 16, 32)).eval()
+    with torch.no_grad():
+        for conv in [*cn.controlnet_down_blocks, cn.controlnet_mid_block]:
+            c = conv.weight.shape[0]
+            conv.weight.copy_(torch.eye(c).view(c, c, 1, 1))
+            conv.bias.zero_()
+    skips, mids = [], []
+    hooks = [tiny_unet.conv_in.register_forward_hook(lambda m, i, o: skips.append(o))]
+    hooks += [b.register_forward_hook(lambda m, i, o: skips.extend(o[1])) for b in tiny_unet.down_blocks]
+    hooks.append(tiny_unet.mid_block.register_forward_hook(lambda m, i, o: mids.append(o)))
+    sample, emb, ids, cond = _inputs(h=9, w=5)
+    with torch.no_grad():
+        tiny_unet(sample, 0.7, emb, ids)
+        out = cn(sample, 0.7, emb, ids, cond, conditioning_scale=1.0)
+    for h in hooks:
+        h.remove()
+    assert len(skips) == 12
+    for got, want in zip(out.down_block_res_samples, skips):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out.mid_block_res_sample, mids[0], rtol=1e-5, atol=1e-5)

@@ -16,6 +16,15 @@ from levitor.models import ControlNetSVDModel, UNetSpatioTemporalControlModel
 from levitor.pipeline import LeviTorPipeline
 from levitor.tiny_models import TINY_UNET_CONFIG, save_tiny_models
 
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads; one thread avoids stalls when the CPU is shared."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
 # §5.3 of the reference notes: the SVD-xt Karras σ table for 25 steps.
 SIGMAS_25 = [700, 545.73, 421.57, 322.45, 244.02, 182.55, 134.85, 98.267, 70.541, 49.810, 34.537, 23.468,
              15.590, 10.097, 6.3543, 3.8697, 2.2691, 1.2732, 0.6781, 0.3394, 0.1574, 0.0664, 0.0248, 0.0079,
@@ -106,6 +115,7 @@ def test_controlnet_folder_from_reference_config(tiny_dirs, tmp_path):
     config.update(_diffusers_version="0.24.0", feature_channels=160, feature_out_channels=[160, 160, 256, 256])
     (folder / "config.json").write_text(json.dumps(config))
     assert isinstance(load_controlnet(folder), ControlNetSVDModel)
+    assert isinstance(ControlNetSVDModel.from_pretrained(folder), ControlNetSVDModel)
     config["with_id_feature"] = True
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="with_id_feature"):
@@ -213,3 +223,13 @@ def test_precision_resolution():
         resolve_precision("int8", "cpu")
     with pytest.raises(ValueError, match="offload"):
         LeviTorPipeline.from_pretrained("unused", offload="disk")
+
+
+def test_tiny_models_command(tmp_path, capsys):
+    from levitor.tiny_models import main
+
+    assert main([str(tmp_path / "out"), "--seed", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "svd:" in printed and "controlnet:" in printed
+    assert (tmp_path / "out" / "svd" / "model_index.json").is_file()
+    assert (tmp_path / "out" / "controlnet" / "config.json").is_file()

@@ -81,10 +81,22 @@ def test_folder_registration_keeps_existing_entries(pack, fake_host, tmp_path):
     extra = str(tmp_path / "elsewhere")
     folder_paths.folder_names_and_paths["sams"] = ([extra], {".pth"})
     pack.nodes.host.register_model_folders()
-    assert folder_paths.folder_names_and_paths["sams"][0] == [extra]
+    assert folder_paths.folder_names_and_paths["sams"][0] == [extra, str(fake_host.models_dir / "sams")]
     assert ".safetensors" in folder_paths.folder_names_and_paths["sams"][1]
     assert folder_paths.folder_names_and_paths["levitor"][0] == [str(fake_host.models_dir / "levitor")]
     assert folder_paths.folder_names_and_paths["diffusers"][1] == {"folder"}
+
+
+def test_yaml_key_registered_before_the_pack_keeps_its_folder_first(pack, fake_host, tmp_path):
+    import folder_paths
+
+    yaml_dir = str(tmp_path / "yaml_levitor")
+    folder_paths.add_model_folder_path("levitor", yaml_dir)  # extra_model_paths.yaml loads first
+    pack.nodes.host.register_model_folders()
+    paths, exts = folder_paths.folder_names_and_paths["levitor"]
+    assert paths == [yaml_dir, str(fake_host.models_dir / "levitor")] and exts == set()
+    pack.nodes.host.register_model_folders()  # idempotent
+    assert folder_paths.folder_names_and_paths["levitor"][0] == paths
 
 
 def test_extra_model_paths_are_searched(pack, fake_host, tmp_path):
@@ -96,6 +108,7 @@ def test_extra_model_paths_are_searched(pack, fake_host, tmp_path):
     (other / "from_yaml.safetensors").write_bytes(b"")
     folder_paths.add_model_folder_path("levitor", str(other))
     choices = pack.nodes.model_nodes.controlnet_choices()
+    assert folder_paths.get_folder_paths("levitor")[0] == str(fake_host.models_dir / "levitor")
     assert "from_yaml.safetensors" in choices
     assert pack.nodes.model_nodes.resolve_controlnet("from_yaml.safetensors") == str(other / "from_yaml.safetensors")
 

@@ -13,7 +13,7 @@ from PIL import Image
 from fakes.comfy_host import InterruptProcessingException, fake_host, pack  # noqa: F401  (fixtures)
 
 
-S = 3  # the splat radius is under a pixel below ~130 px: scale the 64x48 scene up to 192x144
+S = 3  # scale the 64x48 scene up to 192x144
 
 
 @pytest.fixture

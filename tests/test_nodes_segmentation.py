@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from fakes.comfy_host import InterruptProcessingException, fake_host, pack  # noqa: F401  (fixtures)
 from fakes.tiny_sam import save_tiny_sam
@@ -36,8 +38,18 @@ def test_picker_returns_one_mask_per_object_after_masks_in(pack, sam_file, fake_
                           {"points": [{"x": 40, "y": 30, "label": 1}, {"x": 5, "y": 35, "label": 0}]}]}
     earlier = torch.zeros(1, 40, 56)
     earlier[0, :5, :5] = 1
-    (masks,) = picker.pick(_image(), sam_file, json.dumps(points), "reference (index 1)", masks_in=earlier)
+    out = picker.pick(_image(), sam_file, json.dumps(points), "reference (index 1)", masks_in=earlier,
+                      unique_id="7")
+    (masks,) = out["result"]
     assert masks.shape == (3, 40, 56) and masks.dtype == torch.float32
+    # The click picker gets the image and the new objects' masks (grey value = object index + 1).
+    (entry,) = out["ui"]["levitor_sam"]
+    assert entry["width"] == 56 and entry["height"] == 40 and entry["node_id"] == "7"
+    labels_png = os.path.join(fake_host.temp_dir, entry["labels"]["subfolder"], entry["labels"]["filename"])
+    shown = np.asarray(Image.open(labels_png))
+    new = masks[1:].numpy() > 0.5
+    assert np.array_equal(shown > 0, new.any(axis=0)) and np.array_equal(shown == 1, new[0])
+    assert np.all(new[1][shown == 2]) and entry["image"]["type"] == "temp"
     assert set(torch.unique(masks).tolist()) <= {0.0, 1.0}
     assert torch.equal(masks[0], earlier[0])
     # the node's mask is the core predictor's index-1 mask for the same clicks
@@ -51,7 +63,7 @@ def test_picker_returns_one_mask_per_object_after_masks_in(pack, sam_file, fake_
 def test_picker_reads_kjnodes_points_with_negatives(pack, sam_file):
     picker = pack.NODE_CLASS_MAPPINGS["LeviTorSAMMaskPicker"]()
     (masks,) = picker.pick(_image(), sam_file, json.dumps([{"x": 20, "y": 20}]), "best score",
-                           negative_coord_str=json.dumps([{"x": 50, "y": 5}]))
+                           negative_coord_str=json.dumps([{"x": 50, "y": 5}]))["result"]
     assert masks.shape == (1, 40, 56)
 
 

@@ -120,6 +120,9 @@ def test_empty_and_missing_tracks_stay_in_place():
         ({"node_id": "7", "tracks": [], "num_frames": "16"}, "num_frames", "must be an integer"),
         ({"node_id": "7", "tracks": [], "num_frames": 16, "frame": 16}, "frame", "between 0 and"),
         ({"node_id": "7", "tracks": [], "num_frames": 16, "frame": 1.5}, "frame", "must be an integer"),
+        ('{"node_id": "7", "tracks": [], "num_frames": 1e999}', "num_frames", "must be an integer"),
+        ('{"node_id": "7", "tracks": [], "num_frames": NaN}', "num_frames", "must be an integer"),
+        ({"node_id": True, "tracks": [], "num_frames": 4}, "node_id", "node_id"),
     ],
 )
 def test_bad_requests_name_the_field(body, field, text):

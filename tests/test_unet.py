@@ -10,6 +10,15 @@ from levitor.models import UNetSpatioTemporalControlModel
 from levitor.tiny_models import SVD_XT_UNET_CONFIG, TINY_UNET_CONFIG
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads; one thread avoids stalls when the CPU is shared."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def test_full_size_parameters_and_keys_equal_stock_unet():
     with torch.device("meta"):
         ours = UNetSpatioTemporalControlModel(**SVD_XT_UNET_CONFIG)
@@ -105,3 +114,19 @@ def test_reference_latent_size_round_trip(pair):
     assert down_sizes == [(32, 18), (16, 9), (8, 5), (8, 5)]
     assert up_sizes == [(16, 9), (32, 18), (64, 36), (64, 36)]
     assert out.shape == (1, 1, 4, 64, 36)
+
+
+def test_residual_dtypes(pair):
+    """fp32 residuals: cast to a half-precision model's dtype, promoted under autocast."""
+    _, ours = pair
+    sample, emb, ids = _inputs(8, 8, batch=1, frames=2)
+    down, mid = _zero_residuals(ours, sample, emb, ids)
+    half = UNetSpatioTemporalControlModel(**TINY_UNET_CONFIG).to(torch.bfloat16).eval()
+    with torch.no_grad():
+        out = half(sample.bfloat16(), 0.5, emb.bfloat16(), ids.bfloat16(),
+                   down_block_additional_residuals=down, mid_block_additional_residual=mid).sample
+        assert out.dtype == torch.bfloat16
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            auto = ours(sample, 0.5, emb, ids, down_block_additional_residuals=down,
+                        mid_block_additional_residual=mid).sample
+    assert torch.isfinite(auto).all()

@@ -32,6 +32,7 @@ BG = (60, 90, 120)
 OBJ = (200, 40, 40)
 SQUARE = (slice(70, 90), slice(20, 40))  # rows, cols: centre (x 30, y 80)
 TRACK0 = (230, 57, 70)  # first object colour in the editor
+BOX2 = (slice(20, 40), slice(80, 110))  # a second object: rows, cols (centre x 95, y 30)
 
 
 def _find_browser():
@@ -116,6 +117,12 @@ def server():
     Image.fromarray(d8).save(tmp / "depth8.png")
     Image.fromarray(labels).save(tmp / "labels.png")
     Image.fromarray((labels > 0).astype(np.uint8) * 255).save(tmp / "mask.png")
+    labels2 = labels.copy()
+    labels2[BOX2] = 2
+    Image.fromarray(labels2).save(tmp / "labels2.png")
+    d8_2 = d8.copy()
+    d8_2[BOX2] = 50  # reference depth 0.02
+    Image.fromarray(d8_2).save(tmp / "depth8_2.png")
     scene_cache.remember_scene("7", make_scene(image, 1.0 / d8.astype(np.float64), [labels > 0]))
 
     handler = type("Handler", (_Handler,), {"assets": tmp, "posts": []})
@@ -372,12 +379,34 @@ def test_sam_picker_points_and_mask(driver):
     assert _close(px(24, 86), masked, 8), px(24, 86)
     assert _close(px(60, 20), BG, 3), px(60, 20)
 
+    # A second object: its clicks go into its own entry of "objects" (one mask per object).
+    drv.find_element(By.XPATH, "//div[@id='sam']//button[text()='+ Object']").click()
+    ActionChains(drv).move_to_element_with_offset(canvas, *m.offset(90, 30)).click().perform()
+    doc = json.loads(drv.execute_script("return window.harness.pointsText()"))
+    assert "points" not in doc and len(doc["objects"]) == 2
+    assert [p["label"] for p in doc["objects"][0]["points"]] == [1, 0]
+    assert [p["label"] for p in doc["objects"][1]["points"]] == [1]
+    assert abs(doc["objects"][1]["points"][0]["x"] - 90) <= tol
+    select = drv.find_element(By.CSS_SELECTOR, "#sam select")
+    assert select.get_attribute("value") == "1"
+    ActionChains(drv).key_down(Keys.CONTROL).send_keys("z").key_up(Keys.CONTROL).perform()
+    # Undo the click: the empty second object is not written, the first one is "points" again.
+    doc = json.loads(drv.execute_script("return window.harness.pointsText()"))
+    assert "objects" not in doc and [p["label"] for p in doc["points"]] == [1, 0]
 
-def test_node_id_is_read_when_needed_and_upload_sets_the_background(driver):
+
+def test_node_id_is_read_when_needed_and_upload_sets_the_background(driver, server):
     drv = driver
     # A node gets its graph id after creation: the preview must use the current one.
     assert drv.execute_script("const h = window.harness; h.trajNode.id = 42; const v = h.traj.binding.nodeId;"
                               " h.trajNode.id = 7; return v") == 42
+    # The server's own id from the last run wins (nodes inside subgraphs have a path id there).
+    drv.execute_script("const e = window.harness.traj; e.sceneNodeId = '5:7'; e.previewToggle.checked = true;"
+                       " e.schedulePreview(0);")
+    _wait(drv, "return window.harness.traj.error.includes('5:7')")
+    assert server[1].posts[-1]["node_id"] == "5:7"
+    drv.execute_script("const e = window.harness.traj; e.sceneNodeId = null; e.previewToggle.checked = false;"
+                       " e.error = ''; e.previewImg = null;")
     # Upload (as from the file button, a paste or a drop): the host's /upload/image answers a
     # reference that becomes the background and is saved in the node's properties.
     result = drv.execute_async_script("""const done = arguments[0]; (async () => {
@@ -391,3 +420,73 @@ def test_node_id_is_read_when_needed_and_upload_sets_the_background(driver):
     assert result[0] == 1
     assert result[1] == {"filename": "image.png", "subfolder": "", "type": "input"}
     assert result[2] == W and result[3] is None  # the old mask is dropped with a new image
+
+
+def test_high_dpi_canvas_is_sharp_and_keeps_coordinates(driver):
+    drv = driver
+    drv.execute_script("Object.defineProperty(window, 'devicePixelRatio', {configurable: true, get: () => 2});"
+                       "window.harness.sam.drawNow();")
+    try:
+        canvas = drv.find_element(By.CSS_SELECTOR, "#sam canvas")
+        w, h, bw, bh = drv.execute_script("const c = arguments[0], r = c.getBoundingClientRect();"
+                                          "return [r.width, r.height, c.width, c.height];", canvas)
+        assert abs(bw - 2 * w) <= 2 and abs(bh - 2 * h) <= 2
+        scale = min((w - 8) / W, (h - 8) / H)
+        ox, oy = (w - W * scale) / 2, (h - H * scale) / 2
+        n_before = drv.execute_script("return window.harness.sam.model.totalPoints")
+        ActionChains(drv).move_to_element_with_offset(canvas, round(ox + 60 * scale - w / 2),
+                                                      round(oy + 100 * scale - h / 2)).click().perform()
+        p = drv.execute_script("const m = window.harness.sam.model; return m.points[m.points.length - 1]")
+        assert drv.execute_script("return window.harness.sam.model.totalPoints") == n_before + 1
+        assert abs(p["x"] - 60) <= 1.5 / scale and abs(p["y"] - 100) <= 1.5 / scale
+        # Drawn at device resolution: the new point's dot is in the backing store at 2x.
+        color = drv.execute_script(
+            "const c = arguments[0]; const d = c.getContext('2d').getImageData(arguments[1], arguments[2], 1, 1).data;"
+            "return [d[0], d[1], d[2]];", canvas, round(2 * (ox + p["x"] * scale) + 5), round(2 * (oy + p["y"] * scale) + 5))
+        assert _close(color, (40, 200, 80), 12), color
+    finally:
+        drv.execute_script("delete window.devicePixelRatio; window.harness.sam.drawNow();")
+
+
+def test_two_objects_pick_tracks_by_clicking(driver, server):
+    drv = driver
+    drv.get(server[0] + "/tests/browser/harness.html")  # a fresh editor
+    _wait(drv, "return window.harnessReady === true")
+    msg = _scene_message()
+    msg["levitor_scene"][0].update(labels={"filename": "labels2.png"}, depth8={"filename": "depth8_2.png"}, num_objects=2)
+    drv.execute_async_script("window.harness.traj.onExecuted(arguments[0]).then(arguments[1])", msg)
+    _wait(drv, "return !!(window.harness.traj.labels && window.harness.traj.numObjects === 2)")
+    _draw(drv)
+    canvas = drv.find_element(By.CSS_SELECTOR, "#traj canvas.lv-main")
+    m = Mapper(drv, canvas)
+    options = drv.execute_script("return [...document.querySelectorAll('#traj select option')].map(o => o.textContent)")
+    assert [o.split(" ·")[0] for o in options] == ["object 1", "object 2"]
+    # Both tracks empty: a click on object 2 starts object 2's track, at its scene depth (1/50).
+    ActionChains(drv).move_to_element_with_offset(canvas, *m.offset(95, 30)).click().perform()
+    t = _tracks(drv)["tracks"]
+    assert len(t) == 2 and t[0]["points"] == [] and len(t[1]["points"]) == 1
+    assert t[1]["points"][0][2] == pytest.approx(0.02)
+    assert drv.execute_script("return window.harness.traj.model.active") == 1
+    drv.execute_script("window.harness.traj.hover = null")
+    _draw(drv)
+    assert "object 1 has no point yet" in drv.find_element(By.CSS_SELECTOR, "#traj .lv-status").text
+    # A second click anywhere (even on object 1) extends the current track.
+    ActionChains(drv).move_to_element_with_offset(canvas, *m.offset(30, 80)).click().perform()
+    t = _tracks(drv)["tracks"]
+    assert len(t[1]["points"]) == 2 and t[1]["points"][1][2] == pytest.approx(0.02)
+    # Ctrl+click on object 1 selects its track; the next click starts it with object 1's depth.
+    ActionChains(drv).key_down(Keys.CONTROL).move_to_element_with_offset(canvas, *m.offset(25, 85)).click() \
+        .key_up(Keys.CONTROL).perform()
+    assert drv.execute_script("return window.harness.traj.model.active") == 0
+    assert len(_tracks(drv)["tracks"][1]["points"]) == 2  # Ctrl+click added nothing
+    ActionChains(drv).move_to_element_with_offset(canvas, *m.offset(35, 75)).click().perform()
+    t = _tracks(drv)["tracks"]
+    assert len(t[0]["points"]) == 1 and t[0]["points"][0][2] == pytest.approx(0.01)
+    drv.execute_script("window.harness.traj.hover = null")
+    _draw(drv)
+    assert "has no point yet" not in drv.find_element(By.CSS_SELECTOR, "#traj .lv-status").text
+    # Object 2 is tinted in its own colour (second palette entry) where no track is drawn.
+    img = _screenshot(drv)
+    x, y = (int(v) for v in m.page(105, 37))
+    second = (42, 157, 143)
+    assert _close(img[y, x], [0.65 * b + 0.35 * c for b, c in zip(BG, second)], 8), img[y, x]

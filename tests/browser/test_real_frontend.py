@@ -297,6 +297,17 @@ def test_editor_in_the_real_frontend(page, comfy):
     png = np.asarray(Image.open(io.BytesIO(drv.get_screenshot_as_png())).convert("RGB"))
     assert png.std() > 5  # a drawn page, not blank
 
+    # Typing into the frontend's own text box: the editor picks it up when the pointer comes back.
+    drv.execute_script("window.levitorNode = window.app.graph.nodes.find(n => n.type === 'LeviTorTrajectory3DEditor');")
+    box = drv.execute_script("const w = window.levitorNode.widgets.find(w => w.name === 'tracks_json');"
+                             "return w.inputEl || w.element")
+    assert box is not None and box.tag_name == "textarea"
+    box.clear()
+    box.send_keys('{"tracks": [{"points": [[10, 20, 0.5], [100, 200, 0.25]]}]}')
+    ActionChains(drv).move_to_element(drv.execute_script("return window.levitorNode.levitorEditor.canvas")).perform()
+    _wait(drv, "return window.levitorNode.levitorEditor.model.tracks[0].points.length === 2", 10)
+    assert _editor(drv, "return e.model.tracks[0].points") == [[10, 20, 0.5], [100, 200, 0.25]]
+
 
 def test_sam_picker_upload_and_clicks_in_the_real_frontend(page, comfy):
     drv = page

@@ -1,10 +1,11 @@
 """The example workflows in a real ComfyUI, headless on the CPU, with tiny random models.
 
 Needs ``COMFYUI_DIR`` (a ComfyUI checkout) and ``COMFYUI_PYTHON`` (its venv's python, with this
-project's requirements installed); skipped otherwise. Uses ``run_workflow.py`` of the shared
-host tools (``LEVITOR_HOST_TOOLS``, default ``/work/shared/tools/comfyui-host``), which starts a
-private server on loopback, checks the pack imported and every node type exists, submits the
-API-format workflow and fails on validation or execution errors or a missing output file.
+project's requirements installed); skipped otherwise. Uses the ComfyUI host runner
+``run_workflow.py`` from the folder ``LEVITOR_HOST_TOOLS`` names, which starts a private server
+on loopback, checks the pack imported and every node type exists, submits the API-format
+workflow and fails on validation or execution errors or a missing output file. The workflows run
+with tiny random models and small settings (144x256, 4 frames, 1 step).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 import { PointsModel } from "./lib/points_model.js";
 import { fitTransform, canvasToImage, imageToCanvas, insideImage, eventToCanvas } from "./lib/geometry.js";
-import { injectStyle, el, loadImage, tintMask, uploadImage, imageFromTransfer, fitCanvas, claimKeyboard } from "./ui_common.js";
+import { injectStyle, el, loadImage, tintMask, tintLabels, imageToRaster, uploadImage, imageFromTransfer, fitCanvas, canvasSize, claimKeyboard, objectColor, drawLabel } from "./ui_common.js";
 
 const HIT_PX = 8;
 
@@ -42,9 +42,12 @@ export class SamPointPicker {
     const b = (label, title, fn) => el("button", { textContent: label, title, onclick: (e) => { e.preventDefault(); fn(); } });
     this.fileInput = el("input", { type: "file", accept: "image/*", style: "display:none", onchange: () => { const f = this.fileInput.files[0]; if (f) this.upload(f); this.fileInput.value = ""; } });
     this.countLabel = el("span");
+    this.objectSelect = el("select", { title: "Object the clicks belong to (one mask per object)", onchange: () => { this.model.selectObject(+this.objectSelect.value); this.render(); } });
     this.toolbar = el("div", { class: "lv-bar" },
+      this.objectSelect,
+      b("+ Object", "Start the points of another object (its own mask)", () => { this.model.addObject(); this.commit(); }),
       b("Undo", "Undo (Ctrl+Z)", () => { if (this.model.undo()) this.commit(); }),
-      b("Clear", "Remove every point", () => { this.model.clear(); this.commit(); }),
+      b("Clear", "Remove the points of this object", () => { this.model.clear(); this.commit(); }),
       b("Image…", "Upload a background image (or paste / drop one)", () => this.fileInput.click()),
       this.fileInput, this.countLabel);
     this.canvas = el("canvas", { tabIndex: 0 });
@@ -95,7 +98,7 @@ export class SamPointPicker {
     const size = [this.image.naturalWidth, this.image.naturalHeight];
     const old = this.model.imageSize;
     this.model.setImageSize(size);
-    if (this.model.points.length && (!old || old[0] !== size[0] || old[1] !== size[1])) this.commit();
+    if (this.model.totalPoints && (!old || old[0] !== size[0] || old[1] !== size[1])) this.commit();
     this.render();
   }
 
@@ -111,22 +114,33 @@ export class SamPointPicker {
     }
   }
 
-  /** Data sent by the node after a run: message.levitor_sam[0] = {image, mask, width, height}. */
+  /**
+   * Data sent by the node after a run: message.levitor_sam[0] = {image, mask | labels, width, height}.
+   * `mask`: white inside (one object); `labels`: grey value = object index + 1 (several objects).
+   */
   async onExecuted(message) {
     const sam = message && message.levitor_sam && message.levitor_sam[0];
     if (!sam) return;
     try {
-      const [img, mask] = await Promise.all([
+      const [img, mask, labels] = await Promise.all([
         loadImage(this.host.viewURL(sam.image)),
         sam.mask ? loadImage(this.host.viewURL(sam.mask)) : null,
+        sam.labels ? loadImage(this.host.viewURL(sam.labels)) : null,
       ]);
-      this.mask = mask ? tintMask(mask) : null;
+      if (labels) {
+        const raster = imageToRaster(labels);
+        let n = 0;
+        for (const v of raster.values) n = Math.max(n, v);
+        this.mask = tintLabels(raster, n, 0.45);
+      } else {
+        this.mask = mask ? tintMask(mask) : null;
+      }
       if (this.binding.properties) this.binding.properties.levitor_image = sam.image;
       this.image = img;
       const size = [img.naturalWidth, img.naturalHeight];
       const old = this.model.imageSize;
       this.model.setImageSize(size);
-      if (this.model.points.length && (!old || old[0] !== size[0] || old[1] !== size[1])) this.commit();
+      if (this.model.totalPoints && (!old || old[0] !== size[0] || old[1] !== size[1])) this.commit();
       this.error = "";
     } catch (err) {
       this.error = err.message;
@@ -136,13 +150,13 @@ export class SamPointPicker {
 
   _transform() {
     const size = this.image ? [this.image.naturalWidth, this.image.naturalHeight] : this.model.imageSize;
-    return size ? fitTransform(size[0], size[1], this.canvas.width, this.canvas.height, 4) : null;
+    return size ? fitTransform(size[0], size[1], ...canvasSize(this.canvas), 4) : null;
   }
 
   _eventImage(e) {
     const t = this._transform();
     if (!t) return null;
-    const [cx, cy] = eventToCanvas(e.clientX, e.clientY, this.canvas.getBoundingClientRect(), this.canvas.width, this.canvas.height);
+    const [cx, cy] = eventToCanvas(e.clientX, e.clientY, this.canvas.getBoundingClientRect(), ...canvasSize(this.canvas));
     const [x, y] = canvasToImage(t, cx, cy);
     return { t, x, y };
   }
@@ -193,17 +207,24 @@ export class SamPointPicker {
   }
 
   _draw() {
-    fitCanvas(this.canvas);
-    const ctx = this.canvas.getContext("2d");
-    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
-    const pos = this.model.points.filter((p) => p.label === 1).length;
-    this.countLabel.textContent = `${pos} positive · ${this.model.points.length - pos} negative`;
+    const ctx = fitCanvas(this.canvas);
+    const [cw, ch] = canvasSize(this.canvas);
+    ctx.clearRect(0, 0, cw, ch);
+    const m = this.model;
+    const names = m.objects.map((o, k) => `object ${k + 1} · ${o.points.length} pt`);
+    if (this.objectSelect.options.length !== names.length || [...this.objectSelect.options].some((o, i) => o.textContent !== names[i])) {
+      this.objectSelect.replaceChildren(...names.map((text, i) => el("option", { value: String(i), textContent: text })));
+    }
+    this.objectSelect.value = String(m.active);
+    this.objectSelect.style.borderColor = objectColor(m.active);
+    const pos = m.points.filter((p) => p.label === 1).length;
+    this.countLabel.textContent = `${pos} positive · ${m.points.length - pos} negative`;
     const t = this._transform();
     if (!t) {
       ctx.fillStyle = "#888";
       ctx.font = "13px sans-serif";
       ctx.textAlign = "center";
-      ctx.fillText("Run the workflow once, or upload / paste / drop an image", this.canvas.width / 2, this.canvas.height / 2);
+      ctx.fillText("Run the workflow once, or upload / paste / drop an image", cw / 2, ch / 2);
       ctx.textAlign = "start";
     } else {
       const [x0, y0] = imageToCanvas(t, 0, 0);
@@ -212,28 +233,39 @@ export class SamPointPicker {
       if (this.image) ctx.drawImage(this.image, x0, y0, w, h);
       else { ctx.fillStyle = "#2a2a2a"; ctx.fillRect(x0, y0, w, h); }
       if (this.mask) ctx.drawImage(this.mask, x0, y0, w, h);
-      for (const p of this.model.points) {
-        const [cx, cy] = imageToCanvas(t, p.x, p.y);
-        ctx.beginPath();
-        ctx.arc(cx, cy, 6, 0, Math.PI * 2);
-        ctx.fillStyle = p.label ? "rgb(40, 200, 80)" : "rgb(230, 50, 50)";
-        ctx.fill();
-        ctx.lineWidth = 1.5;
-        ctx.strokeStyle = "#fff";
-        ctx.stroke();
-        ctx.fillStyle = "#fff";
-        ctx.fillRect(cx - 3, cy - 0.75, 6, 1.5);
-        if (p.label) ctx.fillRect(cx - 0.75, cy - 3, 1.5, 6);
+      // Other objects' points dimmed, the selected object's on top; the ring is the object colour.
+      const order = m.objects.map((_, k) => k).filter((k) => k !== m.active).concat([m.active]);
+      for (const k of order) {
+        const active = k === m.active;
+        ctx.globalAlpha = active ? 1 : 0.45;
+        m.objects[k].points.forEach((p, i) => {
+          const [cx, cy] = imageToCanvas(t, p.x, p.y);
+          ctx.beginPath();
+          ctx.arc(cx, cy, 6, 0, Math.PI * 2);
+          ctx.fillStyle = p.label ? "rgb(40, 200, 80)" : "rgb(230, 50, 50)";
+          ctx.fill();
+          ctx.lineWidth = 1.5;
+          ctx.strokeStyle = m.objects.length > 1 ? objectColor(k) : "#fff";
+          ctx.stroke();
+          ctx.fillStyle = "#fff";
+          ctx.fillRect(cx - 3, cy - 0.75, 6, 1.5);
+          if (p.label) ctx.fillRect(cx - 0.75, cy - 3, 1.5, 6);
+          if (m.objects.length > 1 && i === 0) drawLabel(ctx, String(k + 1), cx + 8, cy - 5, objectColor(k));
+        });
       }
+      ctx.globalAlpha = 1;
     }
     if (this.error) {
       this.status.textContent = this.error;
       this.status.classList.add("lv-error");
     } else {
       this.status.classList.remove("lv-error");
+      const gap = m.firstGap();
       this.status.textContent = this.hover && t && insideImage(t, this.hover.x, this.hover.y)
         ? `x ${this.hover.x.toFixed(1)}  y ${this.hover.y.toFixed(1)}`
-        : "click: positive · shift+click / right click: negative · alt+click: remove · Ctrl+Z: undo";
+        : gap >= 0
+          ? `object ${gap + 1} has no positive point yet: every object needs one`
+          : "click: positive · shift+click / right click: negative · alt+click: remove · Ctrl+Z: undo";
     }
   }
 }

@@ -5,7 +5,7 @@ import { TrackModel } from "./lib/track_model.js";
 import { fitTransform, canvasToImage, imageToCanvas, insideImage, clampToImage, eventToCanvas, hitTestPoint, hitTestSegment } from "./lib/geometry.js";
 import { sceneDepthAt, objectAt, stepDepth, clampDepth } from "./lib/depth.js";
 import { linspace } from "./lib/pchip.js";
-import { injectStyle, el, loadImage, imageToRaster, tintLabels, uploadImage, imageFromTransfer, fitCanvas, drawLabel, objectColor, claimKeyboard } from "./ui_common.js";
+import { injectStyle, el, loadImage, imageToRaster, tintLabels, uploadImage, imageFromTransfer, fitCanvas, canvasSize, drawLabel, objectColor, claimKeyboard } from "./ui_common.js";
 
 const HIT_PX = 9; // canvas pixels
 const SEGMENT_PX = 6;
@@ -48,6 +48,7 @@ export class TrajectoryEditor {
     this.lastWheel = null;
     this.error = "";
     this.frame = 0;
+    this.sceneNodeId = null;
     this._build();
     this.restore();
   }
@@ -71,7 +72,7 @@ export class TrajectoryEditor {
   _build() {
     const b = (label, title, fn) => el("button", { textContent: label, title, onclick: (e) => { e.preventDefault(); fn(); } });
     this.trackSelect = el("select", { title: "Track to edit (track k moves object k)", onchange: () => { this.model.selectTrack(+this.trackSelect.value); this.render(); } });
-    this.depthInput = el("input", { type: "number", step: "0.005", min: "0.004", max: "1", title: "Depth of the selected point (reference units, smaller = nearer)", onchange: () => this._depthFromField() });
+    this.depthInput = el("input", { type: "number", step: "0.0001", min: "0.0039", max: "1", title: "Depth of the selected point (reference units, smaller = nearer)", onchange: () => this._depthFromField() });
     this.fileInput = el("input", { type: "file", accept: "image/*", style: "display:none", onchange: () => { const f = this.fileInput.files[0]; if (f) this.upload(f); this.fileInput.value = ""; } });
     this.toolbar = el("div", { class: "lv-bar" },
       this.trackSelect,
@@ -227,6 +228,8 @@ export class TrajectoryEditor {
       this.depth8 = d8 ? imageToRaster(d8) : null;
       this.labels = lab ? imageToRaster(lab) : null;
       this.numObjects = scene.num_objects | 0;
+      // The server's id of the node (inside a subgraph it differs from the node's local id).
+      this.sceneNodeId = scene.node_id !== undefined && scene.node_id !== null ? String(scene.node_id) : null;
       this.tint = null;
       if (this.binding.properties) this.binding.properties.levitor_image = scene.image;
       this.model.ensureTracks(Math.max(1, this.numObjects));
@@ -260,7 +263,7 @@ export class TrajectoryEditor {
       this.render();
       return;
     }
-    const body = { node_id: String(this.binding.nodeId), tracks, num_frames: this.numFrames(), frame: this.frame };
+    const body = { node_id: this.sceneNodeId || String(this.binding.nodeId), tracks, num_frames: this.numFrames(), frame: this.frame };
     try {
       const res = await this.host.fetch("/levitor/preview", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
       if (seq !== this.previewSeq) return;
@@ -288,13 +291,13 @@ export class TrajectoryEditor {
   _transform() {
     const size = this._imageSize();
     if (!size) return null;
-    return fitTransform(size[0], size[1], this.canvas.width, this.canvas.height, 4);
+    return fitTransform(size[0], size[1], ...canvasSize(this.canvas), 4);
   }
 
   _eventImage(e) {
     const t = this._transform();
     if (!t) return null;
-    const [cx, cy] = eventToCanvas(e.clientX, e.clientY, this.canvas.getBoundingClientRect(), this.canvas.width, this.canvas.height);
+    const [cx, cy] = eventToCanvas(e.clientX, e.clientY, this.canvas.getBoundingClientRect(), ...canvasSize(this.canvas));
     const [x, y] = canvasToImage(t, cx, cy);
     return { t, x, y };
   }
@@ -486,10 +489,10 @@ export class TrajectoryEditor {
 
   _draw() {
     this._syncControls();
-    fitCanvas(this.canvas);
+    const ctx = fitCanvas(this.canvas);
     fitCanvas(this.profile);
-    const ctx = this.canvas.getContext("2d");
-    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
+    const [cw, ch] = canvasSize(this.canvas);
+    ctx.clearRect(0, 0, cw, ch);
     const t = this._transform();
     const m = this.model;
     const n = this.numFrames();
@@ -497,7 +500,7 @@ export class TrajectoryEditor {
       ctx.fillStyle = "#888";
       ctx.font = "13px sans-serif";
       ctx.textAlign = "center";
-      ctx.fillText("Run the workflow once, or upload / paste / drop an image", this.canvas.width / 2, this.canvas.height / 2);
+      ctx.fillText("Run the workflow once, or upload / paste / drop an image", cw / 2, ch / 2);
       ctx.textAlign = "start";
       this._drawProfile();
       this._drawStatus(null);
@@ -561,6 +564,8 @@ export class TrajectoryEditor {
         }
       });
     }
+    const gap = this._gapWarning();
+    if (gap) drawLabel(ctx, gap, 6, 18, "#ffcc66");
     this._drawProfile();
     this._drawStatus(t);
   }
@@ -568,10 +573,9 @@ export class TrajectoryEditor {
   _drawProfile() {
     const c = this.profile;
     const ctx = c.getContext("2d");
-    ctx.clearRect(0, 0, c.width, c.height);
+    const [W, H] = canvasSize(c);
+    ctx.clearRect(0, 0, W, H);
     const n = this.numFrames();
-    const W = c.width;
-    const H = c.height;
     const xOf = (f) => 4 + (f / Math.max(1, n - 1)) * (W - 8);
     ctx.strokeStyle = "#333";
     ctx.lineWidth = 1;

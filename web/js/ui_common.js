@@ -159,15 +159,31 @@ export function claimKeyboard(element) {
   return element;
 }
 
-/** Size a canvas's backing store to its displayed size; returns true when it changed. */
+/**
+ * Size a canvas's backing store to its displayed size times the device pixel ratio (sharp on
+ * high-DPI screens) and return its 2D context scaled so that drawing uses CSS pixels.
+ * The displayed size is kept on the element (see canvasSize).
+ */
 export function fitCanvas(canvas) {
   const r = canvas.getBoundingClientRect();
   const w = Math.max(1, Math.round(r.width));
   const h = Math.max(1, Math.round(r.height));
-  if (canvas.width === w && canvas.height === h) return false;
-  canvas.width = w;
-  canvas.height = h;
-  return true;
+  const dpr = Math.min(3, Math.max(1, (typeof window !== "undefined" && window.devicePixelRatio) || 1));
+  const bw = Math.round(w * dpr);
+  const bh = Math.round(h * dpr);
+  if (canvas.width !== bw || canvas.height !== bh) {
+    canvas.width = bw;
+    canvas.height = bh;
+  }
+  canvas.lvCssSize = [w, h];
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(bw / w, 0, 0, bh / h, 0, 0);
+  return ctx;
+}
+
+/** Displayed size [width, height] of a canvas in CSS pixels (as of its last fitCanvas). */
+export function canvasSize(canvas) {
+  return canvas.lvCssSize || [canvas.width, canvas.height];
 }
 
 /** Draw a small text label with a dark backing box. */

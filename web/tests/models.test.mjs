@@ -87,7 +87,7 @@ test("JSON: empty trailing tracks dropped, earlier ones kept; load rescales", ()
   assert.throws(() => n.load("{oops"), /not valid JSON/);
 });
 
-test("SAM points model", () => {
+test("SAM points model: per-object points, undo, JSON, rescale", () => {
   const p = new PointsModel();
   p.imageSize = [10, 10];
   p.add(1, 1, 1);
@@ -100,12 +100,32 @@ test("SAM points model", () => {
   assert.equal(p.points.length, 2);
   const raw = JSON.parse(p.toJSON());
   assert.deepEqual(raw, { format: "levitor-points", version: 1, image_size: [10, 10], points: [{ x: 1, y: 1, label: 1 }, { x: 5, y: 5, label: 0 }] });
+  assert.equal(p.firstGap(), -1);
+
+  assert.equal(p.addObject(), 1);
+  assert.equal(p.firstGap(), -1); // the new object is still empty and last
+  p.add(8, 8, 0);
+  assert.equal(p.firstGap(), 1); // only a negative point: the object needs a positive one
+  p.add(7, 7, 1);
+  const two = JSON.parse(p.toJSON());
+  assert.equal(two.objects.length, 2);
+  assert.deepEqual(two.objects[1].points, [{ x: 8, y: 8, label: 0 }, { x: 7, y: 7, label: 1 }]);
+  p.selectObject(0);
+  assert.equal(p.hit(8, 8, 1), -1); // hits only the selected object's points
+  p.undo();
+  assert.equal(p.objects[1].points.length, 1);
+
   const q = new PointsModel();
   q.load(p.toJSON(), [20, 20]);
-  assert.deepEqual(q.points[1], { x: 10, y: 10, label: 0 });
+  assert.equal(q.objects.length, 2);
+  assert.deepEqual(q.objects[0].points[1], { x: 10, y: 10, label: 0 });
   q.clear();
   assert.deepEqual(q.points, []);
   q.undo();
   assert.equal(q.points.length, 2);
+  assert.equal(q.totalPoints, 3);
+  q.load("");
+  assert.deepEqual(q.objects, [{ points: [] }]);
   assert.throws(() => q.add(1, 1, 2), /label must be 1/);
+  assert.throws(() => q.remove(3), /no point 3 on object 1/);
 });

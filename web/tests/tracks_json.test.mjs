@@ -76,16 +76,30 @@ test("rescale changes x and y, not depth", () => {
   assert.equal(rescaleTracks(same, [5, 5], [5, 5]), same);
 });
 
-test("SAM points JSON round trip and KJNodes input", () => {
+test("SAM points JSON: one object, several objects, KJNodes input, errors", () => {
   const text = '{"format": "levitor-points", "version": 1, "image_size": [288, 512], "points": [{"x": 120, "y": 200, "label": 1}, {"x": 10, "y": 10, "label": 0}]}';
   const doc = parsePoints(text);
   assert.deepEqual(doc.imageSize, [288, 512]);
-  assert.deepEqual(doc.points[1], { x: 10, y: 10, label: 0 });
-  const back = JSON.parse(pointsToJson(doc));
-  assert.deepEqual(back, JSON.parse(text));
-  assert.deepEqual(parsePoints('[{"x": 1, "y": 2}]').points, [{ x: 1, y: 2, label: 1 }]);
-  assert.deepEqual(parsePoints("").points, []);
-  assert.deepEqual(JSON.parse(pointsToJson({ points: [] })).points, []);
+  assert.equal(doc.objects.length, 1);
+  assert.deepEqual(doc.objects[0].points[1], { x: 10, y: 10, label: 0 });
+  assert.deepEqual(JSON.parse(pointsToJson(doc)), JSON.parse(text));
+
+  const multi = { format: "levitor-points", version: 1, image_size: [288, 512],
+    objects: [{ points: [{ x: 63, y: 369, label: 1 }] }, { points: [{ x: 187, y: 235, label: 1 }, { x: 187, y: 120, label: 0 }] }] };
+  const mdoc = parsePoints(JSON.stringify(multi));
+  assert.equal(mdoc.objects.length, 2);
+  assert.deepEqual(JSON.parse(pointsToJson(mdoc)), multi);
+  // Empty trailing objects are not written; a single remaining object uses "points".
+  const trimmed = JSON.parse(pointsToJson({ imageSize: null, objects: [mdoc.objects[0], { points: [] }] }));
+  assert.deepEqual(trimmed, { format: "levitor-points", version: 1, points: [{ x: 63, y: 369, label: 1 }] });
+
+  assert.deepEqual(parsePoints('[{"x": 1, "y": 2}]').objects, [{ points: [{ x: 1, y: 2, label: 1 }] }]);
+  assert.deepEqual(parsePoints('[[{"x": 1, "y": 2}], [{"x": 3, "y": 4}]]').objects.length, 2);
+  assert.deepEqual(parsePoints("").objects, []);
+  assert.deepEqual(parsePoints('{"format": "levitor-points", "version": 1, "points": []}').objects, []);
+  assert.deepEqual(JSON.parse(pointsToJson({ objects: [] })).points, []);
   assert.throws(() => parsePoints('{"points": [{"x": 1, "y": 2, "label": 2}]}'), /"label" must be 1/);
   assert.throws(() => parsePoints('{"points": [{"x": 1}]}'), /points_json point 0/);
+  assert.throws(() => parsePoints('{"objects": [{"points": [{"x": 1}]}]}'), /points_json object 0 point 0/);
+  assert.throws(() => parsePoints('{"objects": 4}'), /"objects" must be a list/);
 });

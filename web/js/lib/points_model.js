@@ -1,28 +1,52 @@
-// Editable state of the SAM point picker: positive / negative clicks with undo.
+// Editable state of the SAM point picker: positive / negative clicks per object, with undo.
 
-import { parsePoints, pointsToJson, rescaleTracks } from "./tracks_json.js";
+import { parsePoints, pointsToJson } from "./tracks_json.js";
+
+function cloneObjects(objects) {
+  return objects.map((o) => ({ points: o.points.map((p) => ({ ...p })) }));
+}
 
 export class PointsModel {
   constructor() {
-    /** @type {{x: number, y: number, label: number}[]} */
-    this.points = [];
+    /** @type {{points: {x: number, y: number, label: number}[]}[]} one entry per object (mask) */
+    this.objects = [{ points: [] }];
+    this.active = 0;
     this.imageSize = null;
     this._undo = [];
   }
 
+  /** Points of the selected object. */
+  get points() {
+    return this.objects[this.active].points;
+  }
+
   _checkpoint() {
-    this._undo.push(this.points.map((p) => ({ ...p })));
+    this._undo.push({ objects: cloneObjects(this.objects), active: this.active });
     if (this._undo.length > 200) this._undo.shift();
   }
 
-  /** Add a point; label 1 = positive (object), 0 = negative (background). */
+  selectObject(k) {
+    if (!Number.isInteger(k) || k < 0) throw new Error(`object index must be a non-negative integer, got ${k}`);
+    while (this.objects.length <= k) this.objects.push({ points: [] });
+    this.active = k;
+  }
+
+  /** Append an empty object and select it (undoable). */
+  addObject() {
+    this._checkpoint();
+    this.objects.push({ points: [] });
+    this.active = this.objects.length - 1;
+    return this.active;
+  }
+
+  /** Add a point to the selected object; label 1 = positive (object), 0 = negative (background). */
   add(x, y, label) {
     if (label !== 0 && label !== 1) throw new Error(`label must be 1 (positive) or 0 (negative), got ${label}`);
     this._checkpoint();
     this.points.push({ x, y, label });
   }
 
-  /** Index of the point nearest (x, y) within radius, or -1. */
+  /** Index of the selected object's point nearest (x, y) within radius, or -1. */
   hit(x, y, radius) {
     let best = -1;
     let bestD = Infinity;
@@ -37,15 +61,16 @@ export class PointsModel {
   }
 
   remove(index) {
-    if (index < 0 || index >= this.points.length) throw new Error(`no point ${index}`);
+    if (index < 0 || index >= this.points.length) throw new Error(`no point ${index} on object ${this.active + 1}`);
     this._checkpoint();
     this.points.splice(index, 1);
   }
 
+  /** Remove the selected object's points (undoable). */
   clear() {
     if (!this.points.length) return;
     this._checkpoint();
-    this.points = [];
+    this.objects[this.active].points = [];
   }
 
   get canUndo() {
@@ -54,19 +79,31 @@ export class PointsModel {
 
   undo() {
     if (!this._undo.length) return false;
-    this.points = this._undo.pop();
+    const s = this._undo.pop();
+    this.objects = s.objects;
+    this.active = Math.min(s.active, this.objects.length - 1);
     return true;
+  }
+
+  /** Index of the first object without a positive point before the last object with points, or -1. */
+  firstGap() {
+    let last = this.objects.length - 1;
+    while (last >= 0 && !this.objects[last].points.length) last--;
+    for (let i = 0; i <= last; i++) if (!this.objects[i].points.some((p) => p.label === 1)) return i;
+    return -1;
   }
 
   load(text, imageSize = null) {
     const doc = parsePoints(text);
     const target = imageSize || doc.imageSize;
-    if (doc.imageSize && target) {
-      const [t] = rescaleTracks([{ points: doc.points.map((p) => [p.x, p.y, p.label]) }], doc.imageSize, target);
-      this.points = t.points.map(([x, y, label]) => ({ x, y, label }));
-    } else {
-      this.points = doc.points;
+    let objects = doc.objects.length ? doc.objects : [{ points: [] }];
+    if (doc.imageSize && target && (doc.imageSize[0] !== target[0] || doc.imageSize[1] !== target[1])) {
+      const sx = target[0] / doc.imageSize[0];
+      const sy = target[1] / doc.imageSize[1];
+      objects = objects.map((o) => ({ points: o.points.map((p) => ({ ...p, x: p.x * sx, y: p.y * sy })) }));
     }
+    this.objects = objects;
+    this.active = Math.min(this.active, this.objects.length - 1);
     this.imageSize = target ? target.slice() : null;
     this._undo = [];
   }
@@ -75,12 +112,16 @@ export class PointsModel {
     if (this.imageSize && size && (this.imageSize[0] !== size[0] || this.imageSize[1] !== size[1])) {
       const sx = size[0] / this.imageSize[0];
       const sy = size[1] / this.imageSize[1];
-      this.points = this.points.map((p) => ({ ...p, x: p.x * sx, y: p.y * sy }));
+      this.objects = this.objects.map((o) => ({ points: o.points.map((p) => ({ ...p, x: p.x * sx, y: p.y * sy })) }));
     }
     this.imageSize = size ? size.slice() : null;
   }
 
+  get totalPoints() {
+    return this.objects.reduce((n, o) => n + o.points.length, 0);
+  }
+
   toJSON() {
-    return pointsToJson({ imageSize: this.imageSize, points: this.points });
+    return pointsToJson({ imageSize: this.imageSize, objects: this.objects });
   }
 }

@@ -127,23 +127,32 @@ export function rescaleTracks(tracks, fromSize, toSize) {
 }
 
 /**
- * Parse SAM points JSON (versioned dict, or a KJNodes coord_str taken as positive points).
- * @returns {{imageSize: number[]|null, points: {x: number, y: number, label: number}[]}}
+ * Parse SAM points JSON: the versioned dict with `points` (one object) or `objects`
+ * (`[{"points": [...]}, ...]`, one mask per object), or a KJNodes coord_str taken as positive
+ * points (a list of lists is one object per list).
+ * @returns {{imageSize: number[]|null, objects: {points: {x: number, y: number, label: number}[]}[]}}
  */
 export function parsePoints(data) {
   const obj = parseInput(data, "points_json");
-  if (obj === null || obj === undefined) return { imageSize: null, points: [] };
-  const asPoint = (p, i) => {
+  if (obj === null || obj === undefined) return { imageSize: null, objects: [] };
+  const asPoint = (p, where) => {
     if (p && typeof p === "object" && !Array.isArray(p) && isNum(p.x) && isNum(p.y)) {
       const label = p.label === undefined ? 1 : p.label;
-      if (label !== 0 && label !== 1) throw new Error(`points_json point ${i}: "label" must be 1 (positive) or 0 (negative), got ${JSON.stringify(p.label)}`);
+      if (label !== 0 && label !== 1) throw new Error(`${where}: "label" must be 1 (positive) or 0 (negative), got ${JSON.stringify(p.label)}`);
       return { x: p.x, y: p.y, label };
     }
-    throw new Error(`points_json point ${i}: expected {"x": .., "y": .., "label": 0|1}, got ${JSON.stringify(p)}`);
+    throw new Error(`${where}: expected {"x": .., "y": .., "label": 0|1}, got ${JSON.stringify(p)}`);
+  };
+  const asList = (list, where) => {
+    if (!Array.isArray(list)) throw new Error(`${where}: "points" must be a list`);
+    return list.map((p, i) => asPoint(p, `${where} point ${i}`));
   };
   if (Array.isArray(obj)) {
-    const flat = obj.length && obj.every(Array.isArray) ? obj.flat() : obj;
-    return { imageSize: null, points: flat.map((p, i) => asPoint({ x: p && p.x, y: p && p.y }, i)) };
+    if (obj.length && obj.every(Array.isArray)) {
+      return { imageSize: null, objects: obj.map((o, k) => ({ points: asList(o, `points_json object ${k}`).map((p) => ({ ...p, label: 1 })) })) };
+    }
+    const pts = asList(obj, "points_json").map((p) => ({ ...p, label: 1 }));
+    return { imageSize: null, objects: pts.length ? [{ points: pts }] : [] };
   }
   if (typeof obj !== "object") throw new Error(`points_json must be an object or a list, got ${typeof obj}`);
   if (obj.format !== undefined && obj.format !== POINTS_FORMAT) {
@@ -152,14 +161,32 @@ export function parsePoints(data) {
   if (obj.version !== undefined && obj.version !== FORMAT_VERSION) {
     throw new Error(`points_json: unsupported "version" ${JSON.stringify(obj.version)}`);
   }
-  if (!Array.isArray(obj.points)) throw new Error('points_json: "points" must be a list');
-  return { imageSize: parseImageSize(obj.image_size, "points_json"), points: obj.points.map(asPoint) };
+  const imageSize = parseImageSize(obj.image_size, "points_json");
+  if (obj.objects !== undefined) {
+    if (!Array.isArray(obj.objects)) throw new Error('points_json: "objects" must be a list');
+    return {
+      imageSize,
+      objects: obj.objects.map((o, k) => ({ points: asList(Array.isArray(o) ? o : o && o.points, `points_json object ${k}`) })),
+    };
+  }
+  const pts = asList(obj.points === undefined ? [] : obj.points, "points_json");
+  return { imageSize, objects: pts.length ? [{ points: pts }] : [] };
 }
 
-/** Versioned SAM points JSON text. */
-export function pointsToJson({ imageSize = null, points }) {
-  const head = `{"format": "${POINTS_FORMAT}", "version": ${FORMAT_VERSION}, `;
-  const size = imageSize ? `"image_size": [${Math.round(imageSize[0])}, ${Math.round(imageSize[1])}], ` : "";
-  const pts = points.map((p) => `{"x": ${round(p.x, 2)}, "y": ${round(p.y, 2)}, "label": ${p.label}}`);
-  return `${head}${size}\n "points": [${pts.length ? "\n  " + pts.join(",\n  ") + "\n " : ""}]}`;
+/**
+ * Versioned SAM points JSON text: `points` for one object, `objects` for several.
+ * Objects left empty after the last one with points are not written.
+ */
+export function pointsToJson({ imageSize = null, objects }) {
+  let last = objects.length - 1;
+  while (last >= 0 && !objects[last].points.length) last--;
+  const kept = objects.slice(0, last + 1);
+  const fmtPts = (pts, indent) => (pts.length
+    ? `[\n${pts.map((p) => `${indent}  {"x": ${round(p.x, 2)}, "y": ${round(p.y, 2)}, "label": ${p.label}}`).join(",\n")}\n${indent}]`
+    : "[]");
+  const head = `{"format": "${POINTS_FORMAT}", "version": ${FORMAT_VERSION}`;
+  const size = imageSize ? `, "image_size": [${Math.round(imageSize[0])}, ${Math.round(imageSize[1])}]` : "";
+  if (kept.length <= 1) return `${head}${size},\n "points": ${fmtPts(kept.length ? kept[0].points : [], " ")}}`;
+  const objs = kept.map((o) => `  {"points": ${fmtPts(o.points, "  ")}}`);
+  return `${head}${size},\n "objects": [\n${objs.join(",\n")}\n ]}`;
 }
