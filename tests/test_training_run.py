@@ -238,3 +238,18 @@ def test_two_processes_train_and_resume_with_torchrun(setup, tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert "resuming from" in run.stdout and "trained to step 3" in run.stdout
     assert (out / "controlnet" / "diffusion_pytorch_model.safetensors").is_file()
+
+
+def test_training_estimates_depth_before_the_first_step(setup, tmp_path):
+    calls = []
+
+    def estimator(image):
+        calls.append(1)
+        return synthetic.fake_disparity(image)
+
+    cfg = _cfg(setup, "est", data_root=str(setup[0] / "two"), depth_dir=None, depth_cache_dir=str(tmp_path / "c"),
+               max_train_steps=1, dataloader_num_workers=1, fixed_start=None)
+    result = train(cfg, estimator=estimator, progress=False)
+    assert result.global_step == 1
+    assert len(calls) == 2 * (F + 2)  # all annotated frames, in this process, once
+    assert len(list((tmp_path / "c").rglob("*.png"))) == 2 * (F + 2)

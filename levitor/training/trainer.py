@@ -19,7 +19,7 @@ import math
 import os
 import re
 import shutil
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -408,10 +408,19 @@ def train(cfg: TrainConfig, *, estimator=None, should_stop: Callable[[], bool] |
         torch.backends.cuda.matmul.allow_tf32 = True
 
     set_seed(cfg.seed)  # the fresh ControlNet layers are initialised from the global RNG
-    dataset = build_dataset(cfg, estimator=estimator, log=lambda m: accelerator.print(m))
+    # Depth is estimated once, by the main process, before training; then every rank (and every
+    # DataLoader worker) only reads the cache and the estimator is released.
+    dataset = None
     if accelerator.is_main_process:
+        dataset = build_dataset(cfg, estimator=estimator, log=lambda m: accelerator.print(m))
         precompute_depth(dataset, progress=progress)
     accelerator.wait_for_everyone()
+    if dataset is None:
+        dataset = build_dataset(replace(cfg, depth_model=None), log=lambda m: None)
+    if isinstance(dataset.depth, DepthCache) and dataset.depth.estimator is not None:
+        dataset.depth.estimator = None
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
     weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
     unet, vae, image_encoder, feature_extractor, controlnet = load_frozen_models(cfg, weight_dtype)
     for m in (unet, vae, image_encoder):
@@ -642,8 +651,6 @@ def compute_loss(cfg: TrainConfig, batch: dict, generator: torch.Generator, *, c
 @torch.no_grad()
 def evaluate_loss(cfg: TrainConfig, batch: dict, seeds: list[int], **models) -> float:
     """Mean :func:`compute_loss` over fixed ``seeds`` without dropout (a deterministic measure of fit)."""
-    from dataclasses import replace
-
     cfg = replace(cfg, conditioning_dropout_prob=0.0, control_dropout_prob=0.0)
     losses = [compute_loss(cfg, batch, torch.Generator().manual_seed(s), **models).item() for s in seeds]
     return float(np.mean(losses))
