@@ -79,6 +79,8 @@ class Validator:
             self.log(f"validation videos disabled: the sampling pipeline is unavailable ({exc})")
             self.disabled = True
             return None
+        if hasattr(pipe, "set_progress_bar_config"):
+            pipe.set_progress_bar_config(disable=True)  # the training bar stays the only one
         was_training = controlnet.training
         controlnet.eval()
         try:
