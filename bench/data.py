@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                     start, cpu_start = time.perf_counter(), time.process_time()
                     n = 0
                     continue
-                n += batch["pixel_values"].shape[0]
+                n += batch["frames"].shape[0]
                 if n >= args.clips:
                     break
             epoch += 1

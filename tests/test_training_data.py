@@ -7,10 +7,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from levitor.training import synthetic
 from levitor.training.clip_dataset import VOSClipDataset, collate_clips
-from levitor.training.clips import ClipOptions, DepthCache, DepthFolder, center_crop_box, crop_resize, prepare_clip
+from levitor.training.clips import (
+    ClipOptions,
+    DepthCache,
+    DepthFolder,
+    batch_to_model_inputs,
+    center_crop_box,
+    crop_resize,
+    prepare_clip,
+)
 from levitor.training.datasets import (
     BadDataError,
     load_clip,
@@ -185,9 +194,14 @@ def test_clip_dataset_is_deterministic_and_batches(datasets):
         starts.add(ds.clip_indices(0)[0])
     assert len(starts) > 1  # new positions per epoch
     batch = collate_clips([ds[0], ds[1]])
-    assert batch["pixel_values"].shape == (2, 4, 3, H, W)
+    assert batch["frames"].shape == (2, 4, 3, H, W) and batch["frames"].dtype == torch.uint8
     assert batch["control"].shape == (2, 4, 3, H, W)
-    assert -1.0 <= float(batch["pixel_values"].min()) and float(batch["pixel_values"].max()) <= 1.0
+    pixels, control = batch_to_model_inputs(batch)
+    assert pixels.dtype == control.dtype == torch.float32
+    assert -1.0 <= float(pixels.min()) and float(pixels.max()) <= 1.0
+    clip = ds.load(0)
+    assert np.array_equal(control[0].numpy(), clip.control)  # exact: all control values are integers
+    assert np.array_equal(((pixels[0] + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy(), clip.frames)
 
 
 # ------------------------------------------------------------------------------ bad data
@@ -226,7 +240,7 @@ def test_corrupt_frames_are_skipped_or_refused(broken_davis, caplog):
     skip = VOSClipDataset(records, DepthFolder(depth_dir), opts, num_frames=6, on_bad_data="skip")
     bad = [r.name for r in skip.records].index("synth_0003")
     item = skip[bad]  # falls back to another video instead of crashing
-    assert item["pixel_values"].shape == (6, 3, H, W)
+    assert item["frames"].shape == (6, 3, H, W)
     assert any("synth_0003/00002.jpg" in p.path for p in skip.problems)
     assert "synth_0003" in caplog.text
     for i in range(len(skip)):  # a whole epoch runs

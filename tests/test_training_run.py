@@ -75,6 +75,7 @@ def test_loss_falls_on_one_repeated_clip(setup):
     result = train(cfg, progress=False)
     assert result.global_step == 30 and len(result.losses) == 30
     after = evaluate_loss(cfg, batch, seeds, **_models(cfg, result.controlnet_dir))
+    print(f"eval loss before {before:.4f} after {after:.4f}")
     assert after < 0.85 * before, (before, after)
     assert all(np.isfinite(result.losses))
 
@@ -193,6 +194,10 @@ def test_gradient_checkpointing_accumulation_and_bf16_run(setup):
 
     weights = load_file(str(result.controlnet_dir / "diffusion_pytorch_model.safetensors"))
     assert all(t.dtype == torch.float32 for t in weights.values())  # trained in fp32 master weights
+    # CPU bf16 kernels occasionally give a non-finite weight gradient: that update is dropped,
+    # never applied
+    assert all(torch.isfinite(t).all() for t in weights.values())
+    assert 0 <= result.skipped_steps <= 2
 
 
 def test_a_stopped_run_saves_a_checkpoint_and_resumes(setup):
@@ -203,3 +208,48 @@ def test_a_stopped_run_saves_a_checkpoint_and_resumes(setup):
     assert (Path(cfg.output_dir) / "checkpoint-2" / "controlnet" / "diffusion_pytorch_model.safetensors").is_file()
     resumed = train(replace(cfg, resume_from_checkpoint="latest", max_train_steps=3), progress=False)
     assert resumed.resumed_from.name == "checkpoint-2" and resumed.global_step == 3 and len(resumed.losses) == 1
+
+
+@pytest.mark.slow
+def test_two_processes_train_and_resume_with_torchrun(setup, tmp_path):
+    """Data-parallel training (gloo on CPU) through torchrun, then a resume in the same setting."""
+    import os
+    import shutil
+    import subprocess
+
+    torchrun = shutil.which("torchrun")
+    if torchrun is None:
+        pytest.skip("torchrun not on PATH")
+    root, models = setup
+    out = tmp_path / "ddp"
+    args = [torchrun, "--nproc_per_node", "2", str(REPO / "train" / "train.py"),
+            "--pretrained_model_name_or_path", str(models["svd"]), "--data_root", str(root / "two"),
+            "--depth_dir", str(root / "depth_sav"), "--output_dir", str(out), "--width", str(W), "--height", str(H),
+            "--num_frames", str(F), "--checkpointing_steps", "2", "--validation_steps", "100",
+            "--dataloader_num_workers", "0", "--report_to", "none", "--conditioning_embedding_out_channels",
+            *map(str, TINY_EMBEDDING)]
+    env = dict(os.environ, ACCELERATE_USE_CPU="1", OMP_NUM_THREADS="1")
+    run = subprocess.run(args + ["--max_train_steps", "2"], env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "total batch 2" in run.stdout
+    assert {"random_states_0.pkl", "random_states_1.pkl"} <= {p.name for p in (out / "checkpoint-2").iterdir()}
+    run = subprocess.run(args + ["--max_train_steps", "3", "--resume_from_checkpoint", "latest"], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "resuming from" in run.stdout and "trained to step 3" in run.stdout
+    assert (out / "controlnet" / "diffusion_pytorch_model.safetensors").is_file()
+
+
+def test_training_estimates_depth_before_the_first_step(setup, tmp_path):
+    calls = []
+
+    def estimator(image):
+        calls.append(1)
+        return synthetic.fake_disparity(image)
+
+    cfg = _cfg(setup, "est", data_root=str(setup[0] / "two"), depth_dir=None, depth_cache_dir=str(tmp_path / "c"),
+               max_train_steps=1, dataloader_num_workers=1, fixed_start=None)
+    result = train(cfg, estimator=estimator, progress=False)
+    assert result.global_step == 1
+    assert len(calls) == 2 * (F + 2)  # all annotated frames, in this process, once
+    assert len(list((tmp_path / "c").rglob("*.png"))) == 2 * (F + 2)

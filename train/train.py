@@ -86,6 +86,16 @@ HELP = {
 }
 
 
+CHOICES = {
+    "dataset_layout": ["auto", "davis", "sav"],
+    "sav_annotation": ["manual", "auto"],
+    "on_bad_data": ["skip", "error"],
+    "mixed_precision": ["no", "fp16", "bf16"],
+    "sigma_distribution": ["lognormal", "cosine_interpolated"],
+    "loss_weighting": ["edm", "v", "x0"],
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Train the LeviTor ControlNet on video object segmentation data.")
     hints = typing.get_type_hints(TrainConfig)
@@ -99,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
             parser.add_argument(flag, type=int, nargs="+", default=list(f.default), help=text)
         else:
             base = next((t for t in typing.get_args(hint) if t is not type(None)), hint)
-            parser.add_argument(flag, type=base, default=f.default, help=f"{text} (default: {f.default})")
+            parser.add_argument(flag, type=base, default=f.default, choices=CHOICES.get(f.name),
+                                help=f"{text} (default: {f.default})")
     return parser
 
 
@@ -117,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"trained to step {result.global_step}; ControlNet saved to {result.controlnet_dir}")
+    if result.controlnet_dir is not None:  # the main process of a distributed run
+        print(f"trained to step {result.global_step}; ControlNet saved to {result.controlnet_dir}")
     return 0
 
 

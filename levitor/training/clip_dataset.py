@@ -111,9 +111,9 @@ class VOSClipDataset(torch.utils.data.Dataset):
 
 
 def collate_clips(batch: list[dict]) -> dict:
-    """Stack clips into ``pixel_values`` (B,F,3,H,W) and ``control`` (B,F,3,H,W)."""
+    """Stack clips into ``frames`` (B,F,3,H,W) uint8 and ``control`` (B,F,3,H,W) int16."""
     return {
-        "pixel_values": torch.stack([b["pixel_values"] for b in batch]),
+        "frames": torch.stack([b["frames"] for b in batch]),
         "control": torch.stack([b["control"] for b in batch]),
         "num_objects": torch.tensor([b["num_objects"] for b in batch]),
     }

@@ -195,7 +195,11 @@ def scan_sav(root: str | os.PathLike, *, annotation: str = "manual",
             video_file = None
             if videos:
                 video_file = videos[0]
-                n_frames = int(data.get("video_frame_count") or 0) or _video_frame_count(video_file)
+                try:
+                    n_frames = int(float(data.get("video_frame_count") or 0))
+                except (TypeError, ValueError):
+                    n_frames = 0
+                n_frames = n_frames or _video_frame_count(video_file)
             elif folder.is_dir():
                 frames = _images_in(folder)
                 n_frames = len(frames)

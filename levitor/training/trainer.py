@@ -19,14 +19,14 @@ import math
 import os
 import re
 import shutil
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from .clips import ClipOptions, DepthCache, DepthFolder
+from .clips import ClipOptions, DepthCache, DepthFolder, batch_to_model_inputs
 from .datasets import DataProblem, scan_dataset
 from .loss import SigmaSampler, added_time_ids, add_noise, diffusion_loss, dropout_masks
 
@@ -296,27 +296,46 @@ def resolve_resume(cfg: TrainConfig) -> Path | None:
     return path
 
 
-def load_frozen_models(cfg: TrainConfig):
-    """UNet, VAE, CLIP image encoder, feature extractor and the trainable ControlNet."""
+def _from_pretrained(cls, src: str, subfolder: str, dtype: torch.dtype):
+    """Load a frozen component in ``dtype``, from the ``.fp16`` variant files when they exist."""
+    if dtype in (torch.float16, torch.bfloat16):
+        try:
+            return cls.from_pretrained(src, subfolder=subfolder, torch_dtype=dtype, variant="fp16",
+                                       use_safetensors=True)
+        except (OSError, ValueError):
+            pass
+    return cls.from_pretrained(src, subfolder=subfolder, torch_dtype=dtype, use_safetensors=True)
+
+
+def load_frozen_models(cfg: TrainConfig, dtype: torch.dtype = torch.float32):
+    """UNet, VAE, CLIP image encoder, feature extractor and the trainable ControlNet.
+
+    The frozen UNet and image encoder are loaded in ``dtype`` (the mixed-precision dtype), the VAE
+    in fp32 for fp16 runs (its encoder is unstable in fp16), the ControlNet always in fp32
+    (master weights)."""
     from diffusers import AutoencoderKLTemporalDecoder
     from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
 
     from ..models import ControlNetSVDModel, UNetSpatioTemporalControlModel
 
     src = cfg.pretrained_model_name_or_path
-    unet = UNetSpatioTemporalControlModel.from_pretrained(src, subfolder="unet")
-    vae = AutoencoderKLTemporalDecoder.from_pretrained(src, subfolder="vae")
-    image_encoder = CLIPVisionModelWithProjection.from_pretrained(src, subfolder="image_encoder")
+    unet = _from_pretrained(UNetSpatioTemporalControlModel, src, "unet", dtype)
+    vae = _from_pretrained(AutoencoderKLTemporalDecoder, src, "vae",
+                           torch.float32 if dtype == torch.float16 else dtype)
+    image_encoder = _from_pretrained(CLIPVisionModelWithProjection, src, "image_encoder", dtype)
     try:
         feature_extractor = CLIPImageProcessor.from_pretrained(src, subfolder="feature_extractor")
     except (OSError, ValueError):
         feature_extractor = None
     if cfg.controlnet_model_name_or_path:
-        controlnet = ControlNetSVDModel.from_pretrained(cfg.controlnet_model_name_or_path)
+        controlnet = ControlNetSVDModel.from_pretrained(cfg.controlnet_model_name_or_path, torch_dtype=torch.float32,
+                                                        use_safetensors=True)
     else:
         controlnet = ControlNetSVDModel.from_unet(
             unet, conditioning_channels=3,
             conditioning_embedding_out_channels=tuple(cfg.conditioning_embedding_out_channels))
+    if controlnet.dtype != torch.float32:
+        controlnet = controlnet.to(torch.float32)
     return unet, vae, image_encoder, feature_extractor, controlnet
 
 
@@ -346,6 +365,7 @@ class TrainResult:
     controlnet_dir: Path | None = None
     problems: list[DataProblem] = field(default_factory=list)
     resumed_from: Path | None = None
+    skipped_steps: int = 0  # updates dropped for a non-finite gradient
 
 
 def train(cfg: TrainConfig, *, estimator=None, should_stop: Callable[[], bool] | None = None,
@@ -371,6 +391,11 @@ def train(cfg: TrainConfig, *, estimator=None, should_stop: Callable[[], bool] |
             except ImportError as exc:
                 raise ValueError("--report_to tensorboard needs tensorboard: pip install tensorboard "
                                  "(or pass --report_to none)") from exc
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1 and not (torch.distributed.is_available()
+                                                              and torch.distributed.is_initialized()):
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state(reset_partial_state=True)  # settings of an earlier run in this process
     accelerator = Accelerator(
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         mixed_precision=cfg.mixed_precision,
@@ -383,24 +408,30 @@ def train(cfg: TrainConfig, *, estimator=None, should_stop: Callable[[], bool] |
         torch.backends.cuda.matmul.allow_tf32 = True
 
     set_seed(cfg.seed)  # the fresh ControlNet layers are initialised from the global RNG
-    dataset = build_dataset(cfg, estimator=estimator, log=lambda m: accelerator.print(m))
+    # Depth is estimated once, by the main process, before training; then every rank (and every
+    # DataLoader worker) only reads the cache and the estimator is released.
+    dataset = None
     if accelerator.is_main_process:
+        dataset = build_dataset(cfg, estimator=estimator, log=lambda m: accelerator.print(m))
         precompute_depth(dataset, progress=progress)
     accelerator.wait_for_everyone()
-    unet, vae, image_encoder, feature_extractor, controlnet = load_frozen_models(cfg)
+    if dataset is None:
+        dataset = build_dataset(replace(cfg, depth_model=None), log=lambda m: None)
+    if isinstance(dataset.depth, DepthCache) and dataset.depth.estimator is not None:
+        dataset.depth.estimator = None
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
+    unet, vae, image_encoder, feature_extractor, controlnet = load_frozen_models(cfg, weight_dtype)
     for m in (unet, vae, image_encoder):
         m.requires_grad_(False)
         m.eval()
+        m.to(accelerator.device)
     controlnet.requires_grad_(True)
     controlnet.train()
     if cfg.gradient_checkpointing:
         controlnet.enable_gradient_checkpointing()
         unet.enable_gradient_checkpointing()
-
-    weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
-    unet.to(accelerator.device, dtype=weight_dtype)
-    image_encoder.to(accelerator.device, dtype=weight_dtype)
-    vae.to(accelerator.device, dtype=torch.float32 if weight_dtype == torch.float16 else weight_dtype)
 
     # Checkpoints: the ControlNet as save_pretrained safetensors; accelerate keeps optimiser,
     # scheduler, scaler and RNG states next to it.
@@ -414,7 +445,7 @@ def train(cfg: TrainConfig, *, estimator=None, should_stop: Callable[[], bool] |
     def load_hook(models, inp):
         while models:
             m = models.pop()
-            loaded = ControlNetSVDModel.from_pretrained(os.path.join(inp, "controlnet"))
+            loaded = ControlNetSVDModel.from_pretrained(os.path.join(inp, "controlnet"), use_safetensors=True)
             accelerator.unwrap_model(m).load_state_dict(loaded.state_dict(), strict=True)
             del loaded
 
@@ -491,8 +522,15 @@ def train(cfg: TrainConfig, *, estimator=None, should_stop: Callable[[], bool] |
                                         sigma_sampler=sigma_sampler, device=accelerator.device, weight_dtype=weight_dtype)
                     accum_loss += accelerator.gather(loss.detach()[None]).mean().item() / cfg.gradient_accumulation_steps
                     accelerator.backward(loss)
-                    if accelerator.sync_gradients and cfg.max_grad_norm > 0:
-                        accelerator.clip_grad_norm_(controlnet.parameters(), cfg.max_grad_norm)
+                    if accelerator.sync_gradients:
+                        norm = accelerator.clip_grad_norm_(controlnet.parameters(),
+                                                           cfg.max_grad_norm if cfg.max_grad_norm > 0 else math.inf)
+                        # fp16 runs leave overflow to the GradScaler; otherwise a non-finite gradient
+                        # would poison the weights: drop this update (identical on every rank).
+                        if accelerator.mixed_precision != "fp16" and not torch.isfinite(torch.as_tensor(norm)):
+                            optimizer.zero_grad(set_to_none=True)
+                            result.skipped_steps += 1
+                            logger.warning("non-finite gradient at step %d: update skipped", global_step + 1)
                     optimizer.step()
                     lr_scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
@@ -502,7 +540,7 @@ def train(cfg: TrainConfig, *, estimator=None, should_stop: Callable[[], bool] |
                 micro = 0
                 bar.update(1)
                 result.losses.append(accum_loss)
-                logs = {"loss": accum_loss, "lr": lr_scheduler.get_last_lr()[0]}
+                logs = {"loss": accum_loss, "lr": lr_scheduler.get_last_lr()[0], "skipped_steps": result.skipped_steps}
                 bar.set_postfix(loss=f"{accum_loss:.4f}")
                 accelerator.log(logs, step=global_step)
                 accum_loss = 0.0
@@ -579,14 +617,13 @@ def _save_checkpoint(cfg: TrainConfig, accelerator, step: int) -> Path:
 def compute_loss(cfg: TrainConfig, batch: dict, generator: torch.Generator, *, controlnet, unet, vae,
                  image_encoder, feature_extractor, sigma_sampler: SigmaSampler | None = None,
                  device: torch.device | str | None = None, weight_dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """The training loss of one batch ``{"pixel_values", "control"}`` (B,F,3,H,W); every random draw
+    """The training loss of one batch ``{"frames", "control"}`` (B,F,3,H,W); every random draw
     (VAE sample, noise augmentation, dropout, sigma, noise) comes from ``generator`` (CPU)."""
     from .conditioning import encode_clip_image, encode_first_frame_latents, encode_video_latents
 
     device = device if device is not None else next(unet.parameters()).device
     sigma_sampler = sigma_sampler or SigmaSampler(cfg.sigma_distribution, loc=cfg.sigma_loc, scale=cfg.sigma_scale)
-    pixel_values = batch["pixel_values"].to(device, non_blocking=True)
-    control = batch["control"].to(device, non_blocking=True)
+    pixel_values, control = batch_to_model_inputs(batch, device)
     b, f = pixel_values.shape[:2]
     latents = encode_video_latents(vae, pixel_values, generator=generator, chunk_size=cfg.vae_encode_chunk_size).float()
     first = pixel_values[:, 0]
@@ -614,8 +651,6 @@ def compute_loss(cfg: TrainConfig, batch: dict, generator: torch.Generator, *, c
 @torch.no_grad()
 def evaluate_loss(cfg: TrainConfig, batch: dict, seeds: list[int], **models) -> float:
     """Mean :func:`compute_loss` over fixed ``seeds`` without dropout (a deterministic measure of fit)."""
-    from dataclasses import replace
-
     cfg = replace(cfg, conditioning_dropout_prob=0.0, control_dropout_prob=0.0)
     losses = [compute_loss(cfg, batch, torch.Generator().manual_seed(s), **models).item() for s in seeds]
     return float(np.mean(losses))

@@ -9,6 +9,7 @@ tracker (TensorBoard).
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import tempfile
 from pathlib import Path
@@ -78,6 +79,8 @@ class Validator:
             self.log(f"validation videos disabled: the sampling pipeline is unavailable ({exc})")
             self.disabled = True
             return None
+        if hasattr(pipe, "set_progress_bar_config"):
+            pipe.set_progress_bar_config(disable=True)  # the training bar stays the only one
         was_training = controlnet.training
         controlnet.eval()
         try:
@@ -105,8 +108,8 @@ def _log_video(accelerator, frames: np.ndarray, step: int, fps: int) -> None:
             continue
         writer = tracker.writer
         video = torch.from_numpy(frames).permute(0, 3, 1, 2)[None]
-        try:
+        if importlib.util.find_spec("moviepy") is not None:  # TensorBoard encodes videos with moviepy
             writer.add_video("validation/video", video, step, fps=fps)
-        except Exception:  # moviepy missing: a strip of frames instead
+        else:  # a strip of frames instead
             writer.add_image("validation/frames", np.concatenate(list(frames), axis=1), step, dataformats="HWC")
         writer.flush()
