@@ -33,3 +33,15 @@ def small_scene():
     wall &= ~ball
     depth = 1.0 / d8.astype(np.float64)
     return dict(image=image, depth=depth, object_masks=[ball], static_masks=[floor, wall], d8=d8)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """The tests use tiny models and images: torch threads only add start-up cost, and stall badly
+    when the two cores are shared with other work. One thread for the whole run."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

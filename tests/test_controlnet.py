@@ -9,13 +9,6 @@ from levitor.models import ControlNetSVDModel, UNetSpatioTemporalControlModel
 from levitor.tiny_models import SVD_XT_UNET_CONFIG, TINY_UNET_CONFIG
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from threads; one thread avoids stalls when the CPU is shared."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 # controlnet/config.json of the released model, as written by the original save_pretrained.
 RELEASED_CONFIG = dict(

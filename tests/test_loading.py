@@ -17,13 +17,6 @@ from levitor.pipeline import LeviTorPipeline
 from levitor.tiny_models import TINY_UNET_CONFIG, save_tiny_models
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from threads; one thread avoids stalls when the CPU is shared."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 # §5.3 of the reference notes: the SVD-xt Karras σ table for 25 steps.
 SIGMAS_25 = [700, 545.73, 421.57, 322.45, 244.02, 182.55, 134.85, 98.267, 70.541, 49.810, 34.537, 23.468,

@@ -32,15 +32,6 @@ def setup(tmp_path_factory):
     return root, models
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models are dominated by per-op overhead: extra threads only contend on a busy CPU."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def _cfg(setup, out: str, **kw) -> TrainConfig:
     root, models = setup
     base = dict(pretrained_model_name_or_path=str(models["svd"]), data_root=str(root / "one"),
