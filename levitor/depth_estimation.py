@@ -198,7 +198,7 @@ def load_depth_model(path: str | Path):
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ValueError(f"{path} has no config.json; give a transformers Depth-Anything-V2 folder")
-        return DepthAnythingForDepthEstimation.from_pretrained(str(path)).eval()
+        return DepthAnythingForDepthEstimation.from_pretrained(str(path)).train(False)
     if not path.is_file():
         raise ValueError(f"depth model {str(path)!r} does not exist")
     state = read_state_dict(path)
@@ -211,7 +211,7 @@ def load_depth_model(path: str | Path):
     if missing or unexpected:
         raise ValueError(f"{path.name} does not fit Depth-Anything-V2: missing {list(missing)[:5]}, "
                          f"unexpected {list(unexpected)[:5]}")
-    return model.eval()
+    return model.train(False)
 
 
 class DepthEstimator:
@@ -222,7 +222,7 @@ class DepthEstimator:
 
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.dtype = dtype or torch.float32
-        self.model = model.to(self.device, self.dtype).eval()
+        self.model = model.to(self.device, self.dtype).train(False)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, device: Any = None, dtype: Any = None) -> "DepthEstimator":

@@ -172,9 +172,9 @@ def load_svd_components(svd_path: str | os.PathLike, plan: PrecisionPlan, *, var
     feature_extractor = CLIPImageProcessor.from_pretrained(folder / "feature_extractor")
     scheduler = EulerDiscreteScheduler.from_pretrained(folder, subfolder="scheduler")
     return {
-        "unet": unet.eval(),
-        "vae": vae.eval(),
-        "image_encoder": image_encoder.eval(),
+        "unet": unet.train(False),
+        "vae": vae.train(False),
+        "image_encoder": image_encoder.train(False),
         "feature_extractor": feature_extractor,
         "scheduler": scheduler,
     }
@@ -298,7 +298,7 @@ def load_controlnet(
     model.load_state_dict({k: v.to(dtype) for k, v in state_dict.items()}, strict=True, assign=True)
     if unet_config is not None:
         check_controlnet_matches_unet(model.config, unet_config)
-    return model.eval()
+    return model.train(False)
 
 
 def check_controlnet_matches_unet(controlnet_config: Any, unet_config: Any) -> None:

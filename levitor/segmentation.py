@@ -233,7 +233,7 @@ def build_sam(config: SamConfig, decoder_num_heads: int = 8):
         pixel_mean=[123.675, 116.28, 103.53],
         pixel_std=[58.395, 57.12, 57.375],
     )
-    return sam.eval()
+    return sam.train(False)
 
 
 def read_state_dict(path: str | Path) -> dict:
@@ -276,7 +276,7 @@ def load_sam(path: str | Path, *, device: Any = None):
     if missing or unexpected:
         raise ValueError(f"{Path(path).name} does not match a SAM of its size: missing {list(missing)[:5]}, "
                          f"unexpected {list(unexpected)[:5]}")
-    return sam.to(torch.device(device) if device is not None else torch.device("cpu")).eval()
+    return sam.to(torch.device(device) if device is not None else torch.device("cpu")).train(False)
 
 
 # --------------------------------------------------------------------------------------------

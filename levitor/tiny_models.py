@@ -112,7 +112,7 @@ def build_tiny_components(*, seed: int = 0) -> dict:
         patch_size=32,
         projection_dim=TINY_UNET_CONFIG["cross_attention_dim"],
     )
-    image_encoder = CLIPVisionModelWithProjection(clip_config).eval()
+    image_encoder = CLIPVisionModelWithProjection(clip_config).train(False)
     feature_extractor = CLIPImageProcessor(crop_size=224, size={"shortest_edge": 224})
     scheduler = EulerDiscreteScheduler.from_config(SVD_XT_SCHEDULER_CONFIG)
 
@@ -129,12 +129,12 @@ def build_tiny_components(*, seed: int = 0) -> dict:
         # Control values are unnormalised (0..255), keep the embedding input small.
         controlnet.controlnet_cond_embedding.conv_in.weight.mul_(0.01)
     return {
-        "unet": unet.eval(),
-        "vae": vae.eval(),
+        "unet": unet.train(False),
+        "vae": vae.train(False),
         "image_encoder": image_encoder,
         "feature_extractor": feature_extractor,
         "scheduler": scheduler,
-        "controlnet": controlnet.eval(),
+        "controlnet": controlnet.train(False),
     }
 
 

@@ -154,12 +154,9 @@ def load_depth_estimator(path: str, device: Any = None) -> Callable[[np.ndarray]
         raise ValueError("--depth_model needs levitor.depth_estimation (Depth-Anything through transformers); "
                          f"it could not be imported ({exc}). Precompute depth into --depth_dir instead.") from exc
     if device is None:
-        if torch.cuda.is_available():
-            device = "cuda"
-        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            device = "mps"
-        else:
-            device = "cpu"
+        from ..loading import default_device
+
+        device = default_device()
     return DepthEstimator.from_pretrained(path, device=device)
 
 
@@ -425,7 +422,7 @@ def train(cfg: TrainConfig, *, estimator=None, should_stop: Callable[[], bool] |
     unet, vae, image_encoder, feature_extractor, controlnet = load_frozen_models(cfg, weight_dtype)
     for m in (unet, vae, image_encoder):
         m.requires_grad_(False)
-        m.eval()
+        m.train(False)
         m.to(accelerator.device)
     controlnet.requires_grad_(True)
     controlnet.train()

@@ -82,7 +82,7 @@ class Validator:
         if hasattr(pipe, "set_progress_bar_config"):
             pipe.set_progress_bar_config(disable=True)  # the training bar stays the only one
         was_training = controlnet.training
-        controlnet.eval()
+        controlnet.train(False)
         try:
             ctx = accelerator.autocast() if accelerator is not None else torch.autocast("cpu", enabled=False)
             with torch.no_grad(), ctx:
