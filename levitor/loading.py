@@ -38,9 +38,12 @@ class PrecisionPlan:
 
 
 def default_device() -> torch.device:
-    """The best available device: CUDA, then MPS, then CPU."""
+    """The accelerator torch reports (CUDA, MPS, XPU, ...), else the CPU."""
+    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
+    if accelerator is not None:
+        return accelerator.current_accelerator() if accelerator.is_available() else torch.device("cpu")
     if torch.cuda.is_available():
-        return torch.device("cuda")
+        return torch.device(torch.cuda.current_device())
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         return torch.device("mps")

@@ -12,12 +12,13 @@ model is built from the shapes in the state dict, so ViT-H/L/B and smaller varia
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+
+from .jsontext import as_number, decode_json
 
 POINTS_FORMAT = "levitor-points"
 POINTS_VERSION = 1
@@ -30,28 +31,6 @@ Point = tuple[float, float, int]  # (x, y, label): label 1 positive, 0 negative
 # points
 
 
-def _decode(data: Any, name: str) -> Any:
-    if isinstance(data, (bytes, bytearray)):
-        data = data.decode("utf-8")
-    if isinstance(data, str):
-        text = data.strip()
-        if not text:
-            return []
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{name} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
-    return data
-
-
-def _number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{what} must be a number, got {value!r}")
-    if not np.isfinite(value):
-        raise ValueError(f"{what} must be finite, got {value!r}")
-    return float(value)
-
-
 def _point(raw: Any, where: str, default_label: int) -> Point:
     if isinstance(raw, dict):
         if "x" not in raw or "y" not in raw:
@@ -62,10 +41,10 @@ def _point(raw: Any, where: str, default_label: int) -> Point:
         label = raw[2] if len(raw) == 3 else default_label
     else:
         raise ValueError(f"{where}: a point must be {{'x', 'y', 'label'}} or [x, y, label], got {raw!r}")
-    label = _number(label, f"{where} label")
+    label = as_number(label, f"{where} label")
     if label not in (0.0, 1.0):
         raise ValueError(f"{where}: label must be 1 (positive) or 0 (negative), got {label:g}")
-    return (_number(x, f"{where} x"), _number(y, f"{where} y"), int(label))
+    return (as_number(x, f"{where} x"), as_number(y, f"{where} y"), int(label))
 
 
 def _point_list(raw: Any, where: str, default_label: int) -> list[Point]:
@@ -85,7 +64,7 @@ def parse_points(data: Any, *, image_size: Sequence[int] | None = None, negative
     the last object. ``image_size`` ``(W, H)`` rescales points drawn on an image of another size.
     Every object needs at least one positive point.
     """
-    obj = _decode(data, name)
+    obj = decode_json(data, name, empty=[])
     source_size = None
     if isinstance(obj, dict):
         fmt = obj.get("format", POINTS_FORMAT)
@@ -95,7 +74,7 @@ def parse_points(data: Any, *, image_size: Sequence[int] | None = None, negative
             raise ValueError(f"{name}: version {obj.get('version')!r} is not supported (expected {POINTS_VERSION})")
         if obj.get("image_size") is not None:
             size = obj["image_size"]
-            if not isinstance(size, (list, tuple)) or len(size) != 2 or min(_number(v, f"{name} image_size")
+            if not isinstance(size, (list, tuple)) or len(size) != 2 or min(as_number(v, f"{name} image_size")
                                                                             for v in size) <= 0:
                 raise ValueError(f"{name}: image_size must be [width, height], got {size!r}")
             source_size = (float(size[0]), float(size[1]))
@@ -116,7 +95,7 @@ def parse_points(data: Any, *, image_size: Sequence[int] | None = None, negative
     else:
         raise ValueError(f"{name} must be levitor-points JSON or a coord_str list, got {type(obj).__name__}")
 
-    neg = _decode(negative, "negative_coord_str") if negative is not None else []
+    neg = decode_json(negative, "negative_coord_str", empty=[]) if negative is not None else []
     if neg:
         if not objects:
             raise ValueError("negative_coord_str needs positive points in points_json too")

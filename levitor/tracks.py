@@ -8,25 +8,18 @@ smaller = nearer, see :mod:`levitor.scene`). Track *k* moves object mask *k*.
 from __future__ import annotations
 
 import json
-import math
 from typing import Any, Iterable, Sequence
 
 import numpy as np
+
+from .jsontext import as_number as _as_float
+from .jsontext import decode_json as _decode
 
 TRACKS_FORMAT = "levitor-tracks"
 TRACKS_VERSION = 1
 
 Point = tuple[float, float, float]
 Tracks = list[list[Point]]
-
-
-def _as_float(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{what} must be a number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{what} must be finite, got {value!r}")
-    return value
 
 
 def _parse_point(raw: Any, where: str) -> Point:
@@ -43,20 +36,6 @@ def _parse_point(raw: Any, where: str) -> Point:
         raise ValueError(f"{where}: the point has no depth; give [x, y, depth]")
     d = _as_float(raw[2], f"{where} depth")
     return (x, y, d)
-
-
-def _decode(data: Any, name: str) -> Any:
-    if isinstance(data, (bytes, bytearray)):
-        data = data.decode("utf-8")
-    if isinstance(data, str):
-        text = data.strip()
-        if not text:
-            raise ValueError(f"{name} is empty; give the tracks JSON (see docs/architecture.md)")
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{name} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
-    return data
 
 
 def parse_tracks(data: Any, *, image_size: Sequence[int] | None = None, name: str = "tracks") -> Tracks:
