@@ -19,7 +19,7 @@ import tracemalloc
 import torch
 
 from levitor.demo_scene import make_demo_scene
-from levitor.plan import build_plan
+from levitor.planning.plan import build_plan
 
 
 def run_case(name: str, width: int, height: int, frames: int, repeats: int, device: str) -> None:

@@ -25,7 +25,7 @@ class DemoScene:
 
     @property
     def depth(self) -> np.ndarray:
-        from .scene import disparity8_to_depth
+        from .planning.scene import disparity8_to_depth
 
         return disparity8_to_depth(self.disparity8)
 
@@ -99,7 +99,7 @@ def make_demo_scene(width: int = 288, height: int = 512, *, n_balls: int = 1, n_
 
 def write_demo_assets(folder: Path = ASSET_DIR, width: int = 288, height: int = 512) -> None:
     """Write the demo scene as PNGs and a tracks JSON into ``folder``."""
-    from .tracks import tracks_to_json
+    from .planning.tracks import tracks_to_json
     from .video_io import save_png
 
     scene = make_demo_scene(width, height)

@@ -43,7 +43,7 @@ def _draw_points(canvas: Image.Image, keypoints: np.ndarray, colours: np.ndarray
 
 def render_preview(plan, *, image_alpha: float = 0.4, point_size: int | None = None,
                    show_tracks: bool = True) -> np.ndarray:
-    """Preview frames for a :class:`levitor.plan.PlanResult`: ``(F, H, W, 3)`` uint8.
+    """Preview frames for a :class:`levitor.planning.plan.PlanResult`: ``(F, H, W, 3)`` uint8.
 
     The coloured label map of each frame is blended over the start image, the frame's control
     points are drawn as dots in their label's colour, and each track's path up to the frame as a

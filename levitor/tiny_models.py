@@ -91,7 +91,7 @@ def build_tiny_components(*, seed: int = 0) -> dict:
     from diffusers import AutoencoderKLTemporalDecoder, EulerDiscreteScheduler, UNetSpatioTemporalConditionModel
     from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
 
-    from .models import ControlNetSVDModel
+    from .generation.models import ControlNetSVDModel
 
     torch.manual_seed(seed)
     # The stock class, so that model_index.json names it exactly as in SVD-xt.

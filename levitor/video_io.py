@@ -15,7 +15,7 @@ from typing import Iterator, Sequence
 import numpy as np
 from PIL import Image
 
-from .scene import disparity8_to_depth, disparity_to_depth
+from .planning.scene import disparity8_to_depth, disparity_to_depth
 
 
 def _open(path: str | os.PathLike, what: str) -> Image.Image:

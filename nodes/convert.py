@@ -140,7 +140,7 @@ def depth_image_to_disparity(depth: Any, *, name: str = "depth", size: tuple[int
 
 def depth_image_to_reference(depth: Any, *, name: str = "depth", size: tuple[int, int] | None = None) -> np.ndarray:
     """A depth IMAGE (near = bright) → reference depth ``(H, W)`` float64 (``1 / d8``)."""
-    from levitor.scene import disparity_to_depth
+    from levitor.planning.scene import disparity_to_depth
 
     return disparity_to_depth(depth_image_to_disparity(depth, name=name, size=size))
 

@@ -100,7 +100,7 @@ def load_model(svd_path: str, controlnet_path: str, precision: str, offload: str
     release_cached_model()
     host.unload_all_models()
     host.soft_empty_cache()
-    from levitor.pipeline import LeviTorPipeline
+    from levitor.generation.pipeline import LeviTorPipeline
 
     pipe = LeviTorPipeline.from_pretrained(svd_path, controlnet_path, precision=precision,
                                            offload=None if offload == "none" else offload, device=device)

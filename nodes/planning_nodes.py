@@ -31,10 +31,10 @@ def render_track_set(track_set: TrackSet, num_frames: int, camera_move: str, sta
     With ``camera_move`` on, the background (everything outside the object masks) becomes one
     more moved object that follows the camera track (the last track).
     """
-    from levitor.plan import PlanOptions
-    from levitor.render import render_moved_masks
-    from levitor.scene import make_scene
-    from levitor.tracks import resample_tracks
+    from levitor.planning.plan import PlanOptions
+    from levitor.planning.render import render_moved_masks
+    from levitor.planning.scene import make_scene
+    from levitor.planning.tracks import resample_tracks
 
     if camera_move not in CAMERA_MODES:
         raise ValueError(f"camera_move must be one of {', '.join(CAMERA_MODES)}, got {camera_move!r}")
@@ -78,12 +78,12 @@ def render_track_set(track_set: TrackSet, num_frames: int, camera_move: str, sta
 
 def plan_from_masks(masks: MovedMaskSet, *, ratio: float = 1.0, use_id: bool = True, use_depth: bool = True,
                     radius: int = 10, clamp_k: bool = True, check=None):
-    """K-means control points and control maps for rendered masks, as a ``levitor.plan.PlanResult``."""
+    """K-means control points and control maps for rendered masks, as a ``levitor.planning.plan.PlanResult``."""
     from dataclasses import replace
 
-    from levitor.control import draw_control_maps
-    from levitor.keypoints import select_keypoints
-    from levitor.plan import PlanResult
+    from levitor.planning.control import draw_control_maps
+    from levitor.planning.keypoints import select_keypoints
+    from levitor.planning.plan import PlanResult
 
     if not np.isfinite(ratio) or ratio <= 0:
         raise ValueError(f"ratio must be a positive number, got {ratio!r}")

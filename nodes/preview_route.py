@@ -111,7 +111,7 @@ def plan_tracks(scene, tracks: Any) -> list:
     Objects whose track is missing or still empty stay in place (the editor sends the state
     being drawn); an extra last track (a camera track) is ignored here.
     """
-    from levitor.tracks import parse_tracks
+    from levitor.planning.tracks import parse_tracks
 
     data = tracks
     if isinstance(data, (str, bytes, bytearray)):
@@ -161,8 +161,8 @@ def preview_frame(scene, tracks: Any, num_frames: int, frame: int | None = None,
     ``frame`` None is the last frame.
     """
     from levitor.preview import colorize_labels
-    from levitor.render import render_moved_masks
-    from levitor.tracks import resample_tracks
+    from levitor.planning.render import render_moved_masks
+    from levitor.planning.tracks import resample_tracks
 
     planned = plan_tracks(scene, tracks)
     n = int(scene.num_objects)

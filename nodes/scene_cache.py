@@ -1,6 +1,6 @@
 """The last scene each editor node saw, so the browser's live preview can re-plan it.
 
-Nodes store the scene (image, depth and masks, as ``levitor.scene.Scene``) under their node id
+Nodes store the scene (image, depth and masks, as ``levitor.planning.scene.Scene``) under their node id
 when they run; the preview route reads it back. Bounded, thread-safe, in memory only.
 """
 

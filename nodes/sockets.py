@@ -2,7 +2,7 @@
 
 ``LEVITOR_TRACKS`` carries :class:`TrackSet` (the planning inputs), ``LEVITOR_MASKS`` carries
 :class:`MovedMaskSet` (per-frame label and depth maps), ``LEVITOR_CONTROL`` carries a
-``levitor.plan.PlanResult`` and ``LEVITOR_MODEL`` a :class:`LeviTorModel`.
+``levitor.planning.plan.PlanResult`` and ``LEVITOR_MODEL`` a :class:`LeviTorModel`.
 """
 
 from __future__ import annotations
@@ -52,13 +52,13 @@ class TrackSet:
 class MovedMaskSet:
     """Per-frame label and depth maps of a scene moved along its trajectories."""
 
-    scene: Any  # levitor.scene.Scene
+    scene: Any  # levitor.planning.scene.Scene
     trajectories: np.ndarray  # (n, F, 3)
     labels: np.ndarray  # (F, H, W) int32
     depths: np.ndarray  # (F, H, W) float32
     area_min: np.ndarray
     area_max: np.ndarray
-    options: Any  # levitor.plan.PlanOptions
+    options: Any  # levitor.planning.plan.PlanOptions
     notes: list[str] = field(default_factory=list)
 
     @property

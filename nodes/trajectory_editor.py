@@ -33,7 +33,7 @@ def read_tracks(tracks_json: str, coord_str: str | None, depths: str | None, wid
 
     Returns the list of tracks (possibly empty when neither input holds any).
     """
-    from levitor.tracks import parse_coord_str, parse_tracks
+    from levitor.planning.tracks import parse_coord_str, parse_tracks
 
     if coord_str is not None and str(coord_str).strip():
         if depths is None or not str(depths).strip():
@@ -138,7 +138,7 @@ def write_scene_files(image: np.ndarray, depth: np.ndarray, object_masks: Sequen
     ``image``: the start image; ``depth8``: the 8-bit disparity (bright = near); ``labels``:
     pixel value = object index + 1 (0 elsewhere).
     """
-    from levitor.scene import depth_to_disparity8
+    from levitor.planning.scene import depth_to_disparity8
 
     height, width = image.shape[:2]
     entry: dict[str, Any] = {"width": int(width), "height": int(height), "num_objects": len(object_masks),
@@ -151,7 +151,7 @@ def write_scene_files(image: np.ndarray, depth: np.ndarray, object_masks: Sequen
 def build_track_set(image: np.ndarray, depth: np.ndarray, object_masks: list[np.ndarray],
                     static_masks: list[np.ndarray], tracks: list) -> TrackSet:
     """Check the tracks against the objects and fill in "stay" tracks when none were drawn."""
-    from levitor.tracks import validate_tracks
+    from levitor.planning.tracks import validate_tracks
 
     n = len(object_masks)
     notes = []
@@ -225,7 +225,7 @@ class LeviTorTrajectory3DEditor:
     @classmethod
     def VALIDATE_INPUTS(cls, tracks_json):
         """Reject tracks JSON that does not parse before the graph runs."""
-        from levitor.tracks import parse_tracks
+        from levitor.planning.tracks import parse_tracks
 
         if _is_blank_tracks(tracks_json):
             return True
@@ -237,7 +237,7 @@ class LeviTorTrajectory3DEditor:
 
     def edit(self, image, object_masks, depth, tracks_json, coord_str=None, depths="", static_segments=None,
              unique_id=None):
-        from levitor.scene import make_scene
+        from levitor.planning.scene import make_scene
 
         img = convert.image_to_numpy(image, name="image")
         size = img.shape[:2]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from levitor.control import _resized_template, draw_control_maps, gaussian_template
+from levitor.planning.control import _resized_template, draw_control_maps, gaussian_template
 
 # Hand values of an interior 20×20 patch (reference semantics §2.3).
 ROW9 = [15, 25, 42, 66, 96, 132, 170, 206, 234, 250, 251, 236, 209, 174, 136, 99, 69, 44, 27, 15]

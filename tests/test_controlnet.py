@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from levitor.models import ControlNetSVDModel, UNetSpatioTemporalControlModel
+from levitor.generation.models import ControlNetSVDModel, UNetSpatioTemporalControlModel
 from levitor.tiny_models import SVD_XT_UNET_CONFIG, TINY_UNET_CONFIG
 
 

@@ -3,7 +3,7 @@ import pytest
 from sklearn.cluster import KMeans
 
 from conftest import box, disc
-from levitor.keypoints import KRule, area_statistics, choose_k, select_keypoints
+from levitor.planning.keypoints import KRule, area_statistics, choose_k, select_keypoints
 
 
 def test_k_rule_edge_cases():

@@ -11,9 +11,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from levitor.loading import load_controlnet, load_svd_components, resolve_precision
-from levitor.models import ControlNetSVDModel, UNetSpatioTemporalControlModel
-from levitor.pipeline import LeviTorPipeline
+from levitor.generation.loading import load_controlnet, load_svd_components, resolve_precision
+from levitor.generation.models import ControlNetSVDModel, UNetSpatioTemporalControlModel
+from levitor.generation.pipeline import LeviTorPipeline
 from levitor.tiny_models import TINY_UNET_CONFIG, save_tiny_models
 
 

@@ -44,7 +44,7 @@ def test_masks_threshold_resize_and_aspect(convert):
 
 
 def test_depth_image_conventions(convert):
-    from levitor.scene import disparity_to_depth
+    from levitor.planning.scene import disparity_to_depth
 
     disp = torch.linspace(0, 1, 12).reshape(1, 3, 4, 1).repeat(1, 1, 1, 3)
     d = convert.depth_image_to_disparity(disp)

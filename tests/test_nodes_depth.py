@@ -44,7 +44,7 @@ def test_depth_node_returns_normalised_disparity_per_image(pack, depth_file, fak
 
 
 def test_depth_output_feeds_the_editor_convention(pack, depth_file):
-    from levitor.scene import disparity_to_depth
+    from levitor.planning.scene import disparity_to_depth
 
     node = pack.NODE_CLASS_MAPPINGS["LeviTorDepthAnything"]()
     images = torch.rand(1, 30, 44, 3, generator=torch.Generator().manual_seed(1))

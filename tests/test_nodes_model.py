@@ -47,9 +47,9 @@ class RecordingPipeline:
 @pytest.fixture
 def models(fake_host, monkeypatch):
     RecordingPipeline.loads = []
-    module = types.ModuleType("levitor.pipeline")
+    module = types.ModuleType("levitor.generation.pipeline")
     module.LeviTorPipeline = RecordingPipeline
-    monkeypatch.setitem(sys.modules, "levitor.pipeline", module)
+    monkeypatch.setitem(sys.modules, "levitor.generation.pipeline", module)
     root = fake_host.models_dir
     svd = root / "diffusers" / "stable-video-diffusion-img2vid-xt"
     svd.mkdir(parents=True)

@@ -33,8 +33,8 @@ spec = importlib.util.spec_from_file_location("ComfyUI-LeviTor", os.path.join(fo
 pack = importlib.util.module_from_spec(spec)
 sys.modules["ComfyUI-LeviTor"] = pack
 spec.loader.exec_module(pack)
-import levitor, levitor.plan
-from levitor.scene import Scene
+import levitor, levitor.planning.plan
+from levitor.planning.scene import Scene
 """
 
 

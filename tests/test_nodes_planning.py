@@ -127,7 +127,7 @@ def _plan_nodes(pack, scene, tracks=TRACK, camera="off", num_frames=6):
 
 
 def test_render_and_kmeans_match_the_core_plan(pack, fake_host, scene):
-    from levitor.plan import build_plan
+    from levitor.planning.plan import build_plan
 
     ts, moved, preview = _plan_nodes(pack, scene)
     assert moved.labels.shape == (6, 192, 144) and moved.depths.shape == (6, 192, 144)

@@ -7,7 +7,7 @@ import PIL.Image
 import pytest
 import torch
 
-from levitor.pipeline import LeviTorPipeline, guidance_scales
+from levitor.generation.pipeline import LeviTorPipeline, guidance_scales
 from levitor.tiny_models import save_tiny_models
 
 
@@ -228,7 +228,7 @@ def test_bad_inputs_have_clear_errors(pipe):
 
 
 def test_plan_result_input(pipe, small_scene):
-    from levitor.plan import build_plan
+    from levitor.planning.plan import build_plan
 
     s = small_scene
     tracks = [[(12.0, 40.0, 1 / 150), (30.0, 36.0, 1 / 200)]]
@@ -261,7 +261,7 @@ def test_attention_uses_sdpa(pipe):
 
 
 def test_controlnet_instance_and_generator_list(tiny_dirs, pipe):
-    from levitor.loading import load_controlnet
+    from levitor.generation.loading import load_controlnet
 
     cn = load_controlnet(tiny_dirs["controlnet"])
     p = LeviTorPipeline.from_pretrained(tiny_dirs["svd"], cn, device="cpu")

@@ -4,10 +4,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import box, disc
-from levitor.control import draw_control_maps
+from levitor.planning.control import draw_control_maps
 from levitor.demo_scene import make_demo_scene
-from levitor.plan import PlanResult, build_plan
-from levitor.tracks import tracks_to_json
+from levitor.planning.plan import PlanResult, build_plan
+from levitor.planning.tracks import tracks_to_json
 
 
 def test_plan_of_demo_scene_contract():

@@ -19,7 +19,7 @@ H, W = 48, 64
 
 
 def _scene(two_objects: bool = False):
-    from levitor.scene import make_scene
+    from levitor.planning.scene import make_scene
 
     image = np.full((H, W, 3), 90, dtype=np.uint8)
     d8 = np.full((H, W), 20, dtype=np.uint8)

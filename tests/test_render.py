@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from conftest import box, disc
-from levitor.render import fill_label, render_moved_masks, splat_coverage
-from levitor.scene import Scene, make_scene
-from levitor.tracks import resample_tracks
+from levitor.planning.render import fill_label, render_moved_masks, splat_coverage
+from levitor.planning.scene import Scene, make_scene
+from levitor.planning.tracks import resample_tracks
 
 
 def brute_force_cover(u, v, z0, delta, height, width, label, base_radius=0.011, k=10, unit=144.0):

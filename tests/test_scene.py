@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from conftest import box
-from levitor.scene import (build_label_map, depth_to_disparity8, disparity8_to_depth, disparity_to_depth,
+from levitor.planning.scene import (build_label_map, depth_to_disparity8, disparity8_to_depth, disparity_to_depth,
                            make_scene)
 
 

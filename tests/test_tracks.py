@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.interpolate import PchipInterpolator
 
-from levitor.tracks import (parse_coord_str, parse_tracks, resample_track, resample_tracks, tracks_to_json,
+from levitor.planning.tracks import (parse_coord_str, parse_tracks, resample_track, resample_tracks, tracks_to_json,
                             validate_tracks)
 
 

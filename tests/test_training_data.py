@@ -141,9 +141,9 @@ def test_relabel_and_crop_geometry():
 
 
 def test_prepare_clip_uses_the_planning_core(datasets):
-    from levitor.control import draw_control_maps
-    from levitor.keypoints import select_keypoints
-    from levitor.scene import disparity_to_depth
+    from levitor.planning.control import draw_control_maps
+    from levitor.planning.keypoints import select_keypoints
+    from levitor.planning.scene import disparity_to_depth
 
     rec = scan_dataset(datasets / "davis")[0][0]
     frames, labels = load_clip(rec, range(6))

@@ -96,7 +96,7 @@ def test_checkpoint_resumes_to_the_same_step_and_weights(setup):
 
 
 def test_saved_controlnet_loads_in_the_pipeline_and_generates(setup):
-    from levitor.pipeline import LeviTorPipeline
+    from levitor.generation.pipeline import LeviTorPipeline
     from levitor.training.validation import validation_plan
 
     cfg = _cfg(setup, "val", max_train_steps=2, validation_steps=2, num_validation_inference_steps=2)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from diffusers import UNetSpatioTemporalConditionModel
 
-from levitor.models import UNetSpatioTemporalControlModel
+from levitor.generation.models import UNetSpatioTemporalControlModel
 from levitor.tiny_models import SVD_XT_UNET_CONFIG, TINY_UNET_CONFIG
 
 

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm.auto import tqdm
 
-    from ..pipeline import LeviTorPipeline
+    from ..generation.pipeline import LeviTorPipeline
     from ..video_io import write_frames, write_video
 
     pipe = LeviTorPipeline.from_pretrained(

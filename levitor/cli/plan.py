@@ -34,8 +34,8 @@ def add_plan_arguments(parser: argparse.ArgumentParser, *, required: bool = True
 
 
 def plan_from_args(args: argparse.Namespace):
-    """Load the inputs named by ``args`` and run :func:`levitor.plan.build_plan`."""
-    from ..plan import build_plan
+    """Load the inputs named by ``args`` and run :func:`levitor.planning.plan.build_plan`."""
+    from ..planning.plan import build_plan
     from ..video_io import load_depth, load_image, load_mask
 
     image = load_image(args.image)
@@ -45,7 +45,7 @@ def plan_from_args(args: argparse.Namespace):
     tracks_path = Path(args.tracks)
     if not tracks_path.is_file():
         raise ValueError(f"tracks file not found: {tracks_path}")
-    from ..tracks import parse_tracks
+    from ..planning.tracks import parse_tracks
 
     tracks = parse_tracks(tracks_path.read_text(), image_size=(image.shape[1], image.shape[0]),
                           name=str(tracks_path))

@@ -2,9 +2,9 @@
 
 A clip is ``F`` consecutive annotated frames of a video. Frames, instance labels and 8-bit
 disparity are centre-cropped to the training aspect and resized; every frame's disparity is
-turned into reference depth with :func:`levitor.scene.disparity_to_depth` (per frame, as at
-inference); the control points come from :func:`levitor.keypoints.select_keypoints` with the
-clip's own area statistics and the control maps from :func:`levitor.control.draw_control_maps`
+turned into reference depth with :func:`levitor.planning.scene.disparity_to_depth` (per frame, as at
+inference); the control points come from :func:`levitor.planning.keypoints.select_keypoints` with the
+clip's own area statistics and the control maps from :func:`levitor.planning.control.draw_control_maps`
 -- the very functions the planning nodes use.
 
 Depth comes from a :class:`DepthSource`: a folder of precomputed maps (:class:`DepthFolder`) or a
@@ -26,7 +26,7 @@ from .datasets import BadDataError, VideoRecord, relabel_instances
 
 def _minmax_uint8(disparity: np.ndarray) -> np.ndarray:
     """``d8 = uint8(255 * (D - min) / (max - min))``, 0 everywhere for a constant map."""
-    from ..scene import depth_to_disparity8, disparity_to_depth
+    from ..planning.scene import depth_to_disparity8, disparity_to_depth
 
     return depth_to_disparity8(disparity_to_depth(disparity))
 
@@ -57,7 +57,7 @@ class DepthFolder:
         raise BadDataError(self.root / record.name / f"{key}.png", "depth map is missing")
 
     def __call__(self, record: VideoRecord, index: int, frame: np.ndarray) -> np.ndarray:
-        from ..scene import depth_to_disparity8
+        from ..planning.scene import depth_to_disparity8
         from ..video_io import load_depth
 
         p = self.path(record, index)
@@ -211,9 +211,9 @@ def prepare_clip(frames: np.ndarray, labels: np.ndarray, disparity8: np.ndarray,
                  *, name: str = "", indices: list[int] | None = None) -> TrainingClip:
     """Turn raw frames ``(F,H,W,3)``, instance labels ``(F,H,W)`` and 8-bit disparity ``(F,H,W)``
     into a :class:`TrainingClip` at ``options.width x options.height``."""
-    from ..control import draw_control_maps
-    from ..keypoints import select_keypoints
-    from ..scene import disparity_to_depth
+    from ..planning.control import draw_control_maps
+    from ..planning.keypoints import select_keypoints
+    from ..planning.scene import disparity_to_depth
 
     frames, labels, disparity8 = np.asarray(frames), np.asarray(labels), np.asarray(disparity8)
     if frames.ndim != 4 or frames.shape[-1] != 3:

@@ -154,7 +154,7 @@ def load_depth_estimator(path: str, device: Any = None) -> Callable[[np.ndarray]
         raise ValueError("--depth_model needs levitor.depth_estimation (Depth-Anything through transformers); "
                          f"it could not be imported ({exc}). Precompute depth into --depth_dir instead.") from exc
     if device is None:
-        from ..loading import default_device
+        from ..generation.loading import default_device
 
         device = default_device()
     return DepthEstimator.from_pretrained(path, device=device)
@@ -313,7 +313,7 @@ def load_frozen_models(cfg: TrainConfig, dtype: torch.dtype = torch.float32):
     from diffusers import AutoencoderKLTemporalDecoder
     from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
 
-    from ..models import ControlNetSVDModel, UNetSpatioTemporalControlModel
+    from ..generation.models import ControlNetSVDModel, UNetSpatioTemporalControlModel
 
     src = cfg.pretrained_model_name_or_path
     unet = _from_pretrained(UNetSpatioTemporalControlModel, src, "unet", dtype)
@@ -373,7 +373,7 @@ def train(cfg: TrainConfig, *, estimator=None, should_stop: Callable[[], bool] |
     from diffusers.optimization import get_scheduler
     from tqdm.auto import tqdm
 
-    from ..models import ControlNetSVDModel
+    from ..generation.models import ControlNetSVDModel
     from .clip_dataset import collate_clips, seed_worker
 
     cfg.validate()
@@ -616,7 +616,7 @@ def compute_loss(cfg: TrainConfig, batch: dict, generator: torch.Generator, *, c
                  device: torch.device | str | None = None, weight_dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """The training loss of one batch ``{"frames", "control"}`` (B,F,3,H,W); every random draw
     (VAE sample, noise augmentation, dropout, sigma, noise) comes from ``generator`` (CPU)."""
-    from .conditioning import encode_clip_image, encode_first_frame_latents, encode_video_latents
+    from ..generation.conditioning import encode_clip_image, encode_first_frame_latents, encode_video_latents
 
     device = device if device is not None else next(unet.parameters()).device
     sigma_sampler = sigma_sampler or SigmaSampler(cfg.sigma_distribution, loc=cfg.sigma_loc, scale=cfg.sigma_scale)

@@ -1,8 +1,8 @@
 """Validation videos during training: one fixed scene and tracks, sampled with the ControlNet in training.
 
 The scene is the project's demo scene (:func:`levitor.demo_scene.make_demo_scene`) at the training
-resolution; its control maps come from :func:`levitor.plan.build_plan`, the same planning stage the
-nodes run, and the video from :class:`levitor.pipeline.LeviTorPipeline` built from the frozen
+resolution; its control maps come from :func:`levitor.planning.plan.build_plan`, the same planning stage the
+nodes run, and the video from :class:`levitor.generation.pipeline.LeviTorPipeline` built from the frozen
 training modules and the current ControlNet. Videos go to ``<output_dir>/validation/`` and to the
 tracker (TensorBoard).
 """
@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 def validation_plan(width: int, height: int, num_frames: int):
     """The fixed validation scene planned at ``width x height`` for ``num_frames`` frames."""
     from ..demo_scene import make_demo_scene
-    from ..plan import build_plan
+    from ..planning.plan import build_plan
 
     scene = make_demo_scene(width, height)
     return build_plan(scene.image, scene.depth, scene.object_masks, scene.static_masks, scene.tracks,
@@ -53,7 +53,7 @@ class Validator:
     def _pipeline(self, controlnet):
         from diffusers import EulerDiscreteScheduler
 
-        from ..pipeline import LeviTorPipeline
+        from ..generation.pipeline import LeviTorPipeline
 
         if self._scheduler is None:
             self._scheduler = EulerDiscreteScheduler.from_pretrained(self.cfg.pretrained_model_name_or_path,

@@ -108,7 +108,7 @@ class _Handler(SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server():
-    from levitor.scene import make_scene
+    from levitor.planning.scene import make_scene
     from nodes import scene_cache
 
     tmp = Path(tempfile.mkdtemp(prefix="levitor_web_"))

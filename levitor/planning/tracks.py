@@ -2,7 +2,7 @@
 
 A track is the list of points a user clicked for one object, each ``(x, y, depth)``: ``x`` is the
 column and ``y`` the row in the planning image, ``depth`` is in reference units (``(0, 1]``,
-smaller = nearer, see :mod:`levitor.scene`). Track *k* moves object mask *k*.
+smaller = nearer, see :mod:`levitor.planning.scene`). Track *k* moves object mask *k*.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .jsontext import as_number as _as_float
-from .jsontext import decode_json as _decode
+from ..jsontext import as_number as _as_float
+from ..jsontext import decode_json as _decode
 
 TRACKS_FORMAT = "levitor-tracks"
 TRACKS_VERSION = 1

@@ -220,7 +220,7 @@ def load_controlnet(
     dtype: torch.dtype = torch.float32,
     unet_config: Any = None,
 ):
-    """Load a :class:`~levitor.models.ControlNetSVDModel` from a folder or a single ``.safetensors`` file.
+    """Load a :class:`~levitor.generation.models.ControlNetSVDModel` from a folder or a single ``.safetensors`` file.
 
     * Folder: ``config.json`` (``_class_name`` ControlNetSVDModel, ``with_id_feature`` false) and
       ``diffusion_pytorch_model.safetensors`` (or its ``.fp16`` variant).

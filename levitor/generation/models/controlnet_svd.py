@@ -3,7 +3,7 @@
 The model is a copy of the SVD UNet encoder (``conv_in``, time embeddings, ``down_blocks``,
 ``mid_block``) plus a small convolutional embedding of the 3-channel control maps whose output is
 added to the ``conv_in`` features, and 12 + 1 zero-initialised 1×1 convolutions that turn every skip
-tensor and the mid-block output into residuals for :class:`~levitor.models.UNetSpatioTemporalControlModel`.
+tensor and the mid-block output into residuals for :class:`~levitor.generation.models.UNetSpatioTemporalControlModel`.
 
 State-dict prefixes: ``conv_in``, ``time_embedding``, ``add_embedding``,
 ``controlnet_cond_embedding.{conv_in,blocks.0-5,conv_out}``, ``down_blocks``, ``mid_block``,
@@ -211,7 +211,7 @@ class ControlNetSVDModel(ModelMixin, AttentionMixin, ConfigMixin):
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs: Any) -> "ControlNetSVDModel":
         """Load a ControlNet folder (``config.json`` + safetensors) or a single ``.safetensors`` file.
 
-        Local paths go through :func:`levitor.loading.load_controlnet`: the config is checked
+        Local paths go through :func:`levitor.generation.loading.load_controlnet`: the config is checked
         (``with_id_feature`` must be false) and the state dict must match exactly, key for key and
         shape for shape. ``torch_dtype`` and ``subfolder`` are honoured; other sources (hub ids,
         other keyword arguments) use diffusers' loader.

@@ -149,7 +149,7 @@ def render_moved_masks(scene, trajectories: np.ndarray, *, device: str | torch.d
     """Render the per-frame label and depth maps of ``scene`` moved along ``trajectories``.
 
     ``trajectories``: ``(n_objects, F, 3)`` absolute ``(x, y, depth)`` per frame (from
-    :func:`levitor.tracks.resample_tracks`); frame 0 is the rest pose, deltas are taken from it.
+    :func:`levitor.planning.tracks.resample_tracks`); frame 0 is the rest pose, deltas are taken from it.
     """
     device = torch.device(device) if device is not None else torch.device("cpu")
     fdt = _float_dtype(device)
