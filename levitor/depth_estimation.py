@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from .weights import read_state_dict
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -171,25 +173,6 @@ def config_from_original_state_dict(state: dict):
                                depth_estimation_type="relative")
 
 
-def read_state_dict(path: str | Path) -> dict:
-    """Tensors of a ``.safetensors`` or ``.pth`` file, read without unpickling code."""
-    import torch
-
-    path = Path(path)
-    if path.suffix.lower() == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path), device="cpu")
-    try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"cannot read {path.name} as a tensor-only checkpoint ({exc}); convert it to "
-                         ".safetensors") from exc
-    if not isinstance(state, dict):
-        raise ValueError(f"{path.name} does not hold a state dict")
-    return state
-
-
 def load_depth_model(path: str | Path):
     """A ``DepthAnythingForDepthEstimation`` from a transformers folder or an original single file."""
     from transformers import DepthAnythingForDepthEstimation
@@ -201,7 +184,7 @@ def load_depth_model(path: str | Path):
         return DepthAnythingForDepthEstimation.from_pretrained(str(path)).train(False)
     if not path.is_file():
         raise ValueError(f"depth model {str(path)!r} does not exist")
-    state = read_state_dict(path)
+    state = read_state_dict(path, what="Depth-Anything checkpoint")
     if any(k.startswith("backbone.") for k in state):  # already in the transformers layout
         raise ValueError(f"{path.name} uses transformers key names: put it in a folder with its config.json")
     config = config_from_original_state_dict(state)

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .jsontext import as_number, decode_json
+from .weights import read_state_dict
 
 POINTS_FORMAT = "levitor-points"
 POINTS_VERSION = 1
@@ -215,35 +216,11 @@ def build_sam(config: SamConfig, decoder_num_heads: int = 8):
     return sam.train(False)
 
 
-def read_state_dict(path: str | Path) -> dict:
-    """Tensors of a ``.safetensors`` or ``.pth`` checkpoint, read without unpickling code."""
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"SAM checkpoint {str(path)!r} does not exist")
-    if path.suffix.lower() == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(path), device="cpu")
-    else:
-        try:
-            state = torch.load(str(path), map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise ValueError(f"cannot read {path.name} as a tensor-only checkpoint ({exc}); convert it to "
-                             ".safetensors") from exc
-    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-        state = state["model"]
-    if not isinstance(state, dict):
-        raise ValueError(f"{path.name} does not hold a state dict")
-    return state
-
-
 def load_sam(path: str | Path, *, device: Any = None):
     """Build a SAM of the checkpoint's size (``sam_model_registry`` for the published ones) and load it strictly."""
     import torch
 
-    state = read_state_dict(path)
+    state = read_state_dict(path, what="SAM checkpoint")
     config = infer_sam_config(state)
     if config.registry_name is not None:
         from segment_anything import sam_model_registry

@@ -7,14 +7,13 @@ failed write never leaves a half-written output.
 from __future__ import annotations
 
 import os
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 from PIL import Image
 
+from .fileio import atomic_path
 from .planning.scene import disparity8_to_depth, disparity_to_depth
 
 
@@ -88,27 +87,6 @@ def load_depth(path: str | os.PathLike, kind: str = "auto") -> np.ndarray:
     return disparity_to_depth(np.asarray(arr, dtype=np.float32))
 
 
-@contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~_umask())
-        os.replace(tmp_path, path)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _as_frames(frames) -> np.ndarray:
     arr = np.asarray(frames)
     if arr.ndim == 3:
@@ -132,7 +110,7 @@ def write_video(frames, path: str | os.PathLike, fps: float = 6.0, *, quality: i
     suffix = path.suffix.lower()
     if suffix not in (".mp4", ".gif", ".webp"):
         raise ValueError(f"video path must end in .mp4, .gif or .webp, got {path.name}")
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         if suffix == ".mp4":
             _write_mp4(arr, tmp, fps, quality)
         else:
@@ -191,7 +169,7 @@ def write_frames(frames, folder: str | os.PathLike, prefix: str = "frame") -> li
     paths = []
     for i, f in enumerate(arr):
         p = folder / f"{prefix}_{i:04d}.png"
-        with _atomic(p) as tmp:
+        with atomic_path(p) as tmp:
             Image.fromarray(f).save(tmp, format="PNG")
         paths.append(p)
     return paths
@@ -200,7 +178,7 @@ def write_frames(frames, folder: str | os.PathLike, prefix: str = "frame") -> li
 def save_png(array: np.ndarray, path: str | os.PathLike) -> Path:
     """Write a uint8 grey ``(H, W)`` or RGB ``(H, W, 3)`` array as PNG."""
     p = Path(path)
-    with _atomic(p) as tmp:
+    with atomic_path(p) as tmp:
         Image.fromarray(np.asarray(array)).save(tmp, format="PNG")
     return p
 
