@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import numpy as np
 
+from ..limits import (BASE_RADIUS, MIN_AREA_FRAC, NUM_FRAMES, POINTS_PER_PIXEL, RADIUS, RATIO, check_image_size,
+                      check_plan_size)
 from .control import draw_control_maps
 from .keypoints import KRule, select_keypoints
 from .render import render_moved_masks
@@ -21,6 +23,9 @@ class PlanOptions:
     ``wrap_uint8`` reproduces the reference's 8-bit wrap-around of labels above 255 and of depth
     codes above 255 (by default labels keep their value and depth codes clip at 255).
     ``clamp_k`` caps k at the number of subsampled pixels of a region (the reference raises).
+    ``strict_depth_test`` is the reference's strict occlusion test, under which an object at track
+    depth 1.0 is never drawn over free pixels (by default a tie at the far plane draws it).
+    Ranges: :mod:`levitor.limits`.
     """
 
     num_frames: int = 16
@@ -35,6 +40,14 @@ class PlanOptions:
     k_rule: KRule = field(default_factory=KRule)
     clamp_k: bool = True
     wrap_uint8: bool = False
+    strict_depth_test: bool = False
+
+    def validated(self) -> "PlanOptions":
+        """A copy with every number checked against :mod:`levitor.limits` (ValueError naming it)."""
+        return replace(self, num_frames=NUM_FRAMES.check(self.num_frames), ratio=RATIO.check(self.ratio),
+                       radius=RADIUS.check(self.radius), min_area_frac=MIN_AREA_FRAC.check(self.min_area_frac),
+                       base_radius=BASE_RADIUS.check(self.base_radius),
+                       points_per_pixel=POINTS_PER_PIXEL.check(self.points_per_pixel))
 
 
 @dataclass
@@ -61,34 +74,21 @@ class PlanResult:
 
 
 def _check_tracks(tracks: Any, scene: Scene) -> list:
-    if isinstance(tracks, (str, bytes, dict)):
-        tracks = parse_tracks(tracks, image_size=(scene.width, scene.height))
-    tracks = [list(map(tuple, t)) for t in tracks]
-    for k, t in enumerate(tracks):
-        if len(t) == 0:
-            raise ValueError(f"tracks: track {k} has no points; click at least one point per object")
-        for i, p in enumerate(t):
-            if len(p) != 3:
-                raise ValueError(f"tracks: track {k} point {i} must be (x, y, depth), got {p!r}")
-            if not all(np.isfinite(float(v)) for v in p):
-                raise ValueError(f"tracks: track {k} point {i} has a NaN or infinite value")
+    tracks = parse_tracks(tracks, image_size=(scene.width, scene.height))
     if len(tracks) != scene.num_objects:
         raise ValueError(
             f"tracks: {len(tracks)} tracks for {scene.num_objects} object masks; give exactly one track per object, "
             "in the order the masks were selected"
         )
-    tracks = [[(float(x), float(y), float(d)) for x, y, d in t] for t in tracks]
     validate_tracks(tracks, scene.width, scene.height)
     return tracks
 
 
 def plan_scene(scene: Scene, tracks: Any, options: PlanOptions | None = None, *, device: Any = None) -> PlanResult:
     """Plan a prepared :class:`Scene` (see :func:`build_plan`)."""
-    opts = options or PlanOptions()
-    if opts.num_frames < 1:
-        raise ValueError(f"num_frames must be at least 1, got {opts.num_frames}")
-    if not np.isfinite(opts.ratio) or opts.ratio <= 0:
-        raise ValueError(f"ratio must be a positive number, got {opts.ratio!r}")
+    opts = (options or PlanOptions()).validated()
+    check_image_size(scene.width, scene.height)
+    check_plan_size(opts.num_frames, scene.width, scene.height)
     tracks = _check_tracks(tracks, scene)
     notes: list[str] = []
     for k in range(scene.num_objects):
@@ -102,7 +102,8 @@ def plan_scene(scene: Scene, tracks: Any, options: PlanOptions | None = None, *,
             notes.append(f"track {k} has one point: object {k} stays in place")
     trajectories = resample_tracks(tracks, opts.num_frames)
     moved = render_moved_masks(scene, trajectories, device=device, base_radius=opts.base_radius,
-                               points_per_pixel=opts.points_per_pixel, splat_units=opts.splat_units)
+                               points_per_pixel=opts.points_per_pixel, splat_units=opts.splat_units,
+                               strict_depth_test=opts.strict_depth_test)
     keypoints = select_keypoints(moved.labels, moved.depths, scene.num_objects, ratio=opts.ratio,
                                  area_min=moved.area_min, area_max=moved.area_max, rule=opts.k_rule,
                                  clamp_k=opts.clamp_k)
@@ -126,7 +127,11 @@ def build_plan(image: np.ndarray, depth: np.ndarray, object_masks: Sequence[np.n
     unknown = set(options) - set(PlanOptions.__dataclass_fields__)
     if unknown:
         raise ValueError(f"unknown plan option(s): {', '.join(sorted(unknown))}")
-    opts = PlanOptions(num_frames=num_frames, ratio=ratio, **options)
+    opts = PlanOptions(num_frames=num_frames, ratio=ratio, **options).validated()
+    img = np.asarray(image)
+    if img.ndim >= 2:
+        check_image_size(img.shape[1], img.shape[0])
+        check_plan_size(opts.num_frames, img.shape[1], img.shape[0])
     scene = make_scene(image, depth, object_masks, static_masks, min_area_frac=opts.min_area_frac,
                        wrap_uint8=opts.wrap_uint8)
     return plan_scene(scene, tracks, opts, device=device)

@@ -16,6 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ..limits import TRACK_DEPTH
+
 
 def disparity_to_depth(disparity: np.ndarray) -> np.ndarray:
     """Convert a raw relative disparity map (larger = nearer) to reference depth, float64.
@@ -65,10 +67,10 @@ def validate_depth(depth: np.ndarray, height: int, width: int) -> np.ndarray:
     depth = depth.astype(np.float64)
     if not np.all(np.isfinite(depth)):
         raise ValueError("depth contains NaN or infinite values")
-    if depth.min() <= 0.0 or depth.max() > 1.0:
+    if depth.min() < TRACK_DEPTH.lo or depth.max() > TRACK_DEPTH.hi:
         raise ValueError(
-            f"depth values must lie in (0, 1] (reference depth: smaller = nearer, 1 = far); got "
-            f"[{depth.min():g}, {depth.max():g}]. Convert a raw disparity map with disparity_to_depth()"
+            f"depth values must lie in (0, 1], at least {TRACK_DEPTH.lo:g} (reference depth: smaller = nearer, "
+            f"1 = far); got [{depth.min():g}, {depth.max():g}]. Convert a raw disparity map with disparity_to_depth()"
         )
     return depth
 
