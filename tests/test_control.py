@@ -94,7 +94,7 @@ def test_channel_switches_and_uint8_behaviour():
     full = draw_control_maps(kp, 40, 40)
     assert full[0, 1].max() == 300  # labels keep their value
     assert full[0, 2].max() == 255  # depth codes clip to the 8-bit range
-    wrapped = draw_control_maps(kp, 40, 40, wrap_uint8=True)
+    wrapped = draw_control_maps(kp, 40, 40, reference_uint8_wrap=True)
     assert wrapped[0, 1].max() == 300 % 256 and wrapped[0, 2].max() == 400 % 256
     off = draw_control_maps(kp, 40, 40, use_id=False, use_depth=False)
     assert off[0, 1].max() == 0 and off[0, 2].max() == 0 and off[0, 0].max() == 251
