@@ -10,20 +10,11 @@ into the visible part; regions too small for their k get no points in that frame
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class KRule:
-    """Constants of the adaptive k rule (the reference values by default)."""
-
-    alpha: float = 50.0  # points per unit of image area at the label's largest extent
-    k_max: int = 8
-    k_min_forced: int = 3  # for moved objects and for regions whose area changes a lot or vanishes
-    area_ratio: float = 10.0
-    subsample: int = 10
+from .options import KRule
+from .scene import area_statistics
 
 
 def choose_k(label: int, area_min: int, area_max: int, num_objects: int, height: int, width: int,
@@ -77,16 +68,6 @@ def _kmeans(points: np.ndarray, init: np.ndarray) -> np.ndarray:
         warnings.simplefilter("ignore")  # ConvergenceWarning for duplicate points
         km = KMeans(n_clusters=len(init), init=init, n_init=1).fit(points)
     return km.cluster_centers_
-
-
-def area_statistics(labels: np.ndarray, n_labels: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Smallest and largest pixel count of labels ``1..n_labels`` over the frames."""
-    labels = np.asarray(labels)
-    if n_labels is None:
-        n_labels = int(labels.max()) if labels.size else 0
-    counts = np.stack([np.bincount(f.ravel().astype(np.int64), minlength=n_labels + 1)[: n_labels + 1]
-                       for f in labels])
-    return counts[:, 1:].min(axis=0), counts[:, 1:].max(axis=0)
 
 
 def select_keypoints(labels: np.ndarray, depths: np.ndarray, num_objects: int, *, ratio: float = 1.0,

@@ -10,14 +10,24 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from .keypoints import KRule
-
 REFERENCE_BASE_RADIUS = 0.011  # splat radius in normalised device units
 REFERENCE_POINTS_PER_PIXEL = 10  # nearest points composited per pixel
 REFERENCE_MIN_AREA_FRAC = 0.001  # segments not larger than this fraction of the image are dropped
 REFERENCE_RADIUS = 10  # heatmap patch half-size in pixels (the reference's gaussian_r)
 REFERENCE_NUM_FRAMES = 16  # SVD-xt LeviTor was trained on 16 frames
 SPLAT_UNITS = ("pixels", "ndc")
+
+
+@dataclass(frozen=True)
+class KRule:
+    """Constants of the adaptive k rule (the reference values by default)."""
+
+    alpha: float = 50.0  # points per unit of image area at the label's largest extent
+    k_max: int = 8
+    k_min_forced: int = 3  # for moved objects and for regions whose area changes a lot or vanishes
+    area_ratio: float = 10.0
+    subsample: int = 10
+
 
 # Earlier spellings of two options, still accepted by build_plan and draw_control_maps.
 RENAMED_OPTIONS = {"clamp_k": "safe_k", "wrap_uint8": "reference_uint8_wrap"}

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from .options import REFERENCE_BASE_RADIUS, REFERENCE_POINTS_PER_PIXEL, SPLAT_UNITS
+from .scene import area_statistics
 
 
 REFERENCE_UNIT_PX = 144.0  # pixels per normalised device unit at the reference's 288-px short side
@@ -278,9 +279,5 @@ def render_moved_masks(scene, trajectories: np.ndarray, *, device: str | torch.d
 
     labels = M.cpu().numpy().astype(np.int32)
     depths = D.cpu().numpy().astype(np.float32)
-    n_labels = lifted.n_labels
-    counts = np.stack([np.bincount(f.ravel(), minlength=n_labels + 1)[: n_labels + 1] for f in labels])
-    area_max = counts[:, 1:].max(axis=0) if n_labels else np.zeros(0, dtype=np.int64)
-    area_min = counts[:, 1:].min(axis=0) if n_labels else np.zeros(0, dtype=np.int64)
-    return MovedMasks(labels=labels, depths=depths, area_min=area_min.astype(np.int64),
-                      area_max=area_max.astype(np.int64))
+    area_min, area_max = area_statistics(labels, lifted.n_labels)
+    return MovedMasks(labels=labels, depths=depths, area_min=area_min, area_max=area_max)

@@ -146,6 +146,16 @@ def build_label_map(object_masks: Sequence[np.ndarray], static_masks: Sequence[n
     return final
 
 
+def area_statistics(labels: np.ndarray, n_labels: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest and largest pixel count of labels ``1..n_labels`` over the frames."""
+    labels = np.asarray(labels)
+    if n_labels is None:
+        n_labels = int(labels.max()) if labels.size else 0
+    counts = np.stack([np.bincount(f.ravel().astype(np.int64), minlength=n_labels + 1)[: n_labels + 1]
+                       for f in labels])
+    return counts[:, 1:].min(axis=0), counts[:, 1:].max(axis=0)
+
+
 @dataclass(eq=False)
 class Scene:
     """A start image with its reference depth and label map.
