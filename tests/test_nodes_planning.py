@@ -65,7 +65,7 @@ def test_editor_outputs_tracks_preview_report_and_scene_files(pack, fake_host, s
     img = np.asarray(Image.open(os.path.join(folder, entry["image"]["filename"])))
     assert np.array_equal(img, scene["image"])
     assert not [f for f in os.listdir(folder) if f.endswith(".part")]
-    scene = pack.nodes.trajectory_editor.remember_scene.__globals__["get_scene"]("7")
+    scene = pack.nodes.scene_cache.get_scene("7")
     assert scene is not None and scene.num_objects == 1 and scene.labels.max() >= 2
 
 
