@@ -75,7 +75,7 @@ def test_uint8_wrap_reproduces_reference_arithmetic():
     # As user masks the candidates keep their order: index 255 -> label 256, index 256 -> label 257.
     plain = build_label_map(cand, [], shape=SHAPE, min_area_frac=0.0)
     assert plain[2, 2] == 256 and plain[12, 12] == 257
-    wrapped = build_label_map(cand, [], shape=SHAPE, min_area_frac=0.0, wrap_uint8=True)
+    wrapped = build_label_map(cand, [], shape=SHAPE, min_area_frac=0.0, reference_uint8_wrap=True)
     assert wrapped[2, 2] == 0 and wrapped[12, 12] == 1  # 256 wraps to 0 (dropped), 257 to 1
 
 

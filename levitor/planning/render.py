@@ -23,11 +23,14 @@ Pure torch, batched over frames, on any device.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from ..limits import BASE_RADIUS, POINTS_PER_PIXEL
+from .options import REFERENCE_BASE_RADIUS, REFERENCE_POINTS_PER_PIXEL, SPLAT_UNITS
+from .scene import area_statistics
 
 
 REFERENCE_UNIT_PX = 144.0  # pixels per normalised device unit at the reference's 288-px short side
@@ -252,90 +255,103 @@ _STEP_FRAME_PIXELS = 1 << 22
 
 
 @dataclass
-class LiftedObject:
-    """One user object's point cloud: pixel rows/cols in raster order, depths, depth ranks."""
+class _LiftedObject:
+    """One user object's pixels lifted to 3D: pixel centres ``u, v``, depth ``z``, depth rank."""
 
-    rows: np.ndarray  # (N,) int64
-    cols: np.ndarray  # (N,) int64
-    z0: np.ndarray  # (N,) float64 (float32 values, as the reference keeps points)
-    rank: np.ndarray  # (N,) int64: 0 = nearest, ties by index
+    label: int
+    u: torch.Tensor
+    v: torch.Tensor
+    z: torch.Tensor
+    rank: torch.Tensor
+    fill: int  # the label its vacated pixels take (see fill_label)
 
 
 @dataclass
 class LiftedScene:
-    """What rendering needs of a scene, computed once: the objects' point clouds, the label map
-    with user objects removed, its depth, and each object's fill label."""
+    """The per-scene part of rendering, done once: every object pixel lifted to 3D, the static
+    label and depth maps and the fill labels. Render any frames from it with
+    :func:`render_moved_masks`; it does not depend on the tracks."""
 
-    height: int
-    width: int
-    num_objects: int
-    objects: list  # LiftedObject per user object (None where it has no pixels)
-    initial: np.ndarray  # (H, W) int32
-    depth_c: np.ndarray  # (H, W) float64
-    free: np.ndarray  # (H, W) bool
-    fills: list  # int per object
+    scene: object
+    device: torch.device
+    initial: torch.Tensor  # (H, W) int32 label map without the user objects
+    depth: torch.Tensor  # (H, W) depth of the static pixels, 1.0 where free
+    free: torch.Tensor  # (H, W) bool: unlabelled or user-object pixels
+    objects: list  # per user object a _LiftedObject, or None when it has no pixels
     n_labels: int
 
     @property
+    def num_objects(self) -> int:
+        return len(self.objects)
+
+    @property
     def num_points(self) -> int:
-        return sum(len(o.rows) for o in self.objects if o is not None)
+        return sum(len(o.u) for o in self.objects if o is not None)
 
 
-def lift_scene(scene) -> LiftedScene:
-    """The per-scene part of rendering (see :func:`render_moved_masks`); reuse it across renders."""
+def lift_scene(scene, device: str | torch.device | None = None) -> LiftedScene:
+    """Lift the pixels of every user object of ``scene`` to 3D on ``device`` (default CPU)."""
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    fdt = _float_dtype(device)
     labels0 = np.asarray(scene.labels)
-    height, width = labels0.shape
     n = int(scene.num_objects)
     depth0 = np.asarray(scene.depth, dtype=np.float64)
     free = labels0 <= n  # unlabelled or user-object pixels
     initial = np.where(free, 0, labels0).astype(np.int32)
-    objects, fills = [], []
+    objects = []
     for j in range(n):
         rows, cols = np.nonzero(labels0 == j + 1)  # raster order
         if len(rows) == 0:
             objects.append(None)
-            fills.append(0)
             continue
-        z0 = depth0[rows, cols].astype(np.float32)
+        z0 = depth0[rows, cols].astype(np.float32)  # the reference keeps points in float32
         rank = np.empty(len(z0), dtype=np.int64)
         rank[np.argsort(z0, kind="stable")] = np.arange(len(z0))
-        objects.append(LiftedObject(rows.astype(np.int64), cols.astype(np.int64), z0.astype(np.float64), rank))
-        fills.append(fill_label(initial, int(rows[0]), int(cols[0])))
-    return LiftedScene(height=height, width=width, num_objects=n, objects=objects, initial=initial,
-                       depth_c=np.where(free, 1.0, depth0), free=free, fills=fills,
+        objects.append(_LiftedObject(
+            label=j + 1,
+            u=torch.from_numpy(cols.astype(np.float64)).to(device=device, dtype=fdt),
+            v=torch.from_numpy(rows.astype(np.float64)).to(device=device, dtype=fdt),
+            z=torch.from_numpy(z0.astype(np.float64)).to(device=device, dtype=fdt),
+            rank=torch.from_numpy(rank).to(device),
+            fill=fill_label(initial, int(rows[0]), int(cols[0]))))
+    return LiftedScene(scene=scene, device=device, initial=torch.from_numpy(initial).to(device),
+                       depth=torch.from_numpy(np.where(free, 1.0, depth0)).to(device=device, dtype=fdt),
+                       free=torch.from_numpy(free).to(device), objects=objects,
                        n_labels=int(labels0.max()) if labels0.size else 0)
 
 
 def render_moved_masks(scene, trajectories: np.ndarray, *, device: str | torch.device | None = None,
-                       base_radius: float = 0.011, points_per_pixel: int = 10, splat_units: str = "pixels",
-                       strict_depth_test: bool = False, frames=None,
-                       lifted: LiftedScene | None = None) -> MovedMasks:
+                       base_radius: float = REFERENCE_BASE_RADIUS,
+                       points_per_pixel: int = REFERENCE_POINTS_PER_PIXEL, splat_units: str = "pixels",
+                       frames: Sequence[int] | None = None, strict_depth_test: bool = False) -> MovedMasks:
     """Render the per-frame label and depth maps of ``scene`` moved along ``trajectories``.
 
-    ``trajectories``: ``(n_objects, F, 3)`` absolute ``(x, y, depth)`` per frame (from
-    :func:`levitor.planning.tracks.resample_tracks`); frame 0 is the rest pose, deltas are taken from it.
-    ``frames``: render only these frame indices (the output has one map per listed frame, and the
-    area statistics cover them only). ``lifted``: :func:`lift_scene` of ``scene``, to reuse.
+    ``scene``: a :class:`~levitor.planning.scene.Scene`, or a :class:`LiftedScene` made once with
+    :func:`lift_scene` (then ``device`` is the lifted scene's). ``trajectories``:
+    ``(n_objects, F, 3)`` absolute ``(x, y, depth)`` per frame (from
+    :func:`levitor.planning.tracks.resample_tracks`); frame 0 is the rest pose, deltas are taken
+    from it. ``frames``: the frame indices to render (default all), in the order given; the
+    result holds those frames only, each identical to the same frame of a full render.
 
-    Occlusion: object *j* is drawn where the running depth map is farther than its trajectory depth,
-    and where both are 1.0 (a tie at the far plane draws the object). ``strict_depth_test=True`` is
-    the reference's strict test: an object at depth 1.0 is never drawn over free pixels.
+    Occlusion: object *j* is drawn where the running depth map is farther than its trajectory
+    depth, and where both are 1.0 (a tie at the far plane draws the object).
+    ``strict_depth_test=True`` is the reference's strict test, under which an object at depth 1.0
+    is never drawn over free pixels.
 
-    The splat radius in pixels is capped (:func:`splat_radius_cap`) so that the discs of all object
-    points cover at most ``SPLAT_AREA_FACTOR * points_per_pixel`` times the image: the work per frame
-    is then bounded by the image size whatever the depth change. At the reference settings the cap
-    never binds at rest, and for objects up to a tenth of the image not before a 7 px radius (a move
-    nearer by 0.04 depth).
+    The splat radius in pixels is capped (:func:`splat_radius_cap`) so that the discs of all
+    object points cover at most ``SPLAT_AREA_FACTOR * points_per_pixel`` times the image: the
+    work per frame is then bounded by the image size whatever the depth change. At the reference
+    settings the cap never binds at rest, and for objects up to a tenth of the image not before a
+    7 px radius (a move nearer by 0.04 depth).
     """
-    device = torch.device(device) if device is not None else torch.device("cpu")
+    lifted = scene if isinstance(scene, LiftedScene) else lift_scene(scene, device)
+    device = lifted.device
     fdt = _float_dtype(device)
     base_radius = BASE_RADIUS.check(base_radius)
     points_per_pixel = POINTS_PER_PIXEL.check(points_per_pixel)
-    if splat_units not in ("pixels", "ndc"):
-        raise ValueError(f"splat_units must be 'pixels' or 'ndc', got {splat_units!r}")
     traj = np.asarray(trajectories, dtype=np.float64)
-    lifted = lifted if lifted is not None else lift_scene(scene)
-    height, width, n = lifted.height, lifted.width, lifted.num_objects
+    height, width = lifted.initial.shape
+    n = lifted.num_objects
     if traj.ndim != 3 or traj.shape[2] != 3:
         raise ValueError(f"trajectories must be (n_objects, F, 3), got shape {traj.shape}")
     if traj.shape[0] != n:
@@ -344,33 +360,33 @@ def render_moved_masks(scene, trajectories: np.ndarray, *, device: str | torch.d
         raise ValueError("trajectories have no frames")
     if not np.all(np.isfinite(traj)):
         raise ValueError("trajectories contain NaN or infinite values")
-    if frames is None:
-        frame_ids = np.arange(traj.shape[1])
-    else:
-        frame_ids = np.asarray(list(frames), dtype=np.int64).reshape(-1)
-        if len(frame_ids) == 0 or frame_ids.min() < 0 or frame_ids.max() >= traj.shape[1]:
-            raise ValueError(f"frames must be indices in 0..{traj.shape[1] - 1}, got {list(frame_ids)}")
-    deltas = (traj - traj[:, :1])[:, frame_ids]
-    abs_depth = traj[:, frame_ids, 2]
-    n_frames = len(frame_ids)
+    if frames is not None:
+        frames = [int(f) for f in frames]
+        bad = [f for f in frames if not 0 <= f < traj.shape[1]]
+        if bad:
+            raise ValueError(f"frames {bad} are outside 0..{traj.shape[1] - 1}")
+    if splat_units not in SPLAT_UNITS:
+        raise ValueError(f"splat_units must be 'pixels' or 'ndc', got {splat_units!r}")
+    deltas = traj - traj[:, :1]
+    if frames is not None:
+        traj, deltas = traj[:, frames], deltas[:, frames]
+    n_frames = traj.shape[1]
+    abs_depth = traj[:, :, 2]
 
-    M = torch.from_numpy(lifted.initial).to(device).unsqueeze(0).repeat(n_frames, 1, 1)
-    D = torch.from_numpy(lifted.depth_c).to(device=device, dtype=fdt).unsqueeze(0).repeat(n_frames, 1, 1)
+    M = lifted.initial.unsqueeze(0).repeat(n_frames, 1, 1)
+    D = lifted.depth.unsqueeze(0).repeat(n_frames, 1, 1)
     unit_px = REFERENCE_UNIT_PX if splat_units == "pixels" else min(height, width) / 2.0
     r_cap = splat_radius_cap(lifted.num_points, height, width, points_per_pixel)
     chunk = max(1, min(n_frames, _STEP_FRAME_PIXELS // (height * width)))
-    # Vacated and unlabelled pixels nobody covers take the first object's fill label (with pixels;
-    # a fill of 0 leaves them for the next object). Drawing never writes 0, so filling once at the
-    # end is the same as filling after each object.
-    fill = next((f for o, f in zip(lifted.objects, lifted.fills) if o is not None and f != 0), 0)
+    # Vacated and unlabelled pixels nobody covers take the fill label of the first object (with
+    # pixels) whose fill is not 0. Drawing never writes 0, so filling once at the end is the same
+    # as filling after each object.
+    fill = next((o.fill for o in lifted.objects if o is not None and o.fill != 0), 0)
 
     for j, obj in enumerate(lifted.objects):
         if obj is None:
             continue
-        u = torch.from_numpy(obj.cols.astype(np.float64)).to(device=device, dtype=fdt)
-        v = torch.from_numpy(obj.rows.astype(np.float64)).to(device=device, dtype=fdt)
-        z = torch.from_numpy(obj.z0).to(device=device, dtype=fdt)
-        rank_t = torch.from_numpy(obj.rank).to(device)
+        u, v, z, rank_t = obj.u, obj.v, obj.z, obj.rank
         radius_all = np.minimum(np.maximum(base_radius - deltas[j, :, 2], base_radius) * unit_px, r_cap)
         for f0 in range(0, n_frames, chunk):
             f1 = min(n_frames, f0 + chunk)
@@ -398,12 +414,5 @@ def render_moved_masks(scene, trajectories: np.ndarray, *, device: str | torch.d
 
     labels = M.cpu().numpy().astype(np.int32, copy=False)
     depths = D.cpu().numpy().astype(np.float32)
-    n_labels = lifted.n_labels
-    width_l = n_labels + 1
-    offsets = (np.arange(n_frames, dtype=np.int64) * width_l)[:, None]
-    counts = np.bincount((labels.reshape(n_frames, -1).clip(0, n_labels) + offsets).ravel(),
-                         minlength=n_frames * width_l).reshape(n_frames, width_l)
-    area_max = counts[:, 1:].max(axis=0) if n_labels else np.zeros(0, dtype=np.int64)
-    area_min = counts[:, 1:].min(axis=0) if n_labels else np.zeros(0, dtype=np.int64)
-    return MovedMasks(labels=labels, depths=depths, area_min=area_min.astype(np.int64),
-                      area_max=area_max.astype(np.int64))
+    area_min, area_max = area_statistics(labels, lifted.n_labels)
+    return MovedMasks(labels=labels, depths=depths, area_min=area_min, area_max=area_max)
