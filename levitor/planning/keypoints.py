@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 
+from ..limits import RATIO
 from .options import KRule
 from .scene import area_statistics
 
@@ -42,6 +43,9 @@ def _membership_fails(stored: np.ndarray, points: np.ndarray) -> bool:
         if not (points == s).any():
             return True
     return False
+
+
+_MIN_CODE_DEPTH = 1e-12  # depth codes stay below 10**12 (int64) for any positive depth
 
 
 class _KMeansCache:
@@ -137,8 +141,9 @@ def select_keypoints(labels: np.ndarray, depths: np.ndarray, num_objects: int, *
         raise ValueError(f"labels must be (F, H, W), got shape {labels.shape}")
     if depths.shape != labels.shape:
         raise ValueError(f"depths {depths.shape} and labels {labels.shape} must have the same shape")
-    if not np.isfinite(ratio) or ratio <= 0:
-        raise ValueError(f"ratio must be a positive number, got {ratio!r}")
+    ratio = RATIO.check(ratio)
+    if depths.size and not (np.all(np.isfinite(depths)) and depths.min() > 0):
+        raise ValueError("depths must be finite and positive (reference depth: smaller = nearer, 1 = far)")
     n_frames, height, width = labels.shape
     if area_min is None or area_max is None:
         area_min, area_max = area_statistics(labels)
@@ -185,7 +190,7 @@ def _select(labels, depths, k0, n_labels, ratio, rule, safe_k) -> list[np.ndarra
             centres = cache.fit(lab, pts, stored[lab])
             for c in centres:
                 r, cc = int(c[0]), int(c[1])
-                code = round(1.0 / float(depths[t, r, cc]))
+                code = round(1.0 / max(float(depths[t, r, cc]), _MIN_CODE_DEPTH))
                 if code == 1:
                     code = 0
                 kps.append([r, cc, lab, code])
