@@ -120,16 +120,15 @@ def _accumulate(xs, ys, r2, base, top, left, rows0, cols0, win, height, width, b
     cols = cols0[:, None] + offs  # (P, win)
     dx = (cols.to(xs.dtype) + 0.5) - xs[:, None]
     dx2 = dx * dx
-    col_ok = (cols >= 0) & (cols < width)
+    inf = torch.tensor(float("inf"), dtype=xs.dtype, device=xs.device)
+    dx2 = torch.where((cols >= 0) & (cols < width), dx2, inf)  # outside the image: never a candidate
     lcols = (base - left)[:, None] + cols
     r2c = r2[:, None]
     for oy in range(win):
         rows = rows0 + oy
         dy = (rows.to(xs.dtype) + 0.5) - ys
-        d2 = dx2 + (dy * dy)[:, None]
+        d2 = dx2 + torch.where((rows >= 0) & (rows < height), dy * dy, inf)[:, None]
         ok = d2 < r2c
-        ok &= col_ok
-        ok &= ((rows >= 0) & (rows < height))[:, None]
         pix = torch.where(ok, lcols + ((rows - top) * box_w)[:, None], dump).view(-1)
         alpha = 1.0 - d2 / r2c
         log_all.index_add_(0, pix, torch.log1p(-alpha).view(-1))
@@ -204,8 +203,9 @@ def _splat_boxes(x, y, rank, valid, radius_px, height, width, label, points_per_
     packed = torch.zeros(n_pix + 1, dtype=torch.int64, device=device)
     frame_wins = (torch.floor(2 * radius_px.to(x.dtype)).to(torch.int64) + 1)
     groups = []
-    for win in sorted(set(frame_wins[torch.unique(fi)].tolist())):
-        sel = torch.nonzero(wins == win, as_tuple=True)[0] if len(set(frame_wins.tolist())) > 1 \
+    win_set = sorted(set(frame_wins[present].tolist()))
+    for win in win_set:
+        sel = torch.nonzero(wins == win, as_tuple=True)[0] if len(win_set) > 1 \
             else torch.arange(len(wins), device=device)
         groups.append((int(win), sel))
         step = max(1, _STEP_CELLS // (win * win))
@@ -275,8 +275,10 @@ def _resolve_nearest(covered, ambiguous, groups, xs, ys, rs, base, top, left, ro
     covered[ambiguous] = log_kept[ambiguous] < log_thr
 
 
-# Frame pixels (frames x height x width) rendered per step: bounds the per-pixel sums' memory.
+# Frame pixels (frames x height x width) and object points x frames per step: bound the memory
+# of the per-pixel sums and of the projected points.
 _STEP_FRAME_PIXELS = 1 << 22
+_STEP_POINTS = 1 << 19
 
 
 @dataclass
@@ -404,6 +406,8 @@ def render_moved_masks(scene, trajectories: np.ndarray, *, device: str | torch.d
     unit_px = REFERENCE_UNIT_PX if splat_units == "pixels" else min(height, width) / 2.0
     r_cap = splat_radius_cap(lifted.num_points, height, width, points_per_pixel)
     chunk = max(1, min(n_frames, _STEP_FRAME_PIXELS // (height * width)))
+    chunk = max(1, min(chunk, _STEP_POINTS // max(1, max((len(o.u) for o in lifted.objects if o is not None),
+                                                          default=1))))
     # Vacated and unlabelled pixels nobody covers take the fill label of the first object (with
     # pixels) whose fill is not 0. Drawing never writes 0, so filling once at the end is the same
     # as filling after each object.
