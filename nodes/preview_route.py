@@ -2,10 +2,16 @@
 
 Body: ``{"node_id": str, "tracks": <tracks JSON>, "num_frames": int, "frame": int | null}``.
 The scene comes from :mod:`.scene_cache` (stored by LeviTorTrajectory3DEditor when it runs); the
-tracks are resampled and the object masks rendered with the core planning library, and the answer
-is a PNG of the chosen frame's moved object labels (coloured, transparent where no object is), or
-a JSON error ``{"error": ..., "field": ...}`` with status 400.
+tracks are resampled and only the chosen frame is rendered, from the scene lifted to 3D once, with
+the core planning library. The answer is a PNG of that frame's moved object labels (coloured,
+transparent where no object is), or a JSON error ``{"error": ..., "field": ...}``:
 
+* 400: a bad request (the field named); the bounds are the library's (:mod:`levitor.limits`);
+* 413: a body above ``MAX_JSON_BYTES``, counted while reading (also for chunked bodies);
+* 409: superseded: a newer request of the same node came while this one waited or rendered;
+* 429: ``MAX_WAITING`` requests are already waiting (``Retry-After: 1``).
+
+At most ``MAX_RENDERS`` renders run at once, and never two of one node (:class:`PreviewQueue`).
 The request handling is plain functions (:func:`parse_request`, :func:`render_preview_png`,
 :func:`handle_preview`); :func:`register_routes` adds the aiohttp handler to the running server and
 does nothing where there is none (tests, command line).
