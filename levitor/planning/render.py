@@ -251,7 +251,7 @@ def render_moved_masks(scene, trajectories: np.ndarray, *, device: str | torch.d
     free_t = lifted.free
     unit_px = REFERENCE_UNIT_PX if splat_units == "pixels" else min(height, width) / 2.0
 
-    for j, obj in enumerate(lifted.objects):
+    for j, obj in enumerate(lifted.objects):  # in selection order: the painter's test
         if obj is None:
             continue
         u, v, z, rank_t = obj.u, obj.v, obj.z, obj.rank
@@ -269,10 +269,10 @@ def render_moved_masks(scene, trajectories: np.ndarray, *, device: str | torch.d
             y = height / 2.0 + (v[None, :] + d[:, 1:2] - height / 2.0) * rho
             radius = torch.from_numpy(radius_all[f0:f1]).to(device=device, dtype=fdt)
             covered[f0:f1] = splat_coverage(x, y, rank_t, valid, radius, height, width,
-                                            float(j + 1), points_per_pixel)
+                                            float(obj.label), points_per_pixel)
         dj = torch.from_numpy(abs_depth[j]).to(device=device, dtype=fdt)[:, None, None]
         visible = covered & (D > dj)
-        M = torch.where(visible, torch.full_like(M, j + 1), M)
+        M = torch.where(visible, torch.full_like(M, obj.label), M)
         D = torch.where(visible, dj.expand_as(D), D)
         if obj.fill != 0:
             M = torch.where(free_t & (M == 0), torch.full_like(M, obj.fill), M)

@@ -27,8 +27,8 @@ from .render import LiftedScene, lift_scene, render_moved_masks
 from .scene import Scene, make_scene
 from .tracks import parse_tracks, resample_tracks, validate_tracks
 
-__all__ = ["ControlResult", "LiftedScene", "RenderResult", "build_scene", "check_tracks", "control_stage",
-           "lift_scene", "render_stage"]
+__all__ = ["ControlResult", "LiftedScene", "RenderResult", "build_scene", "check_control_options", "check_tracks",
+           "control_stage", "lift_scene", "render_stage"]
 
 
 def build_scene(image: np.ndarray, depth: np.ndarray, object_masks: Sequence[np.ndarray],
@@ -175,6 +175,15 @@ def render_stage(scene: Scene | LiftedScene, tracks: Any, options: PlanOptions |
                         warnings=notes)
 
 
+def check_control_options(options: PlanOptions) -> PlanOptions:
+    """The control stage's checks of its options, for a caller to make before slow work."""
+    if not np.isfinite(options.ratio) or options.ratio <= 0:
+        raise ValueError(f"ratio must be a positive number, got {options.ratio!r}")
+    if options.radius < 1:
+        raise ValueError(f"radius must be at least 1 pixel, got {options.radius}")
+    return options
+
+
 def control_stage(labels: np.ndarray, depths: np.ndarray, num_objects: int, options: PlanOptions | None = None, *,
                   area_min: np.ndarray | None = None, area_max: np.ndarray | None = None,
                   check: Callable[[], None] | None = None) -> ControlResult:
@@ -186,11 +195,7 @@ def control_stage(labels: np.ndarray, depths: np.ndarray, num_objects: int, opti
     statistics. ``check`` is called between the two steps (a cancel hook). Reads ``ratio``,
     ``radius``, ``use_id``, ``use_depth``, ``k_rule``, ``safe_k`` and ``reference_uint8_wrap``.
     """
-    opts = options or PlanOptions()
-    if not np.isfinite(opts.ratio) or opts.ratio <= 0:
-        raise ValueError(f"ratio must be a positive number, got {opts.ratio!r}")
-    if opts.radius < 1:
-        raise ValueError(f"radius must be at least 1 pixel, got {opts.radius}")
+    opts = check_control_options(options or PlanOptions())
     labels = np.asarray(labels)
     keypoints = select_keypoints(labels, depths, num_objects, ratio=opts.ratio, area_min=area_min,
                                  area_max=area_max, rule=opts.k_rule, safe_k=opts.safe_k)
