@@ -158,10 +158,12 @@ class LeviTorKMeansControlPoints:
                 "ratio": ("FLOAT", {"default": DEFAULTS.ratio, "min": 0.01, "max": 10.0, "step": 0.05,
                                     "tooltip": "Scales the points per region: small = few points (non-rigid "
                                                "motion), large = many (rigid)."}),
-                "use_id": ("BOOLEAN", {"default": DEFAULTS.use_id, "tooltip": "Write instance ids into channel 1 (the "
-                                                                   "model was trained with them)."}),
-                "use_depth": ("BOOLEAN", {"default": DEFAULTS.use_depth, "tooltip": "Write depth codes into channel 2 (the "
-                                                                      "model was trained with them)."}),
+                "use_id": ("BOOLEAN", {"default": DEFAULTS.use_id,
+                                       "tooltip": "Write instance ids into channel 1 (the model was trained with "
+                                                  "them)."}),
+                "use_depth": ("BOOLEAN", {"default": DEFAULTS.use_depth,
+                                          "tooltip": "Write depth codes into channel 2 (the model was trained with "
+                                                     "them)."}),
             },
             "optional": {
                 "radius": ("INT", {"default": DEFAULTS.radius, "min": 1, "max": 64,
