@@ -235,6 +235,8 @@ def render_moved_masks(scene, trajectories: np.ndarray, *, device: str | torch.d
         raise ValueError("trajectories have no frames")
     if frames is not None:
         frames = [int(f) for f in frames]
+        if not frames:
+            raise ValueError("frames is empty; give at least one frame index to render")
         bad = [f for f in frames if not 0 <= f < traj.shape[1]]
         if bad:
             raise ValueError(f"frames {bad} are outside 0..{traj.shape[1] - 1}")
