@@ -42,10 +42,8 @@ def render_track_set(track_set: TrackSet, options: PlanOptions, camera_move: str
                         camera_move=moving)
     camera = track_set.tracks[n] if moving else None
     moved = render_stage(scene, track_set.tracks[:n], options, camera_track=camera, device=device)
-    notes = list(track_set.notes)
     if track_set.has_camera_track and not moving:
-        notes.append("the last track is a camera track: enable camera_move to use it (it is ignored)")
-    moved.warnings[:0] = notes
+        moved.warnings.insert(0, "the last track is a camera track: enable camera_move to use it (it is ignored)")
     return moved
 
 
