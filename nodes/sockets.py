@@ -1,8 +1,9 @@
 """The objects passed on this pack's custom sockets.
 
 ``LEVITOR_TRACKS`` carries :class:`TrackSet` (the planning inputs), ``LEVITOR_MASKS`` carries
-:class:`MovedMaskSet` (``levitor.planning.stages.RenderResult``: per-frame label and depth maps), ``LEVITOR_CONTROL`` carries a
-``levitor.planning.plan.PlanResult`` and ``LEVITOR_MODEL`` a :class:`LeviTorModel`.
+:class:`MovedMaskSet` (the render stage's ``levitor.planning.stages.RenderResult``: per-frame label
+and depth maps), ``LEVITOR_CONTROL`` carries a ``levitor.planning.plan.PlanResult`` and
+``LEVITOR_MODEL`` a :class:`LeviTorModel`.
 """
 
 from __future__ import annotations

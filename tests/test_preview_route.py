@@ -359,3 +359,19 @@ def test_renders_are_bounded_like_the_library(route, stored_scene, body, field, 
     status, _, payload = route.handle_preview(body if isinstance(body, str) else json.dumps(body))
     err = json.loads(payload)
     assert status == 400 and err["field"] == field and text in err["error"], err
+
+
+def test_the_scene_is_lifted_once_and_one_frame_is_rendered(route, stored_scene, monkeypatch):
+    lifts, rendered = [], []
+    real_lift, real_render = route.lift_scene, route.render_stage
+    monkeypatch.setattr(route, "lift_scene", lambda scene, device=None: lifts.append(1) or real_lift(scene, device))
+
+    def render(scene, tracks, options=None, **kw):
+        rendered.append(kw["frames"])
+        return real_render(scene, tracks, options, **kw)
+
+    monkeypatch.setattr(route, "render_stage", render)
+    route._lift_cache.clear()
+    for frame in (1, 3, 2):
+        assert route.handle_preview(_body([[10, 25, 0.01], [50, 25, 0.01]], frame=frame))[0] == 200
+    assert lifts == [1] and rendered == [[1], [3], [2]]

@@ -8,6 +8,7 @@ import pytest
 from conftest import box, disc
 from levitor.cli import main
 from levitor.demo_scene import ASSET_DIR
+from levitor.planning.control import draw_control_maps
 from levitor.planning.options import PlanOptions
 from levitor.planning.plan import build_plan
 from levitor.planning.stages import build_scene, control_stage, lift_scene, render_stage
@@ -42,8 +43,10 @@ def test_a_frame_subset_equals_the_same_frames_of_the_full_render(frames):
     for lab in range(1, int(scene.labels.max()) + 1):
         counts = [(full.labels[f] == lab).sum() for f in frames]
         assert part.area_min[lab - 1] == min(counts) and part.area_max[lab - 1] == max(counts)
-    with pytest.raises(ValueError, match="frames"):
+    with pytest.raises(ValueError, match=r"frames \[8\] are outside 0..7"):
         render_stage(scene, TRACK, opts, frames=[8])
+    with pytest.raises(ValueError, match="frames is empty"):
+        render_stage(scene, TRACK, opts, frames=[])
 
 
 def test_a_lifted_scene_renders_any_tracks_like_the_scene_itself():
@@ -151,9 +154,12 @@ def test_control_stage_reads_its_options_and_calls_the_hook():
 def test_earlier_option_names_still_work():
     scene_args = (np.full((H, W, 3), 100, np.uint8), np.full((H, W), 0.05), [disc((H, W), 32, 30, 10)], [],
                   [[(30, 32, 0.05)]])
-    with pytest.warns(DeprecationWarning, match="'clamp_k' is now called 'safe_k'"):
+    with pytest.warns(DeprecationWarning, match="'clamp_k' is now called 'safe_k'") as record:
         plan = build_plan(*scene_args, num_frames=2, clamp_k=False)
-    assert plan.options.safe_k is False
+    assert plan.options.safe_k is False and record[0].filename == __file__  # points at the caller
+    with pytest.warns(DeprecationWarning, match="'wrap_uint8' is now called 'reference_uint8_wrap'"):
+        old = draw_control_maps([np.array([[5, 5, 300, 1]])], 12, 12, wrap_uint8=True)
+    assert old[0, 1].max() == 300 % 256
     with pytest.raises(ValueError, match="unknown plan option"):
         build_plan(*scene_args, num_frames=2, clamp=True)
 

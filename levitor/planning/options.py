@@ -73,21 +73,22 @@ class PlanOptions:
                        points_per_pixel=POINTS_PER_PIXEL.check(self.points_per_pixel))
 
 
-def accept_renamed(options: dict[str, Any], where: str) -> dict[str, Any]:
-    """``options`` with the earlier option names replaced by the current ones (with a warning)."""
+def accept_renamed(options: dict[str, Any], where: str, *, stacklevel: int = 3) -> dict[str, Any]:
+    """``options`` with the earlier option names replaced by the current ones (with a warning
+    pointing ``stacklevel`` frames up)."""
     out = dict(options)
     for old, new in RENAMED_OPTIONS.items():
         if old in out:
             if new in out:
                 raise ValueError(f"{where}: give {new!r} only ({old!r} is its earlier name)")
-            warnings.warn(f"{where}: option {old!r} is now called {new!r}", DeprecationWarning, stacklevel=3)
+            warnings.warn(f"{where}: option {old!r} is now called {new!r}", DeprecationWarning, stacklevel=stacklevel)
             out[new] = out.pop(old)
     return out
 
 
 def make_options(where: str = "plan", **options: Any) -> PlanOptions:
     """A :class:`PlanOptions` from keyword options; unknown names are a ``ValueError``."""
-    options = accept_renamed(options, where)
+    options = accept_renamed(options, where, stacklevel=4)  # the caller of build_plan
     unknown = set(options) - set(PlanOptions.__dataclass_fields__)
     if unknown:
         raise ValueError(f"unknown {where} option(s): {', '.join(sorted(unknown))}")

@@ -10,7 +10,7 @@ import numpy as np
 
 from .options import PlanOptions, make_options
 from .scene import Scene
-from .stages import RenderResult, build_scene, control_stage, render_stage
+from .stages import RenderResult, build_scene, check_control_options, control_stage, render_stage
 
 __all__ = ["PlanOptions", "PlanResult", "build_plan", "plan_from_render", "plan_scene"]
 
@@ -54,7 +54,7 @@ def plan_from_render(rendered: RenderResult, options: PlanOptions | None = None,
 def plan_scene(scene: Scene, tracks: Any, options: PlanOptions | None = None, *, camera_track: Any = None,
                device: Any = None) -> PlanResult:
     """Plan a prepared :class:`Scene` (see :func:`build_plan`)."""
-    opts = (options or PlanOptions()).validated()  # before the render, which takes the time
+    opts = check_control_options(options or PlanOptions())  # before the render, which takes the time
     return plan_from_render(render_stage(scene, tracks, opts, camera_track=camera_track, device=device), opts)
 
 

@@ -137,7 +137,7 @@ def _accumulate(xs, ys, r2, base, top, left, rows0, cols0, win, height, width, b
 
 def splat_coverage(x: torch.Tensor, y: torch.Tensor, rank: torch.Tensor, valid: torch.Tensor,
                    radius_px: torch.Tensor, height: int, width: int, label: float,
-                   points_per_pixel: int = 10) -> torch.Tensor:
+                   points_per_pixel: int = REFERENCE_POINTS_PER_PIXEL) -> torch.Tensor:
     """Which pixels a point cloud covers, per frame: ``(C, H, W)`` bool.
 
     ``x``, ``y``: ``(C, N)`` projected positions in pixels (pixel ``(r, c)`` has its centre at
@@ -390,6 +390,8 @@ def render_moved_masks(scene, trajectories: np.ndarray, *, device: str | torch.d
         raise ValueError("trajectories contain NaN or infinite values")
     if frames is not None:
         frames = [int(f) for f in frames]
+        if not frames:
+            raise ValueError("frames is empty; give at least one frame index to render")
         bad = [f for f in frames if not 0 <= f < traj.shape[1]]
         if bad:
             raise ValueError(f"frames {bad} are outside 0..{traj.shape[1] - 1}")
@@ -413,7 +415,7 @@ def render_moved_masks(scene, trajectories: np.ndarray, *, device: str | torch.d
     # as filling after each object.
     fill = next((o.fill for o in lifted.objects if o is not None and o.fill != 0), 0)
 
-    for j, obj in enumerate(lifted.objects):
+    for j, obj in enumerate(lifted.objects):  # in selection order: the painter's test
         if obj is None:
             continue
         u, v, z, rank_t = obj.u, obj.v, obj.z, obj.rank
@@ -431,7 +433,7 @@ def render_moved_masks(scene, trajectories: np.ndarray, *, device: str | torch.d
             x = width / 2.0 + (u[None, :] + d[:, 0:1] - width / 2.0) * rho
             y = height / 2.0 + (v[None, :] + d[:, 1:2] - height / 2.0) * rho
             radius = torch.from_numpy(radius_all[f0:f1]).to(device=device, dtype=fdt)
-            boxes = _splat_boxes(x, y, rank_t, valid, radius, height, width, float(j + 1), points_per_pixel)
+            boxes = _splat_boxes(x, y, rank_t, valid, radius, height, width, float(obj.label), points_per_pixel)
             for m, t, left, cov in boxes:
                 for f in np.nonzero(which == f0 + m)[0].tolist():
                     dj = float(abs_depth[j, f])
@@ -441,10 +443,10 @@ def render_moved_masks(scene, trajectories: np.ndarray, *, device: str | torch.d
                     if not strict_depth_test and dj >= 1.0:
                         in_front |= Dc >= 1.0
                     visible = cov & in_front
-                    M[win].masked_fill_(visible, j + 1)
+                    M[win].masked_fill_(visible, obj.label)
                     Dc.masked_fill_(visible, dj)
     if fill != 0:
-        M.masked_fill_(M == 0, fill)
+        M.masked_fill_((M == 0) & lifted.free, fill)
 
     labels = M.cpu().numpy().astype(np.int32, copy=False)
     depths = D.cpu().numpy().astype(np.float32)

@@ -28,8 +28,8 @@ from .render import LiftedScene, lift_scene, render_moved_masks
 from .scene import Scene, make_scene
 from .tracks import parse_tracks, resample_tracks, validate_tracks
 
-__all__ = ["ControlResult", "LiftedScene", "RenderResult", "build_scene", "check_tracks", "control_stage",
-           "lift_scene", "render_stage"]
+__all__ = ["ControlResult", "LiftedScene", "RenderResult", "build_scene", "check_control_options", "check_tracks",
+           "control_stage", "lift_scene", "render_stage"]
 
 
 def build_scene(image: np.ndarray, depth: np.ndarray, object_masks: Sequence[np.ndarray],
@@ -125,16 +125,16 @@ def _warnings(scene: Scene, tracks: list, opts: PlanOptions) -> list[str]:
     if opts.splat_units == "ndc" and opts.base_radius * min(scene.height, scene.width) / 2.0 < 0.75:
         notes.append(f"the image is {scene.width}x{scene.height}: with splat_units 'ndc' the splat radius is under "
                      "a pixel, so moved objects barely render; use splat_units 'pixels'")
+    def who(k: int) -> tuple[str, str]:  # (the object, its track)
+        return ("the background", "the camera track") if k == scene.num_tracks else (f"object {k}", f"track {k}")
+
     for k in range(scene.num_objects):
         if not scene.object_present(k):
-            what = "the background" if k == scene.num_tracks else f"object {k}"
-            notes.append(f"{what} lost all its pixels in the label map (too small, or covered by a later larger "
-                         "mask); its track has no effect")
+            notes.append(f"{who(k)[0]} lost all its pixels in the label map (too small, or covered by a later "
+                         "larger mask); its track has no effect")
     for k, t in enumerate(tracks):
         if len(t) == 1:
-            what = "the camera track" if k == scene.num_tracks else f"track {k}"
-            notes.append(f"{what} has one point: {'the background' if k == scene.num_tracks else f'object {k}'} "
-                         "stays in place")
+            notes.append(f"{who(k)[1]} has one point: {who(k)[0]} stays in place")
     return notes
 
 
@@ -152,7 +152,7 @@ def render_stage(scene: Scene | LiftedScene, tracks: Any, options: PlanOptions |
     opts = (options or PlanOptions()).validated()
     plain = scene.scene if isinstance(scene, LiftedScene) else scene
     check_image_size(plain.width, plain.height)
-    check_plan_size(opts.num_frames if frames is None else len(list(frames)), plain.width, plain.height)
+    check_plan_size(opts.num_frames, plain.width, plain.height)
     if opts.splat_units not in SPLAT_UNITS:
         raise ValueError(f"splat_units must be one of {', '.join(SPLAT_UNITS)}, got {opts.splat_units!r}")
     checked = check_tracks(plain, tracks, camera_track)
@@ -167,6 +167,12 @@ def render_stage(scene: Scene | LiftedScene, tracks: Any, options: PlanOptions |
                         warnings=notes)
 
 
+def check_control_options(options: PlanOptions) -> PlanOptions:
+    """The control stage's checks of its options, for a caller to make before slow work: every
+    number against :mod:`levitor.limits` (:meth:`PlanOptions.validated`)."""
+    return options.validated()
+
+
 def control_stage(labels: np.ndarray, depths: np.ndarray, num_objects: int, options: PlanOptions | None = None, *,
                   area_min: np.ndarray | None = None, area_max: np.ndarray | None = None,
                   check: Callable[[], None] | None = None) -> ControlResult:
@@ -178,7 +184,7 @@ def control_stage(labels: np.ndarray, depths: np.ndarray, num_objects: int, opti
     statistics. ``check`` is called between the two steps (a cancel hook). Reads ``ratio``,
     ``radius``, ``use_id``, ``use_depth``, ``k_rule``, ``safe_k`` and ``reference_uint8_wrap``.
     """
-    opts = (options or PlanOptions()).validated()
+    opts = check_control_options(options or PlanOptions())
     labels = np.asarray(labels)
     keypoints = select_keypoints(labels, depths, num_objects, ratio=opts.ratio, area_min=area_min,
                                  area_max=area_max, rule=opts.k_rule, safe_k=opts.safe_k)
