@@ -149,3 +149,15 @@ def test_direct_lloyd_equals_sklearn_kmeans_fit():
         k = int(rng.integers(1, min(n, 8) + 1))
         init = pts[rng.choice(n, size=k, replace=False)] if trial % 3 else pts[np.zeros(k, dtype=int)]
         np.testing.assert_array_equal(_kmeans(pts, init), _kmeans_sklearn(pts, init))
+
+
+def test_labels_fitted_in_parallel_give_the_serial_result(monkeypatch):
+    from levitor.planning import keypoints
+
+    labels, depths = moving_labels(n_frames=5)
+    monkeypatch.setattr(keypoints, "_workers", lambda: 1)
+    serial = select_keypoints(labels, depths, 1)
+    monkeypatch.setattr(keypoints, "_workers", lambda: 2)
+    parallel = select_keypoints(labels, depths, 1)
+    for a, b in zip(serial, parallel):
+        np.testing.assert_array_equal(a, b)

@@ -9,7 +9,9 @@ into the visible part; regions too small for their k get no points in that frame
 
 from __future__ import annotations
 
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -46,6 +48,7 @@ def _membership_fails(stored: np.ndarray, points: np.ndarray) -> bool:
 
 
 _MIN_CODE_DEPTH = 1e-12  # depth codes stay below 10**12 (int64) for any positive depth
+_KMEANS_THREADS = 2  # labels fitted in parallel (each label's frames in order)
 
 
 class _KMeansCache:
@@ -158,37 +161,60 @@ def select_keypoints(labels: np.ndarray, depths: np.ndarray, num_objects: int, *
         return _select(labels, depths, k0, n_labels, ratio, rule, safe_k)
 
 
+def _workers() -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(_KMEANS_THREADS, cpus))
+
+
 def _select(labels, depths, k0, n_labels, ratio, rule, safe_k) -> list[np.ndarray]:
     n_frames, height, width = labels.shape
-    rows_grid, cols_grid = np.indices((height, width), dtype=np.float32)
-    stored: dict[int, np.ndarray] = {}
-    cache = _KMeansCache()
-    out: list[np.ndarray] = []
+    rows_flat, cols_flat = (g.ravel() for g in np.indices((height, width), dtype=np.float32))
+    orders, bounds, max_labels = [], [], []
     for t in range(n_frames):
-        frame = labels[t]
-        flat = frame.ravel()
+        flat = labels[t].ravel()
         order = np.argsort(flat, kind="stable")  # raster order within each label
-        bounds = np.searchsorted(flat[order], np.arange(0, n_labels + 2))
-        kps: list[list[int]] = []
-        max_label = min(int(frame.max()), n_labels)
-        for lab in range(1, max_label + 1):
-            k = k0[lab - 1]
-            if k == 0:
+        orders.append(order)
+        bounds.append(np.searchsorted(flat[order], np.arange(0, n_labels + 2)))
+        max_labels.append(min(int(flat.max()), n_labels))
+
+    def chain(lab: int) -> dict[int, np.ndarray]:
+        """One label's centres per frame: its frames depend on each other, labels do not."""
+        stored = None
+        cache = _KMeansCache()
+        found: dict[int, np.ndarray] = {}
+        for t in range(n_frames):
+            if lab > max_labels[t]:
                 continue
-            idx = order[bounds[lab]:bounds[lab + 1]][:: rule.subsample]
+            k = k0[lab - 1]
+            idx = orders[t][bounds[t][lab]:bounds[t][lab + 1]][:: rule.subsample]
             if len(idx) < k:
                 continue
-            pts = np.stack([rows_grid.ravel()[idx], cols_grid.ravel()[idx]], axis=1)
+            pts = np.stack([rows_flat[idx], cols_flat[idx]], axis=1)
             k = max(1, int(k * ratio))
             if safe_k:
                 k = min(k, len(pts))
-            if lab not in stored:
-                first = cache.fit(lab, pts, _even_init(pts, k))
-                stored[lab] = first
-            elif len(stored[lab]) != k or _membership_fails(stored[lab], pts):
-                stored[lab] = _even_init(pts, k)
-            centres = cache.fit(lab, pts, stored[lab])
-            for c in centres:
+            if stored is None:
+                stored = cache.fit(lab, pts, _even_init(pts, k))
+            elif len(stored) != k or _membership_fails(stored, pts):
+                stored = _even_init(pts, k)
+            found[t] = cache.fit(lab, pts, stored)
+        return found
+
+    labs = [lab for lab in range(1, n_labels + 1) if k0[lab - 1] != 0]
+    workers = min(_workers(), len(labs))
+    if workers > 1:  # the compiled Lloyd step runs without the GIL
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            chains = list(pool.map(chain, labs))
+    else:
+        chains = [chain(lab) for lab in labs]
+    out: list[np.ndarray] = []
+    for t in range(n_frames):
+        kps: list[list[int]] = []
+        for lab, found in zip(labs, chains):
+            for c in found.get(t, ()):
                 r, cc = int(c[0]), int(c[1])
                 code = round(1.0 / max(float(depths[t, r, cc]), _MIN_CODE_DEPTH))
                 if code == 1:
