@@ -165,9 +165,10 @@ def _splat_boxes(x, y, rank, valid, radius_px, height, width, label, points_per_
     if n_pts == 0 or label <= 0.5:
         return []
     k = int(points_per_pixel)
-    # Points in depth order: a point's index is its rank.
-    order = torch.argsort(rank)
-    x, y, valid = x[:, order], y[:, order], valid[:, order]
+    # Points in depth order: a point's index is its rank (``rank`` None: they already are).
+    if rank is not None:
+        order = torch.argsort(rank)
+        x, y, valid = x[:, order], y[:, order], valid[:, order]
     rr = radius_px.to(x.dtype)[:, None]
     valid = valid & (x > 0.5 - rr) & (x < width - 0.5 + rr) & (y > 0.5 - rr) & (y < height - 0.5 + rr)
     fi, pi = torch.nonzero(valid, as_tuple=True)  # (frame, point) pairs, by frame then rank
@@ -418,7 +419,8 @@ def render_moved_masks(scene, trajectories: np.ndarray, *, device: str | torch.d
     for j, obj in enumerate(lifted.objects):  # in selection order: the painter's test
         if obj is None:
             continue
-        u, v, z, rank_t = obj.u, obj.v, obj.z, obj.rank
+        order = torch.argsort(obj.rank)  # points in depth order once, not per step
+        u, v, z = obj.u[order], obj.v[order], obj.z[order]
         # Frames with the same motion cover the same pixels: splat each motion once.
         motions, first, which = np.unique(deltas[j], axis=0, return_index=True, return_inverse=True)
         motions = deltas[j][np.sort(first)]
@@ -433,7 +435,7 @@ def render_moved_masks(scene, trajectories: np.ndarray, *, device: str | torch.d
             x = width / 2.0 + (u[None, :] + d[:, 0:1] - width / 2.0) * rho
             y = height / 2.0 + (v[None, :] + d[:, 1:2] - height / 2.0) * rho
             radius = torch.from_numpy(radius_all[f0:f1]).to(device=device, dtype=fdt)
-            boxes = _splat_boxes(x, y, rank_t, valid, radius, height, width, float(obj.label), points_per_pixel)
+            boxes = _splat_boxes(x, y, None, valid, radius, height, width, float(obj.label), points_per_pixel)
             for m, t, left, cov in boxes:
                 for f in np.nonzero(which == f0 + m)[0].tolist():
                     dj = float(abs_depth[j, f])
