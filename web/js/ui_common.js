@@ -33,6 +33,9 @@ const CSS = `
 .levitor-editor .lv-status { min-height: 16px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
   color: #aaa; }
 .levitor-editor .lv-status.lv-error { color: #ff7b7b; }
+.levitor-vue-host { position: relative; box-sizing: border-box; padding: 0 8px; }
+.levitor-vue-host .lv-grip { position: absolute; right: 0; bottom: -4px; width: 14px; height: 14px; cursor: nwse-resize;
+  background: linear-gradient(135deg, transparent 50%, #888 50%, #888 60%, transparent 60%, transparent 75%, #888 75%, #888 85%, transparent 85%); }
 `;
 
 export function injectStyle(doc = document) {
@@ -157,41 +160,4 @@ export function claimKeyboard(element) {
     /* a host element that already defines type: nothing to do */
   }
   return element;
-}
-
-/**
- * Size a canvas's backing store to its displayed size times the device pixel ratio (sharp on
- * high-DPI screens) and return its 2D context scaled so that drawing uses CSS pixels.
- * The displayed size is kept on the element (see canvasSize).
- */
-export function fitCanvas(canvas) {
-  const r = canvas.getBoundingClientRect();
-  const w = Math.max(1, Math.round(r.width));
-  const h = Math.max(1, Math.round(r.height));
-  const dpr = Math.min(3, Math.max(1, (typeof window !== "undefined" && window.devicePixelRatio) || 1));
-  const bw = Math.round(w * dpr);
-  const bh = Math.round(h * dpr);
-  if (canvas.width !== bw || canvas.height !== bh) {
-    canvas.width = bw;
-    canvas.height = bh;
-  }
-  canvas.lvCssSize = [w, h];
-  const ctx = canvas.getContext("2d");
-  ctx.setTransform(bw / w, 0, 0, bh / h, 0, 0);
-  return ctx;
-}
-
-/** Displayed size [width, height] of a canvas in CSS pixels (as of its last fitCanvas). */
-export function canvasSize(canvas) {
-  return canvas.lvCssSize || [canvas.width, canvas.height];
-}
-
-/** Draw a small text label with a dark backing box. */
-export function drawLabel(ctx, text, x, y, color = "#fff") {
-  ctx.font = "11px sans-serif";
-  const w = ctx.measureText(text).width + 6;
-  ctx.fillStyle = "rgba(0, 0, 0, 0.65)";
-  ctx.fillRect(x, y - 12, w, 15);
-  ctx.fillStyle = color;
-  ctx.fillText(text, x + 3, y);
 }
