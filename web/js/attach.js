@@ -73,15 +73,38 @@ export function attachEditor(node, kind, host) {
   return editor;
 }
 
-/** Height of the editor inside a node of height `nodeH` when we host it ourselves. */
-function hostedHeight(spec, nodeH) {
-  return Math.max(spec.minHeight, nodeH - (spec.nodeMinHeight - spec.minHeight));
+/**
+ * Size [width, height] of the editor when we host it ourselves, kept in the node's properties
+ * (saved with the workflow). The renderer that needs this measures node sizes from their
+ * content, ours included, so the size is taken from the node only where the node's size is
+ * the user's: while the classic renderer shows it and when a workflow is loaded.
+ */
+function hostedSize(node, spec, size) {
+  const p = (node.properties = node.properties || {});
+  if (size) p.levitor_editor_size = size;
+  if (!Array.isArray(p.levitor_editor_size)) rememberNodeSize(node, spec);
+  const [w, h] = p.levitor_editor_size;
+  return [Math.max(spec.minWidth, Math.round(w)), Math.max(spec.minHeight, Math.round(h))];
+}
+
+function rememberNodeSize(node, spec) {
+  const [w, h] = node.size || [spec.minWidth, spec.nodeMinHeight];
+  const size = [Math.round(w), Math.round(h - (spec.nodeMinHeight - spec.minHeight))];
+  const p = (node.properties = node.properties || {});
+  const old = p.levitor_editor_size;
+  if (!(Array.isArray(old) && old[0] === size[0] && old[1] === size[1])) p.levitor_editor_size = size;
+}
+
+/** Take the editor size from the node's saved size (the frontend calls this when a workflow loads). */
+export function editorConfigured(node) {
+  const entry = [...attached].find((x) => x.node === node);
+  if (entry && !(node.properties && Array.isArray(node.properties.levitor_editor_size))) rememberNodeSize(node, entry.spec);
 }
 
 /**
  * Put the editor into the node's body when the node renderer did not mount the DOM widget
- * (the Vue node renderer of frontend 1.27 draws only its own widget types). The holder has the
- * node's size from `node.size` and a corner grip that resizes it. Returns whether it is ours.
+ * (the Vue node renderer of frontend 1.27 draws only its own widget types), with a corner grip
+ * that resizes it. Returns whether the editor is hosted by us.
  */
 export function mountInNodeBody(node, editor, spec, doc = document) {
   const holder = editor.vueHost;
@@ -94,9 +117,9 @@ export function mountInNodeBody(node, editor, spec, doc = document) {
     h.prepend(editor.element);
     body.appendChild(h);
   }
-  const [w, hgt] = node.size || [spec.minWidth, spec.nodeMinHeight];
-  editor.vueHost.style.width = `${Math.max(spec.minWidth, w)}px`;
-  editor.vueHost.style.height = `${hostedHeight(spec, hgt)}px`;
+  const [w, h] = hostedSize(node, spec);
+  editor.vueHost.style.width = `${w}px`;
+  editor.vueHost.style.height = `${h}px`;
   return true;
 }
 
@@ -104,25 +127,25 @@ function makeHolder(node, editor, spec) {
   const grip = el("div", { class: "lv-grip", title: "Drag to resize" });
   const holder = el("div", { class: "levitor-vue-host" }, grip);
   holder.addEventListener("pointerdown", (e) => e.stopPropagation());
+  // Move and up are followed on the window: the renderer may re-render the node body under the
+  // pointer, which drops a pointer capture.
   grip.addEventListener("pointerdown", (e) => {
     e.preventDefault();
-    grip.setPointerCapture(e.pointerId);
+    const win = holder.ownerDocument.defaultView;
     const zoom = holder.getBoundingClientRect().width / Math.max(1, holder.offsetWidth);
-    const start = { x: e.clientX, y: e.clientY, size: [...(node.size || [spec.minWidth, spec.nodeMinHeight])] };
+    const start = { x: e.clientX, y: e.clientY, size: hostedSize(node, spec) };
     const move = (ev) => {
-      const size = [Math.max(spec.minWidth, start.size[0] + (ev.clientX - start.x) / zoom),
-        Math.max(spec.nodeMinHeight, start.size[1] + (ev.clientY - start.y) / zoom)];
-      if (node.setSize) node.setSize(size);
-      else node.size = size;
+      hostedSize(node, spec, [start.size[0] + (ev.clientX - start.x) / zoom, start.size[1] + (ev.clientY - start.y) / zoom]);
       mountInNodeBody(node, editor, spec, holder.ownerDocument);
     };
-    const up = () => {
-      grip.removeEventListener("pointermove", move);
-      grip.removeEventListener("pointerup", up);
+    const up = (ev) => {
+      move(ev);
+      win.removeEventListener("pointermove", move, true);
+      win.removeEventListener("pointerup", up, true);
       editor.render();
     };
-    grip.addEventListener("pointermove", move);
-    grip.addEventListener("pointerup", up);
+    win.addEventListener("pointermove", move, true);
+    win.addEventListener("pointerup", up, true);
   });
   editor.vueHost = holder;
   return holder;
@@ -130,12 +153,14 @@ function makeHolder(node, editor, spec) {
 
 /**
  * The host calls this after it draws a frame (zoom, pan, mode switch): in `hostMounts === false`
- * renderers the editors are mounted into their nodes, and every editor redraws if its zoom,
- * pixel ratio or frame count changed.
+ * renderers the editors of nodes in the shown graph (`shown(node)`) are mounted into their
+ * nodes, and every editor redraws if its zoom, pixel ratio or frame count changed.
  */
-export function tickEditors(hostMounts = true, doc = document) {
-  for (const { node, editor, spec } of attached) {
-    if (!hostMounts) mountInNodeBody(node, editor, spec, doc);
+export function tickEditors(hostMounts = true, shown = () => true, doc = document) {
+  for (const entry of attached) {
+    const { node, editor, spec } = entry;
+    if (!hostMounts && shown(node)) mountInNodeBody(node, editor, spec, doc);
+    else if (hostMounts && editor.element.isConnected) rememberNodeSize(node, spec);
     editor.checkScale();
   }
 }

@@ -48,13 +48,34 @@ function scaleChanged(canvas) {
   return Math.abs(zoom - s.zoom) > 1e-3 || dpr !== s.dpr || canvas.clientWidth !== s.w;
 }
 
+/**
+ * Wheel events reach the editors from a window listener in the capture phase, before any host
+ * handler: the Vue node renderer captures every wheel event over its nodes and turns it into a
+ * canvas zoom. An editor that uses the event (`onWheel` returns true) keeps it from the host.
+ */
+const wheelEditors = new WeakMap();
+let wheelHooked = false;
+
+function hookWheel() {
+  if (wheelHooked || typeof window === "undefined") return;
+  wheelHooked = true;
+  window.addEventListener("wheel", (e) => {
+    const editor = wheelEditors.get(e.target);
+    if (editor && editor.onWheel && editor.onWheel(e)) {
+      e.preventDefault();
+      e.stopPropagation();
+    }
+  }, { capture: true, passive: false });
+}
+
 export class CanvasEditor {
   /**
    * `binding`: getText() / setText(text) for the node's JSON widget, properties (saved with the
    * workflow), nodeId, getNumFrames(). `host`: { viewURL(ref), fetch(path, init), markDirty() }.
    * Subclasses set `this.model` (load(text, size), toJSON(), setImageSize(size)) before calling
    * build(), and define drawScene(ctx, t), statusText(t), onKey(e) and the pointer handlers
-   * they need (onPointerDown, onPointerMove, onPointerUp, onContextMenu, onWheel).
+   * they need (onPointerDown, onPointerMove, onPointerUp, onContextMenu, and onWheel, which
+   * returns true when it used the event).
    */
   constructor(host, binding, textName) {
     injectStyle();
@@ -107,7 +128,8 @@ export class CanvasEditor {
     if (this.onPointerUp) { on("pointerup", this.onPointerUp); on("pointercancel", this.onPointerUp); }
     on("pointerleave", () => { this.hover = null; this.render(); });
     on("contextmenu", (e) => { e.preventDefault(); e.stopPropagation(); if (this.onContextMenu) this.onContextMenu(e); });
-    if (this.onWheel) on("wheel", this.onWheel, { passive: false });
+    wheelEditors.set(c, this);
+    hookWheel();
     on("keydown", this.onKey);
     const root = this.element;
     // Hand edits of the JSON text made while the pointer was elsewhere.

@@ -2,7 +2,7 @@
 // The editors only edit the nodes' declared STRING widgets (tracks_json, points_json), so a
 // workflow runs headless and stays editable by hand without this file.
 
-import { attachEditor, tickEditors } from "./attach.js";
+import { attachEditor, tickEditors, editorConfigured } from "./attach.js";
 
 // The frontend serves the pack's web folder under /extensions/<pack>/; its own modules live at
 // <root>/scripts/. Resolve them from this file's URL so any folder depth or URL prefix works.
@@ -36,7 +36,7 @@ function tick() {
   requestAnimationFrame(() => {
     queued = false;
     const L = window.LiteGraph;
-    tickEditors(!(L && L.vueNodesMode));
+    tickEditors(!(L && L.vueNodesMode), (node) => !!app.canvas && node.graph === app.canvas.graph);
   });
 }
 
@@ -77,7 +77,10 @@ app.registerExtension({
     const onConfigure = nodeType.prototype.onConfigure;
     nodeType.prototype.onConfigure = function () {
       const r = onConfigure ? onConfigure.apply(this, arguments) : undefined;
-      if (this.levitorEditor) this.levitorEditor.restore();
+      if (this.levitorEditor) {
+        editorConfigured(this);
+        this.levitorEditor.restore();
+      }
       return r;
     };
   },

@@ -295,15 +295,13 @@ export class TrajectoryEditor extends CanvasEditor {
 
   onWheel(e) {
     const p = this.eventImage(e);
-    if (!p) return;
+    if (!p) return false;
     const m = this.model;
     let target = hitTestPoint(m.tracks, p.x, p.y, HIT_PX / p.t.scale, m.active);
     if (!target && m.selected >= 0 && m.activeTrack.points[m.selected]) target = { track: m.active, index: m.selected };
-    if (!target) return;
-    e.preventDefault();
-    e.stopPropagation();
+    if (!target) return false;
     const steps = Math.sign(e.deltaY);
-    if (!steps) return;
+    if (!steps) return true;
     const now = performance.now();
     const merge = this.lastWheel && this.lastWheel.track === target.track && this.lastWheel.index === target.index && now - this.lastWheel.time < WHEEL_MERGE_MS;
     const cur = m.tracks[target.track].points[target.index][2];
@@ -311,6 +309,7 @@ export class TrajectoryEditor extends CanvasEditor {
     m.setDepth(target.track, target.index, stepDepth(cur, steps, e.shiftKey ? 1.01 : 1.05), !merge);
     this.lastWheel = { ...target, time: now };
     this.commit();
+    return true;
   }
 
   onKey(e) {
