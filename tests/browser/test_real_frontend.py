@@ -309,11 +309,14 @@ def _check_backing(drv, which, zoom, dpr=1.0):
 
 
 def _keep(drv, which, name):
+    """Save the editor as shown (a crop of the page: an element screenshot ignores CSS zoom)."""
     shots = os.environ.get("LEVITOR_SCREENSHOT_DIR")
     if shots:
         Path(shots).mkdir(parents=True, exist_ok=True)
-        el = drv.execute_script(f"return window.{which}.levitorEditor.element")
-        Path(shots, name).write_bytes(el.screenshot_as_png)
+        r, dpr = drv.execute_script(f"const r = window.{which}.levitorEditor.element.getBoundingClientRect();"
+                                    "return [[r.left, r.top, r.right, r.bottom], window.devicePixelRatio];")
+        page = Image.open(io.BytesIO(drv.get_screenshot_as_png()))
+        page.crop(tuple(round(v * dpr) for v in r)).save(Path(shots, name), optimize=True)
 
 
 @pytest.fixture(params=list(MODES), scope="module")
@@ -537,3 +540,24 @@ def test_sam_picker(page, comfy, mode):
         shot = _screenshot(drv)
         assert _pixel_near(shot, m.client(215, 262), POSITIVE, radius=2), zoom  # the selected object's point
         _keep(drv, "levitorSam", f"sam_picker_{name}_{int(zoom * 100)}.png")
+
+
+def test_shipped_workflow_layouts(page, mode):
+    """Every shipped UI workflow, as the frontend lays it out (it grows nodes to the size their
+    widgets need): no two node boxes overlap, title bars included."""
+    drv = page
+    name, _ = mode
+    files = sorted(p for d in ("example_workflows", "workflows") for p in (ROOT / d).glob("*.json"))
+    workflows = [(p, json.loads(p.read_text())) for p in files]
+    workflows = [(p, wf) for p, wf in workflows if isinstance(wf.get("nodes"), list)]
+    assert workflows
+    for path, wf in workflows:
+        boxes = drv.execute_async_script("""const [wf, done] = arguments; (async () => {
+            await window.app.loadGraphData(wf); await new Promise(r => setTimeout(r, 800));
+            const t = window.LiteGraph.NODE_TITLE_HEIGHT;
+            done(window.app.graph.nodes.map(n => [n.id, n.type, n.pos[0], n.pos[1] - t, n.size[0], n.size[1] + t])); })();""",
+                                         wf)
+        for i, (ia, ta, xa, ya, wa, ha) in enumerate(boxes):
+            for ib, tb, xb, yb, wb, hb in boxes[i + 1:]:
+                overlap = xa < xb + wb and xb < xa + wa and ya < yb + hb and yb < ya + ha
+                assert not overlap, f"{name} {path.name}: #{ia} {ta} {(xa, ya, wa, ha)} overlaps #{ib} {tb} {(xb, yb, wb, hb)}"

@@ -50,7 +50,7 @@ export class TrajectoryEditor extends CanvasEditor {
     this.framesInput = el("input", { type: "number", min: "1", max: "128", value: "16", title: "Number of frames (when no connected node has num_frames)", onchange: () => { this._syncFrames(); this.render(); this.schedulePreview(); } });
     this.previewToggle = el("input", { type: "checkbox", title: "Render the moved masks live on the server", onchange: () => { if (this.previewToggle.checked) this.schedulePreview(0); else { this.previewImg = null; this.render(); } } });
     this.scrub = el("div", { class: "lv-bar" }, el("span", { textContent: "frames" }), this.framesInput, this.frameInput, this.frameLabel,
-      el("label", {}, this.previewToggle, " live preview"));
+      el("label", { title: "Render the moved masks live on the server" }, this.previewToggle, " preview"));
     this.build([
       this.trackSelect,
       this.button("+ Track", "Add a track", () => { this.model.addTrack(); this.commit(); }),
