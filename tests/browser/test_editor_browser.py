@@ -12,7 +12,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import tempfile
 import threading
 import time
@@ -23,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
+from chromium import chromium, find_browser
 
 pytestmark = pytest.mark.browser
 
@@ -35,27 +36,10 @@ TRACK0 = (230, 57, 70)  # first object colour in the editor
 BOX2 = (slice(20, 40), slice(80, 110))  # a second object: rows, cols (centre x 95, y 30)
 
 
-def _find_browser():
-    missing = []
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        missing.append("selenium (pip install selenium)")
-    chrome = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    driver = shutil.which("chromedriver")
-    if not chrome:
-        missing.append("chromium (apt-get install -y --no-install-recommends chromium)")
-    if not driver:
-        missing.append("chromedriver (apt-get install -y --no-install-recommends chromium-driver)")
-    return chrome, driver, missing
-
-
-CHROME, CHROMEDRIVER, MISSING = _find_browser()
+CHROME, CHROMEDRIVER, MISSING = find_browser()
 if MISSING:
     pytest.skip("browser test needs " + ", ".join(MISSING), allow_module_level=True)
 
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.actions.wheel_input import ScrollOrigin  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -138,23 +122,10 @@ def server():
 
 @pytest.fixture(scope="module")
 def driver(server):
-    profile = tempfile.mkdtemp(prefix="levitor_chrome_")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROME
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={profile}", "--window-size=1000,900", "--force-device-scale-factor=1",
-                 "--disable-dev-shm-usage"):
-        opts.add_argument(flag)
-    drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    drv.set_script_timeout(30)
-    try:
+    with chromium((1000, 900)) as drv:
         drv.get(server[0] + "/tests/browser/harness.html")
         _wait(drv, "return window.harnessReady === true")
         yield drv
-    finally:
-        drv.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _wait(drv, script, timeout=15.0):

@@ -27,27 +27,21 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from chromium import chromium, find_browser
+
 pytestmark = [pytest.mark.browser, pytest.mark.comfyui]
 
 ROOT = Path(__file__).resolve().parents[2]
 COMFY_DIR = os.environ.get("COMFYUI_DIR")
 COMFY_PY = os.environ.get("COMFYUI_PYTHON")
 PACK_DIR = Path(os.environ.get("LEVITOR_PACK_DIR", str(ROOT)))
-CHROME = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-try:
-    import selenium  # noqa: F401
-    HAVE_SELENIUM = True
-except ImportError:
-    HAVE_SELENIUM = False
+MISSING = find_browser()[2]
 
 if not (COMFY_DIR and COMFY_PY):
     pytest.skip("needs a real ComfyUI host: set COMFYUI_DIR and COMFYUI_PYTHON", allow_module_level=True)
-if not (CHROME and CHROMEDRIVER and HAVE_SELENIUM):
-    pytest.skip("needs chromium, chromedriver and selenium", allow_module_level=True)
+if MISSING:
+    pytest.skip("browser test needs " + ", ".join(MISSING), allow_module_level=True)
 
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.actions.wheel_input import ScrollOrigin  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
@@ -60,7 +54,7 @@ BALL = (96, 330, 34)  # x, y, r
 RENDER_FRAMES = 12  # num_frames of the render node the editor feeds
 TRACK0 = (230, 57, 70)  # the first object colour of the editors
 POSITIVE = (40, 200, 80)  # the SAM picker's positive point
-WINDOW = (1400, 2000)  # tall enough for an editor at 200 %
+WINDOW = (1400, 2300)  # tall enough for a whole editor node at 200 %
 
 
 def _assets(folder: Path) -> None:
@@ -131,17 +125,7 @@ def comfy():
 
 @pytest.fixture(scope="module")
 def page(comfy):
-    profile = tempfile.mkdtemp(prefix="levitor_chrome_")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROME
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={profile}", f"--window-size={WINDOW[0]},{WINDOW[1]}",
-                 "--force-device-scale-factor=1", "--disable-dev-shm-usage"):
-        opts.add_argument(flag)
-    drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    drv.set_script_timeout(120)
-    try:
+    with chromium(WINDOW, script_timeout=120) as drv:
         drv.get(comfy[0])
         _wait(drv, "return !!(window.app && window.app.graph && window.app.canvas)", 90)
         drv.execute_async_script("""const done = arguments[0]; (async () => {
@@ -152,9 +136,6 @@ def page(comfy):
         drv.execute_script("document.querySelectorAll('.p-dialog-close-button, .p-dialog-header-close')"
                            ".forEach(b => b.click());")
         yield drv
-    finally:
-        drv.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _wait(drv, script, timeout=30.0, *args):

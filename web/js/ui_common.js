@@ -17,20 +17,22 @@ export function objectColor(i, alpha = 1) {
 const STYLE_ID = "levitor-editor-style";
 const CSS = `
 .levitor-editor { display: flex; flex-direction: column; gap: 4px; width: 100%; height: 100%;
-  box-sizing: border-box; font: 12px sans-serif; color: #ddd; min-height: 0; }
+  box-sizing: border-box; font: 12px sans-serif; color: #ddd; min-height: 0; overflow: hidden; }
+.levitor-editor > * { flex: 0 0 auto; }
 .levitor-editor .lv-bar { display: flex; flex-wrap: wrap; gap: 4px; align-items: center; }
+.levitor-editor .lv-bar label { white-space: nowrap; display: inline-flex; align-items: center; gap: 2px; }
 .levitor-editor button, .levitor-editor select, .levitor-editor input {
   font: 12px sans-serif; background: #333; color: #eee; border: 1px solid #555; border-radius: 4px;
   padding: 2px 6px; }
 .levitor-editor input[type=number] { width: 64px; }
 .levitor-editor input[type=range] { flex: 1; min-width: 60px; }
-.levitor-editor .lv-stage { position: relative; flex: 1 1 auto; min-height: 120px; background: #161616;
+.levitor-editor .lv-stage { position: relative; flex: 1 1 0; min-height: 120px; background: #161616;
   border-radius: 4px; overflow: hidden; }
 .levitor-editor .lv-stage canvas { position: absolute; inset: 0; width: 100%; height: 100%;
   outline: none; touch-action: none; cursor: crosshair; }
 .levitor-editor canvas.lv-profile { width: 100%; height: 56px; flex: 0 0 56px; background: #1d1d1d;
   border-radius: 4px; cursor: ew-resize; }
-.levitor-editor .lv-status { min-height: 16px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
+.levitor-editor .lv-status { min-height: 16px; line-height: 16px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
   color: #aaa; }
 .levitor-editor .lv-status.lv-error { color: #ff7b7b; }
 .levitor-vue-host { position: relative; box-sizing: border-box; padding: 0 8px; }
