@@ -368,6 +368,19 @@ def test_trajectory_editor(page, comfy, mode):
     _at(drv, m, 230, 440).perform()
     assert f"depth {pts[2][2]:.4f}" in _ed(drv, "return e.status.textContent")
 
+    # Toolbar buttons take real clicks (the Vue renderer would start a node drag on them).
+    def button(label):
+        return drv.execute_script("return [...window.levitorNode.levitorEditor.toolbar.querySelectorAll('button')]"
+                                  ".find(b => b.textContent === arguments[0])", label)
+
+    node_pos = drv.execute_script("return [...window.levitorNode.pos]")
+    ActionChains(drv).move_to_element(button("+ Track")).click().perform()
+    assert _ed(drv, "return [e.model.tracks.length, e.trackSelect.options.length]") == [2, 2]
+    ActionChains(drv).move_to_element(button("Undo")).click().perform()
+    assert _ed(drv, "return e.model.tracks.length") == 1
+    assert json.loads(drv.execute_script(TRACKS_TEXT))["tracks"][0]["points"] == pts
+    assert drv.execute_script("return [...window.levitorNode.pos]") == node_pos
+
     # Keys stay in the editor: Delete removes the selected point, not the node; Ctrl+Z restores it.
     n_nodes = drv.execute_script("return window.app.graph.nodes.length")
     _at(drv, m, 150, 400).click().perform()  # select
