@@ -21,13 +21,14 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from ..planning.scene import depth_to_disparity8, disparity_to_depth
+from ..preview import heatmap_preview, render_label_preview
+from ..video_io import load_depth
 from .datasets import BadDataError, VideoRecord, relabel_instances
 
 
 def _minmax_uint8(disparity: np.ndarray) -> np.ndarray:
     """``d8 = uint8(255 * (D - min) / (max - min))``, 0 everywhere for a constant map."""
-    from ..planning.scene import depth_to_disparity8, disparity_to_depth
-
     return depth_to_disparity8(disparity_to_depth(disparity))
 
 
@@ -57,9 +58,6 @@ class DepthFolder:
         raise BadDataError(self.root / record.name / f"{key}.png", "depth map is missing")
 
     def __call__(self, record: VideoRecord, index: int, frame: np.ndarray) -> np.ndarray:
-        from ..planning.scene import depth_to_disparity8
-        from ..video_io import load_depth
-
         p = self.path(record, index)
         try:
             depth = load_depth(p)
@@ -265,8 +263,6 @@ def batch_to_model_inputs(batch: dict, device=None):
 
 def clip_preview(clip: TrainingClip, *, image_alpha: float = 0.5) -> np.ndarray:
     """``(F, H, 2W, 3)`` uint8: the frames with labels and control points, next to the heatmaps."""
-    from ..preview import heatmap_preview, render_label_preview
-
     frames = np.stack([render_label_preview(f, l[None], [k], image_alpha=image_alpha)[0]
                        for f, l, k in zip(clip.frames, clip.labels, clip.keypoints)])
     return np.concatenate([frames, heatmap_preview(clip.control)], axis=2)
