@@ -410,7 +410,7 @@ def make_accelerator(cfg: TrainConfig) -> Accelerator:
                          "per process, so start a run with other settings in a new process") from exc
     check_launch(accelerator.num_processes, gpus_visible=torch.cuda.is_available())
     accelerator.print(describe_launch(accelerator.num_processes, cfg.train_batch_size,
-                                      cfg.gradient_accumulation_steps, _backend(), str(accelerator.device)))
+                                      cfg.gradient_accumulation_steps, _backend(), accelerator.device.type))
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
     remove_leftovers(accelerator, output_dir)
