@@ -22,7 +22,7 @@ from pathlib import Path
 from accelerate.utils import broadcast_object_list
 
 from ..fileio import atomic_dir
-from ..generation.models import ControlNetSVDModel
+from ..generation.loading import load_controlnet
 
 CHECKPOINT_PREFIX = "checkpoint-"
 CONTROLNET_FOLDER = "controlnet"
@@ -93,7 +93,7 @@ def register_hooks(accelerator) -> None:
     def load_hook(models, inp):
         while models:
             m = models.pop()
-            loaded = ControlNetSVDModel.from_pretrained(os.path.join(inp, CONTROLNET_FOLDER), use_safetensors=True)
+            loaded = load_controlnet(os.path.join(inp, CONTROLNET_FOLDER))
             accelerator.unwrap_model(m).load_state_dict(loaded.state_dict(), strict=True)
             del loaded
 

@@ -32,7 +32,7 @@ from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
 
 from ..depth_estimation import DepthEstimator
 from ..generation.conditioning import encode_clip_image, encode_first_frame_latents, encode_video_latents
-from ..generation.loading import default_device
+from ..generation.loading import default_device, load_controlnet
 from ..generation.models import ControlNetSVDModel, UNetSpatioTemporalControlModel
 from ..video_io import write_frames, write_video
 from .checkpoints import (
@@ -292,8 +292,7 @@ def load_frozen_models(cfg: TrainConfig, dtype: torch.dtype = torch.float32):
     except (OSError, ValueError):
         feature_extractor = None
     if cfg.controlnet_model_name_or_path:
-        controlnet = ControlNetSVDModel.from_pretrained(cfg.controlnet_model_name_or_path, torch_dtype=torch.float32,
-                                                        use_safetensors=True)
+        controlnet = load_controlnet(cfg.controlnet_model_name_or_path, dtype=torch.float32, unet_config=unet.config)
     else:
         controlnet = ControlNetSVDModel.from_unet(
             unet, conditioning_channels=3,
