@@ -53,7 +53,7 @@ def check_launch(num_processes: int, env: Mapping[str, str] | None = None, *, gp
              if gpus_visible else
              "torch sees no GPU, so accelerate stays on one process unless told to use the CPU: set "
              "ACCELERATE_USE_CPU=1 (gloo backend), e.g. ACCELERATE_USE_CPU=1 torchrun --standalone "
-             "--nproc_per_node 2 train/train.py ..., or run accelerate launch --cpu --num_processes 2 train/train.py ...")
+             "--nproc_per_node 2 train/train.py ...")
     raise ValueError(
         f"the launcher started {started} ({evidence}) but accelerate joined {num_processes}: each process would "
         f"train alone on all the data and overwrite the others' checkpoints. Start the job with accelerate launch "
@@ -65,6 +65,6 @@ def describe_launch(num_processes: int, per_process_batch: int, accumulation: in
                     device: str) -> str:
     """The one line a run logs about its processes, batch sizes and backend."""
     total = per_process_batch * num_processes * accumulation
-    return (f"{num_processes} process{'es' if num_processes != 1 else ''} on {device}, backend {backend}; batch "
-            f"{per_process_batch} per process, total {total} ({per_process_batch} x {num_processes} processes "
-            f"x {accumulation} accumulation steps)")
+    processes = f"{num_processes} process{'es' if num_processes != 1 else ''}"
+    return (f"{processes} on {device}, backend {backend}; batch {per_process_batch} per process, total {total} "
+            f"({per_process_batch} x {processes} x {accumulation} accumulation steps)")
