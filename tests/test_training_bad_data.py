@@ -254,3 +254,18 @@ def test_deeply_nested_json_is_a_problem_not_a_crash(tmp_path):
     records, problems = scan_dataset(tmp_path)
     assert [r.name for r in records] == ["synth_0000"]
     assert "not readable JSON" in problems[0].message
+
+
+def test_davis_scan_goes_on_past_damaged_videos(tmp_path):
+    root = tmp_path / "davis"
+    synthetic.write_dataset(root, layout="davis", num_videos=3, num_frames=F, height=H, width=W, num_objects=1)
+    (root / "Annotations" / "synth_0000" / "00000.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    import shutil
+
+    shutil.rmtree(root / "Annotations" / "synth_0001")
+    (root / "Annotations" / "synth_0001").write_text("a file where the folder should be")
+    records, problems = scan_dataset(root)
+    assert [r.name for r in records] == ["synth_0002"]
+    text = "\n".join(map(str, problems))
+    assert "synth_0000/00000.png: not a readable image" in text
+    assert "synth_0001: annotation folder is missing" in text
