@@ -148,6 +148,21 @@ def test_script_reports_bad_settings(setup, capsys):
     assert "multiples of 8" in capsys.readouterr().err
 
 
+def test_script_trains_in_one_process(setup, tmp_path, capsys):
+    root, models = setup
+    out = tmp_path / "cli"
+    rc = _run_script("--pretrained_model_name_or_path", str(models["svd"]), "--data_root", str(root / "one"),
+                     "--depth_dir", str(root / "depth"), "--output_dir", str(out), "--width", str(W), "--height",
+                     str(H), "--num_frames", str(F), "--max_train_steps", "1", "--report_to", "none",
+                     "--validation_steps", "100", "--dataloader_num_workers", "0",
+                     "--conditioning_embedding_out_channels", *map(str, TINY_EMBEDDING))
+    stdout = capsys.readouterr().out
+    assert rc == 0
+    assert "1 process on cpu, backend none; batch 1 per process, total 1" in stdout
+    assert f"trained to step 1; ControlNet saved to {out / 'controlnet'}" in stdout
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint-1", "controlnet"]
+
+
 @pytest.mark.skipif(importlib.util.find_spec("bitsandbytes") is not None, reason="bitsandbytes is installed")
 def test_8bit_adam_without_bitsandbytes_is_a_clear_error(setup):
     with pytest.raises(ValueError, match="pip install bitsandbytes"):
