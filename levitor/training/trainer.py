@@ -3,7 +3,9 @@
 Only the ControlNet learns; it starts as a copy of the SVD UNet's encoder
 (:meth:`ControlNetSVDModel.from_unet`) or from an existing ControlNet folder. UNet, VAE and CLIP
 image encoder are frozen. Distribution, mixed precision and gradient accumulation come from
-Hugging Face accelerate, so ``accelerate launch`` and ``torchrun`` run it on one or many GPUs.
+Hugging Face accelerate, so ``accelerate launch`` and ``torchrun`` run it on one or many GPUs (or
+several CPU processes); :mod:`.launch` refuses a launch whose processes accelerate did not join and
+:mod:`.checkpoints` keeps every checkpoint's file-system work on the main process.
 
 Per step: VAE latents of the clip are noised to a continuous ``sigma`` (EDM preconditioning,
 v-prediction, :mod:`levitor.training.loss`); the ControlNet sees them with the first-frame latents,
