@@ -42,10 +42,8 @@ def render_track_set(track_set: TrackSet, options: PlanOptions, camera_move: str
                         camera_move=moving)
     camera = track_set.tracks[n] if moving else None
     moved = render_stage(scene, track_set.tracks[:n], options, camera_track=camera, device=device)
-    notes = list(track_set.notes)
     if track_set.has_camera_track and not moving:
-        notes.append("the last track is a camera track: enable camera_move to use it (it is ignored)")
-    moved.warnings[:0] = notes
+        moved.warnings.insert(0, "the last track is a camera track: enable camera_move to use it (it is ignored)")
     return moved
 
 
@@ -92,13 +90,13 @@ class LeviTorRenderMovedMasks:
                                                         "in generator order); replaces the editor's ones."}),
                 "min_area_frac": ("FLOAT", {"default": DEFAULTS.min_area_frac, "min": 0.0, "max": 0.5, "step": 0.0005,
                                             "tooltip": "Segments not larger than this fraction of the image are "
-                                                       "dropped (reference 0.001)."}),
+                                                       f"dropped (reference {DEFAULTS.min_area_frac:g})."}),
                 "points_per_pixel": ("INT", {"default": DEFAULTS.points_per_pixel, "min": 1, "max": 64,
                                              "tooltip": "Splatting depth: nearest points kept per pixel "
-                                                        "(reference 10)."}),
+                                                        f"(reference {DEFAULTS.points_per_pixel})."}),
                 "base_radius": ("FLOAT", {"default": DEFAULTS.base_radius, "min": 0.001, "max": 0.2, "step": 0.001,
-                                          "tooltip": "Splat radius in normalised device units (reference 0.011); "
-                                                     "it grows as objects come nearer."}),
+                                          "tooltip": "Splat radius in normalised device units (reference "
+                                                     f"{DEFAULTS.base_radius:g}); it grows as objects come nearer."}),
                 "splat_units": (list(SPLAT_UNITS), {"default": DEFAULTS.splat_units,
                                                     "tooltip": "pixels: one unit is 144 px at every image size (the "
                                                                "reference's own scale at 288 px wide); ndc: half the "
@@ -167,7 +165,8 @@ class LeviTorKMeansControlPoints:
             },
             "optional": {
                 "radius": ("INT", {"default": DEFAULTS.radius, "min": 1, "max": 64,
-                                   "tooltip": "Half size in pixels of each point's heatmap patch (reference 10)."}),
+                                   "tooltip": "Half size in pixels of each point's heatmap patch (reference "
+                                              f"{DEFAULTS.radius})."}),
                 "safe_k": ("BOOLEAN", {"default": DEFAULTS.safe_k,
                                        "tooltip": "Cap k at the pixels a region has (the reference raises "
                                                   "there instead)."}),
