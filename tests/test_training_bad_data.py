@@ -46,7 +46,8 @@ JUNK = st.one_of(st.none(), st.text(max_size=4), st.dictionaries(st.text(max_siz
 SIZES = st.one_of(st.lists(st.integers(0, 12), min_size=2, max_size=2), st.lists(ANY_NUMBER | JUNK, max_size=3),
                   ANY_NUMBER, JUNK, st.just([100000, 100000]))
 COUNTS = st.one_of(st.lists(st.integers(0, 40), max_size=12), st.lists(ANY_NUMBER | JUNK, max_size=8),
-                   st.text(max_size=30), st.text(alphabet=st.characters(min_codepoint=40, max_codepoint=120), max_size=40),
+                   st.text(max_size=30),
+                   st.text(alphabet=st.characters(min_codepoint=40, max_codepoint=120), max_size=40),
                    st.binary(max_size=20), ANY_NUMBER, JUNK)
 
 
