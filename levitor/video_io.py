@@ -29,9 +29,24 @@ def _open(path: str | os.PathLike, what: str) -> Image.Image:
     return img
 
 
+def _high_precision_to_uint8(arr: np.ndarray) -> np.ndarray:
+    """16-bit / 32-bit integer values (0..65535) and float values (0..1, or 0..255 when larger) as uint8."""
+    if np.issubdtype(arr.dtype, np.floating):
+        arr = np.nan_to_num(arr.astype(np.float64), nan=0.0, posinf=255.0, neginf=0.0)
+        scale = 255.0 if arr.max() <= 1.0 else 1.0
+        return np.clip(np.rint(arr * scale), 0, 255).astype(np.uint8)
+    arr = arr.astype(np.int64)
+    return np.clip(np.rint(arr / 257.0), 0, 255).astype(np.uint8)
+
+
 def load_image(path: str | os.PathLike) -> np.ndarray:
-    """An RGB image as ``(H, W, 3)`` uint8."""
-    return np.asarray(_open(path, "image").convert("RGB"), dtype=np.uint8)
+    """An RGB image as ``(H, W, 3)`` uint8. 16-bit images are scaled (65535 -> 255), float images
+    from 0..1 (or taken as 0..255 when larger); plain ``convert("RGB")`` would clip them to white."""
+    img = _open(path, "image")
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        grey = _high_precision_to_uint8(np.asarray(img))
+        return np.repeat(grey[..., None], 3, axis=-1)
+    return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
 def load_mask(path: str | os.PathLike) -> np.ndarray:
@@ -44,7 +59,7 @@ def load_mask(path: str | os.PathLike) -> np.ndarray:
     return arr > 0
 
 
-def load_depth(path: str | os.PathLike, kind: str = "auto") -> np.ndarray:
+def load_depth(path: str | os.PathLike, kind: str = "auto", *, with_source: bool = False):
     """A depth map in reference units (``(H, W)`` float64 in ``(0, 1]``, smaller = nearer).
 
     ``kind``: ``"reference"`` (values already reference depth, ``.npy``), ``"disparity"`` (raw
@@ -52,6 +67,9 @@ def load_depth(path: str | os.PathLike, kind: str = "auto") -> np.ndarray:
     disparity ``d8`` as the reference computes it), or ``"auto"``: ``.npy``/``.npz`` whose values
     lie in ``(0, 1]`` are reference depth and other arrays disparity; 8-bit images are ``d8``;
     16-bit and float images are disparity.
+
+    ``with_source=True`` returns ``(depth, source)``, ``source`` the array as read before any
+    conversion to grey (for :func:`levitor.planning.scene.depth_warnings`).
     """
     p = Path(path)
     kinds = ("auto", "reference", "disparity", "disparity8")
@@ -69,22 +87,28 @@ def load_depth(path: str | os.PathLike, kind: str = "auto") -> np.ndarray:
         arr = np.asarray(arr, dtype=np.float64)
         if arr.ndim == 3 and arr.shape[-1] == 1:
             arr = arr[..., 0]
+        source = arr
+        if arr.ndim == 3 and arr.shape[-1] in (3, 4):
+            arr = arr[..., :3].mean(axis=-1)
         if kind == "auto":
             kind = "reference" if arr.size and np.all(np.isfinite(arr)) and arr.min() > 0 and arr.max() <= 1 else "disparity"
     else:
         img = _open(p, "depth")
+        source = np.asarray(img.convert("RGB") if img.mode in ("P", "RGBA") else img)
         if img.mode in ("RGB", "RGBA", "P", "LA"):
             img = img.convert("L")
         arr = np.asarray(img)
         if kind == "auto":
             kind = "disparity8" if arr.dtype == np.uint8 else "disparity"
     if kind == "reference":
-        return np.asarray(arr, dtype=np.float64)
-    if kind == "disparity8":
+        depth = np.asarray(arr, dtype=np.float64)
+    elif kind == "disparity8":
         if arr.dtype != np.uint8 and (arr.min() < 0 or arr.max() > 255):
             raise ValueError(f"depth {p}: 8-bit disparity must lie in 0..255")
-        return disparity8_to_depth(np.asarray(arr).astype(np.uint8))
-    return disparity_to_depth(np.asarray(arr, dtype=np.float32))
+        depth = disparity8_to_depth(np.asarray(arr).astype(np.uint8))
+    else:
+        depth = disparity_to_depth(np.asarray(arr, dtype=np.float32))
+    return (depth, source) if with_source else depth
 
 
 def _as_frames(frames) -> np.ndarray:
