@@ -7,13 +7,14 @@ failed write never leaves a half-written output.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from PIL import Image
 
-from .fileio import atomic_path
+from .fileio import atomic_dir, atomic_path
 from .planning.scene import disparity8_to_depth, disparity_to_depth
 
 
@@ -186,17 +187,39 @@ def read_video(path: str | os.PathLike) -> np.ndarray:
         raise ValueError(f"video {p} could not be decoded: {exc}") from exc
 
 
-def write_frames(frames, folder: str | os.PathLike, prefix: str = "frame") -> list[Path]:
-    """Write frames as numbered PNGs ``{prefix}_0000.png``... in ``folder``."""
-    arr = _as_frames(frames)
+def _frame_name(prefix: str, i: int) -> str:
+    return f"{prefix}_{i:04d}.png"
+
+
+def check_frames_folder(folder: str | os.PathLike, prefix: str = "frame", what: str | None = None) -> Path:
+    """Check that ``folder`` can be replaced by a new set of frames: absent, or a folder holding
+    nothing but ``{prefix}_NNNN.png`` frames (a folder with other files is never emptied)."""
     folder = Path(folder)
-    paths = []
-    for i, f in enumerate(arr):
-        p = folder / f"{prefix}_{i:04d}.png"
-        with atomic_path(p) as tmp:
-            Image.fromarray(f).save(tmp, format="PNG")
-        paths.append(p)
-    return paths
+    what = what or f"frames folder {folder}"
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{what} is a file; give a folder for the PNG frames")
+    if folder.is_dir():
+        pattern = re.compile(rf"{re.escape(prefix)}_\d{{4,}}\.png")
+        others = sorted(p.name for p in folder.iterdir() if not pattern.fullmatch(p.name))
+        if others:
+            raise ValueError(f"{what} holds other files ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}); "
+                             "give a new or empty folder (its frames are replaced on every run)")
+    return folder
+
+
+def write_frames(frames, folder: str | os.PathLike, prefix: str = "frame") -> list[Path]:
+    """Write frames as numbered PNGs ``{prefix}_0000.png``... as the whole content of ``folder``.
+
+    The folder is written beside its place and swapped in at the end, so a rerun with fewer frames
+    leaves no stale PNGs and a failed write leaves the old folder as it was. A folder holding other
+    files is refused (:func:`check_frames_folder`).
+    """
+    arr = _as_frames(frames)
+    folder = check_frames_folder(folder, prefix)
+    with atomic_dir(folder) as tmp:
+        for i, f in enumerate(arr):
+            Image.fromarray(f).save(tmp / _frame_name(prefix, i), format="PNG")
+    return [folder / _frame_name(prefix, i) for i in range(len(arr))]
 
 
 def save_png(array: np.ndarray, path: str | os.PathLike) -> Path:

@@ -12,8 +12,9 @@ SUBCOMMANDS = ["plan", "demo", "generate"]
 
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
+    from .checks import Parser
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="levitor",
         description="LeviTor: move objects of an image along 3D trajectories and render a video.",
     )
