@@ -5,6 +5,7 @@ import sys
 import numpy as np
 from PIL import Image
 
+from cli_helpers import one_line_error, run_cli
 from levitor.cli import main
 from levitor.demo_scene import ASSET_DIR
 
@@ -59,21 +60,6 @@ def demo_plan_args(out):
     return ["plan", "--image", str(ASSET_DIR / "image.png"), "--depth", str(ASSET_DIR / "disparity8.png"),
             "--masks", *masks, "--static", *statics, "--tracks", str(ASSET_DIR / "tracks.json"),
             "--out", str(out)]
-
-
-def one_line_error(capsys) -> str:
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
-
-
-def run_cli(args):
-    """``main`` as the console script runs it: argparse errors exit with status 2."""
-    try:
-        return main(args)
-    except SystemExit as exc:
-        return exc.code
 
 
 def test_bad_numbers_fail_before_planning_with_the_flag_named(tmp_path, capsys):

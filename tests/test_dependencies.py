@@ -42,7 +42,9 @@ OPTIONAL_WITHOUT_EXTRA = {"tensorboardX": "the trainer's fallback when tensorboa
 KNOWN_DISTRIBUTIONS = {"bitsandbytes": "bitsandbytes", "tensorboardX": "tensorboardx", "tomli": "tomli"}
 # What a package imports without declaring it in its own metadata: it must come with it.
 UNDECLARED_UPSTREAM = {"segment-anything": {"torchvision"}}
-LOCAL = {"levitor", "nodes", "fakes", "conftest", "tests", "train"}
+# Our own top-level names: the packages, and the test helpers beside the tests.
+LOCAL = {"levitor", "nodes", "tests", "train"} | {p.stem for p in (REPO / "tests").iterdir()
+                                                  if p.suffix == ".py" or (p / "__init__.py").is_file()}
 
 
 def _norm(name: str) -> str:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cli_helpers import one_line_error, run_cli
 from levitor.cli import main
 from levitor.tiny_models import save_tiny_models
 
@@ -73,20 +74,6 @@ def test_generate_bad_input(tmp_path, tiny_dirs, scene_files, capsys):
                  str(tiny_dirs["controlnet"]), "--frames", "2", "--out", str(tmp_path / "v.mp4")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "v.mp4").exists()
-
-
-def one_line_error(capsys) -> str:
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
-
-
-def run_cli(args):
-    try:
-        return main(args)
-    except SystemExit as exc:
-        return exc.code
 
 
 @pytest.fixture

@@ -29,6 +29,16 @@ DEFAULT_STEPS = 25
 # --quick: a few steps on a few small frames (144x256 for the demo scene).
 QUICK = {"steps": 4, "frames": 8, "max_side": 256}
 SCENE_FLAGS = ("image", "depth", "masks", "tracks")
+# Sampling settings: flag, bound (levitor.limits), default, help.
+SETTINGS = [
+    ("--fps", limits.FPS, 6, "frame rate: conditioning (as fps-1) and output video"),
+    ("--motion-bucket", limits.MOTION_BUCKET_ID, 100, "SVD motion bucket id"),
+    ("--control-scale", limits.CONTROL_SCALE, 1.0, "ControlNet residual scale"),
+    ("--min-guidance", limits.GUIDANCE, 1.0, "guidance of the first frame"),
+    ("--max-guidance", limits.GUIDANCE, 3.0, "guidance of the last frame"),
+    ("--noise-aug", limits.NOISE_AUG_STRENGTH, 0.02, "noise added to the conditioning image"),
+    ("--decode-chunk-size", limits.DECODE_CHUNK_SIZE, 0, "frames per VAE decode call, 0 = all"),
+]
 FRAME_PREFIX = "frame"
 
 
@@ -57,20 +67,8 @@ def add_parser(sub) -> None:
                    help="auto: fp16-autocast on CUDA, fp16 on MPS, fp32 on CPU")
     g.add_argument("--offload", default="none", choices=["none", "model", "sequential"],
                    help="move models to the device only while they run (model) or per layer (sequential)")
-    g.add_argument("--fps", type=bounded(limits.FPS, "--fps"), default=6,
-                   help="frame rate: conditioning (as fps-1) and output video (default 6)")
-    g.add_argument("--motion-bucket", type=bounded(limits.MOTION_BUCKET_ID, "--motion-bucket"), default=100,
-                   help="SVD motion bucket id (default 100)")
-    g.add_argument("--control-scale", type=bounded(limits.CONTROL_SCALE, "--control-scale"), default=1.0,
-                   help="ControlNet residual scale (default 1.0)")
-    g.add_argument("--min-guidance", type=bounded(limits.GUIDANCE, "--min-guidance"), default=1.0,
-                   help="guidance of the first frame (default 1.0)")
-    g.add_argument("--max-guidance", type=bounded(limits.GUIDANCE, "--max-guidance"), default=3.0,
-                   help="guidance of the last frame (default 3.0)")
-    g.add_argument("--noise-aug", type=bounded(limits.NOISE_AUG_STRENGTH, "--noise-aug"), default=0.02,
-                   help="noise added to the conditioning image (default 0.02)")
-    g.add_argument("--decode-chunk-size", type=bounded(limits.DECODE_CHUNK_SIZE, "--decode-chunk-size"), default=0,
-                   help="frames per VAE decode call (default 0: all)")
+    for flag, bound, default, text in SETTINGS:
+        g.add_argument(flag, type=bounded(bound, flag), default=default, help=f"{text} (default {default})")
     parser.set_defaults(run=run)
 
 
