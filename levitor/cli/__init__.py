@@ -35,6 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # bad input: one clear line, no traceback
         print(f"levitor {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a disk or permission problem while writing
+        print(f"levitor {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"levitor {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

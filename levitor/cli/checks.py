@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
+from pathlib import Path
 
 import torch
 
@@ -23,6 +25,15 @@ class Parser(argparse.ArgumentParser):
         if m and m.group(2).startswith(m.group(1)):
             message = m.group(2)  # the type function already named the flag
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def check_writable(path: Path, flag: str) -> None:
+    """``path`` can be created: its nearest existing parent folder is writable."""
+    parent = Path(path).absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {path}: cannot write into {parent}; give a folder you can write to")
 
 
 def bounded(bound: limits.Bound, flag: str):

@@ -20,7 +20,7 @@ import numpy as np
 from .. import limits
 from ..generation.loading import PRECISIONS, resolve_svd_folder
 from ..video_io import check_frames_folder, load_image
-from .checks import bounded, check_device, check_generation_size
+from .checks import bounded, check_device, check_generation_size, check_writable
 from .demo import demo_scene_args
 from .plan import add_plan_arguments, check_plan_inputs, frames_of, load_scene_inputs, plan_inputs
 
@@ -78,8 +78,10 @@ def _check_outputs(args: argparse.Namespace) -> Path:
         raise ValueError(f"--out must end in .mp4, .gif or .webp, got {out.name}")
     if out.is_dir():
         raise ValueError(f"--out {out} is a folder; give a video file path such as {out / 'video.mp4'}")
+    check_writable(out, "--out")
     if args.frames_dir:
         check_frames_folder(args.frames_dir, FRAME_PREFIX, what=f"--frames-dir {args.frames_dir}")
+        check_writable(Path(args.frames_dir), "--frames-dir")
     return out
 
 

@@ -16,7 +16,7 @@ from ..planning.plan import PlanOptions, build_plan
 from ..planning.scene import depth_warnings, mask_warnings
 from ..planning.tracks import parse_tracks, scale_tracks
 from ..video_io import check_frames_folder, load_depth, load_image, load_mask
-from .checks import RESIZE_FIT, bounded, check_device, crop_size, fit_size, parse_resize
+from .checks import RESIZE_FIT, bounded, check_device, check_writable, crop_size, fit_size, parse_resize
 
 DEFAULTS = PlanOptions()
 PREVIEW_PREFIX = "preview"
@@ -189,6 +189,7 @@ def check_plan_outputs(out: Path, video_format: str) -> None:
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; give a folder")
     check_frames_folder(out / "frames", PREVIEW_PREFIX, what=f"--out {out}: frames/")
+    check_writable(out / "frames", "--out")
 
 
 def write_plan_outputs(plan, out: Path, *, fps: float = 6.0, video_format: str = "mp4") -> dict[str, Path]:
