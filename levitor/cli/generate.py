@@ -13,9 +13,11 @@ win over it.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .. import limits
 from ..generation.loading import PRECISIONS, resolve_svd_folder
@@ -27,7 +29,9 @@ from .plan import add_plan_arguments, check_plan_inputs, frames_of, load_scene_i
 VIDEO_SUFFIXES = (".mp4", ".gif", ".webp")
 DEFAULT_STEPS = 25
 # --quick: a few steps on a few small frames (144x256 for the demo scene).
-QUICK = {"steps": 4, "frames": 8, "max_side": 256}
+# One CPU thread: on tiny models, thread synchronisation costs more than it gains, and badly so
+# when the cores are shared with other work.
+QUICK = {"steps": 4, "frames": 8, "max_side": 256, "threads": 1}
 SCENE_FLAGS = ("image", "depth", "masks", "tracks")
 # Sampling settings: flag, bound (levitor.limits), default, help.
 SETTINGS = [
@@ -51,6 +55,8 @@ def add_parser(sub) -> None:
     g.add_argument("--quick", action="store_true",
                    help=f"quick preset: {QUICK['steps']} steps, {QUICK['frames']} frames, long side at most "
                         f"{QUICK['max_side']} px (try the path on a CPU with tiny models)")
+    g.add_argument("--threads", type=_threads, default=None,
+                   help=f"CPU threads for torch (default: torch's choice; --quick {QUICK['threads']})")
     g.add_argument("--control", default=None,
                    help="control maps (F,3,H,W) .npy from `levitor plan`; replaces the scene arguments except --image")
     g.add_argument("--svd", required=True,
@@ -70,6 +76,18 @@ def add_parser(sub) -> None:
     for flag, bound, default, text in SETTINGS:
         g.add_argument(flag, type=bounded(bound, flag), default=default, help=f"{text} (default {default})")
     parser.set_defaults(run=run)
+
+
+def _threads(text: str) -> int:
+    cores = os.cpu_count() or 1
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= cores:
+        raise argparse.ArgumentTypeError(f"--threads must be an integer in [1, {cores}] (this machine's cores), "
+                                         f"got {text!r}")
+    return n
 
 
 def _check_outputs(args: argparse.Namespace) -> Path:
@@ -161,6 +179,9 @@ def run(args: argparse.Namespace) -> int:
     if args.min_guidance > args.max_guidance:
         raise ValueError(f"--min-guidance {args.min_guidance:g} is above --max-guidance {args.max_guidance:g}")
     steps = args.steps if args.steps is not None else (QUICK["steps"] if args.quick else DEFAULT_STEPS)
+    threads = args.threads if args.threads is not None else (QUICK["threads"] if args.quick else None)
+    if threads is not None:
+        torch.set_num_threads(threads)
     image, control, notes = _prepare(args)
     for w in notes:
         print(f"warning: {w}")
