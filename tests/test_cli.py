@@ -156,3 +156,21 @@ def test_depth_and_mask_warnings_on_the_command_line(tmp_path, capsys):
     assert (f"warning: --depth {white} is constant: every pixel is at the same depth, so occlusion and "
             "perspective scaling are lost; check the depth map") in out
     assert f"warning: static mask {empty} covers nothing (no selected pixel); check the file or select again" in out
+
+
+def test_plan_warns_when_the_size_cannot_be_generated(tmp_path, capsys):
+    image = np.full((30, 42, 3), 100, np.uint8)
+    Image.fromarray(image).save(tmp_path / "i.png")
+    Image.fromarray(np.tile(np.linspace(20, 200, 30)[:, None], (1, 42)).astype(np.uint8)).save(tmp_path / "d.png")
+    m = np.zeros((30, 42), np.uint8)
+    m[10:20, 10:20] = 255
+    Image.fromarray(m).save(tmp_path / "m.png")
+    (tmp_path / "t.json").write_text(json.dumps({"tracks": [[[15, 15, 0.01], [25, 15, 0.01]]]}))
+    args = ["plan", "--image", str(tmp_path / "i.png"), "--depth", str(tmp_path / "d.png"), "--masks",
+            str(tmp_path / "m.png"), "--tracks", str(tmp_path / "t.json"), "--frames", "2", "--format", "gif"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert ("warning: the scene is 42x30: `levitor generate` needs multiples of 8; plan again with --crop or "
+            "--resize to use these control maps for generation") in capsys.readouterr().out
+    assert main([*args, "--crop", "--out", str(tmp_path / "b")]) == 0
+    assert np.load(tmp_path / "b" / "control.npy").shape == (2, 3, 24, 40)
+    assert "multiples of 8" not in capsys.readouterr().out

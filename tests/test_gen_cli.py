@@ -180,3 +180,21 @@ def test_quick_demo_and_frames_dir_rerun(tmp_path, tiny_dirs, capsys):
     assert sorted(p.name for p in frames_dir.iterdir()) == ["frame_0000.png", "frame_0001.png"]
     assert main([*args, "--image", "x.png"]) == 2
     assert "--demo uses the shipped scene; drop --image" in capsys.readouterr().err
+
+
+def test_control_maps_and_controlnet_folder_checked_before_loading(tmp_path, tiny_dirs, scene_files, capsys):
+    image = scene_files[1]
+    base = ["generate", "--svd", str(tiny_dirs["svd"]), "--controlnet", str(tiny_dirs["controlnet"]),
+            "--out", str(tmp_path / "v.mp4"), "--image", image]
+    np.save(tmp_path / "c.npy", np.zeros((4, 3, 32, 48), np.float32))
+    assert main([*base, "--control", str(tmp_path / "c.npy")]) == 2
+    assert one_line_error(capsys) == (f"levitor generate: error: --control {tmp_path / 'c.npy'} has shape "
+                                      "(4, 3, 32, 48), expected (frames, 3, 64, 48) for the 48x64 --image")
+    empty_cn = tmp_path / "cn"
+    empty_cn.mkdir()
+    (empty_cn / "config.json").write_text("{}")
+    base[base.index("--controlnet") + 1] = str(empty_cn)
+    assert main([*base, "--control", str(tmp_path / "c.npy")]) == 2
+    assert one_line_error(capsys) == (f"levitor generate: error: --controlnet {empty_cn} has no "
+                                      "diffusion_pytorch_model.safetensors; download it (pickled .bin files are "
+                                      "not loaded)")

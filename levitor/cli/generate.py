@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .. import limits
-from ..generation.loading import PRECISIONS, resolve_svd_folder
+from ..generation.loading import CONTROLNET_WEIGHTS, PRECISIONS, resolve_svd_folder
 from ..video_io import check_frames_folder, load_image
 from .checks import bounded, check_device, check_generation_size, check_writable
 from .demo import demo_scene_args
@@ -119,6 +119,10 @@ def _check_models(args: argparse.Namespace) -> None:
                          "(config.json + diffusion_pytorch_model.safetensors) or a .safetensors file")
     if cn.is_dir() and not (cn / "config.json").is_file():
         raise ValueError(f"--controlnet {args.controlnet} has no config.json; pass the whole controlnet/ folder")
+    weights = (CONTROLNET_WEIGHTS, CONTROLNET_WEIGHTS.replace(".safetensors", ".fp16.safetensors"))
+    if cn.is_dir() and not any((cn / w).is_file() for w in weights):
+        raise ValueError(f"--controlnet {args.controlnet} has no {CONTROLNET_WEIGHTS}; download it (pickled .bin "
+                         "files are not loaded)")
     if cn.is_file() and cn.suffix != ".safetensors":
         raise ValueError(f"--controlnet {args.controlnet} is not a .safetensors file")
 
