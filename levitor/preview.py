@@ -107,11 +107,13 @@ def render_preview(plan, *, image_alpha: float = 0.4, point_size: int | None = N
     light ghost, and the frame number and a legend (object colours, each object's depth in the
     frame, the ghost) are drawn.
     """
+    # a camera move adds the background as the last object: no ghost or legend line for it
+    moved = plan.scene.num_objects - (1 if getattr(plan.scene, "camera_move", False) else 0)
     return render_label_preview(plan.scene.image, plan.labels, plan.keypoints,
                                 plan.trajectories if show_tracks else None,
                                 image_alpha=image_alpha, point_size=point_size,
-                                num_objects=plan.scene.num_objects if annotate else 0,
-                                object_depths=plan.trajectories[:, :, 2] if annotate else None)
+                                num_objects=moved if annotate else 0,
+                                object_depths=plan.trajectories[:moved, :, 2] if annotate else None)
 
 
 def render_label_preview(image: np.ndarray, labels: np.ndarray, keypoints: Sequence[np.ndarray] | None = None,

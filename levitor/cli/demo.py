@@ -7,10 +7,11 @@ from pathlib import Path
 
 from .. import limits
 from ..demo_scene import ASSET_DIR
-from ..planning.plan import PlanOptions
+from ..planning.options import PlanOptions
 from .checks import bounded
 from .plan import check_plan_outputs, plan_from_args, write_plan_outputs
 
+DEFAULTS = PlanOptions()
 DESCRIPTION = "LeviTor demo: a ball passes behind a pillar, then comes out nearer to the camera."
 
 
@@ -27,18 +28,17 @@ def add_parser(sub) -> None:
     parser = sub.add_parser("demo", help="run the planning stage on the shipped example scene",
                             description=__doc__)
     parser.add_argument("--out", default="levitor_demo", help="output folder (default ./levitor_demo)")
-    parser.add_argument("--frames", type=bounded(limits.NUM_FRAMES, "--frames"), default=PlanOptions().num_frames,
-                        help=f"number of frames (default {PlanOptions().num_frames})")
+    parser.add_argument("--frames", type=bounded(limits.NUM_FRAMES, "--frames"), default=DEFAULTS.num_frames,
+                        help=f"number of frames (default {DEFAULTS.num_frames})")
     parser.add_argument("--format", choices=["mp4", "gif"], default="mp4", help="preview video format")
     parser.add_argument("--device", default=None, help="torch device for rendering (default cpu)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    defaults = PlanOptions()
-    plan_args = argparse.Namespace(**demo_scene_args(), frames=args.frames, ratio=defaults.ratio,
-                                   radius=defaults.radius, no_id=False, no_depth=False, device=args.device,
-                                   resize=None, crop=False)
+    plan_args = argparse.Namespace(**demo_scene_args(), frames=args.frames, ratio=DEFAULTS.ratio,
+                                   radius=DEFAULTS.radius, no_id=False, no_depth=False, device=args.device,
+                                   camera=None, resize=None, crop=False)
     out = Path(args.out)
     check_plan_outputs(out, args.format)
     plan = plan_from_args(plan_args)

@@ -12,7 +12,8 @@ from PIL import Image
 
 from .. import limits
 from ..fileio import atomic_path
-from ..planning.plan import PlanOptions, build_plan
+from ..planning.options import PlanOptions
+from ..planning.plan import build_plan
 from ..planning.scene import depth_warnings, mask_warnings
 from ..planning.tracks import parse_tracks, scale_tracks
 from ..video_io import check_frames_folder, load_depth, load_image, load_mask
@@ -36,6 +37,9 @@ def add_plan_arguments(parser: argparse.ArgumentParser, *, required: bool = True
     g.add_argument("--static", nargs="*", default=[], metavar="MASK",
                    help="static segment mask PNGs, in SAM automatic-mask order")
     g.add_argument("--tracks", required=required, help="tracks JSON file (see docs/architecture.md)")
+    g.add_argument("--camera", default=None, metavar="TRACK",
+                   help="tracks JSON file with one track that moves the background (everything outside the masks), "
+                        "for a camera move")
     size = g.add_mutually_exclusive_group()
     size.add_argument("--resize", type=parse_resize, default=None, metavar="WxH|fit",
                       help="resize image, depth, masks and tracks to WxH (multiples of 8), or 'fit': the largest "
@@ -63,6 +67,7 @@ class SceneInputs:
     masks: list[np.ndarray]
     static: list[np.ndarray]
     tracks: list
+    camera: list | None
     source_size: tuple[int, int]
     warnings: list[str] = field(default_factory=list)
 
@@ -120,10 +125,12 @@ def load_scene_inputs(args: argparse.Namespace, *, max_side: int | None = None) 
     for path, m in zip(args.masks, masks):
         if not m.any():
             raise ValueError(f"--masks {path} selects no pixel (an all-black mask); every moved object needs pixels")
-    tracks_path = Path(args.tracks)
-    if not tracks_path.is_file():
-        raise ValueError(f"--tracks file not found: {tracks_path}")
-    tracks = parse_tracks(tracks_path.read_text(), image_size=source, name=str(tracks_path))
+    tracks = _read_tracks(args.tracks, "--tracks", source)
+    camera = None
+    if getattr(args, "camera", None):
+        camera = _read_tracks(args.camera, "--camera", source)
+        if len(camera) != 1:
+            raise ValueError(f"{args.camera}: --camera takes a tracks file with one track, it has {len(camera)}")
 
     notes = depth_warnings(depth, image, source=depth_source, name=f"--depth {args.depth}")
     notes += mask_warnings(masks, static, object_names=list(args.masks), static_names=list(args.static))
@@ -136,18 +143,27 @@ def load_scene_inputs(args: argparse.Namespace, *, max_side: int | None = None) 
         masks = [m[y0:y0 + h, x0:x0 + w] for m in masks]
         static = [m[y0:y0 + h, x0:x0 + w] for m in static]
         tracks = [[(x - x0, y - y0, d) for x, y, d in t] for t in tracks]
+        camera = None if camera is None else [[(x - x0, y - y0, d) for x, y, d in t] for t in camera]
     elif size != source:
         image = _resize(image, size, smooth=True)
         depth = _resize(depth, size, smooth=False)
         masks = [_resize(m, size, smooth=False) for m in masks]
         static = [_resize(m, size, smooth=False) for m in static]
         tracks = scale_tracks(tracks, source, size)
+        camera = None if camera is None else scale_tracks(camera, source, size)
     for path, m in zip(args.masks, masks):
         if not m.any():
             raise ValueError(f"--masks {path} selects no pixel at {size[0]}x{size[1]}; the object is too small "
                              "for this --resize/--crop")
     return SceneInputs(image=image, depth=depth, masks=masks, static=static, tracks=tracks,
-                       source_size=source, warnings=notes)
+                       camera=None if camera is None else camera[0], source_size=source, warnings=notes)
+
+
+def _read_tracks(path: str, flag: str, size: tuple[int, int]) -> list:
+    tracks_path = Path(path)
+    if not tracks_path.is_file():
+        raise ValueError(f"{flag} file not found: {tracks_path}")
+    return parse_tracks(tracks_path.read_text(), image_size=size, name=str(tracks_path))
 
 
 def frames_of(args: argparse.Namespace) -> int:
@@ -172,7 +188,7 @@ def plan_inputs(inputs: SceneInputs, args: argparse.Namespace):
     """Run :func:`levitor.planning.plan.build_plan` on checked inputs."""
     plan = build_plan(inputs.image, inputs.depth, inputs.masks, inputs.static, inputs.tracks,
                       num_frames=frames_of(args), ratio=args.ratio, radius=args.radius, use_id=not args.no_id,
-                      use_depth=not args.no_depth, device=args.device)
+                      use_depth=not args.no_depth, camera_track=inputs.camera, device=args.device)
     plan.warnings[:0] = inputs.warnings
     return plan
 
