@@ -107,8 +107,7 @@ def render_preview(plan, *, image_alpha: float = 0.4, point_size: int | None = N
     light ghost, and the frame number and a legend (object colours, each object's depth in the
     frame, the ghost) are drawn.
     """
-    # a camera move adds the background as the last object: no ghost or legend line for it
-    moved = plan.scene.num_objects - (1 if getattr(plan.scene, "camera_move", False) else 0)
+    moved = plan.scene.num_tracks  # a camera move's background gets no ghost or legend line
     return render_label_preview(plan.scene.image, plan.labels, plan.keypoints,
                                 plan.trajectories if show_tracks else None,
                                 image_alpha=image_alpha, point_size=point_size,
