@@ -67,12 +67,14 @@ def test_generate_end_to_end(tmp_path, tiny_dirs, scene_files, capsys):
 def test_generate_bad_input(tmp_path, tiny_dirs, scene_files, capsys):
     base = ["--svd", str(tiny_dirs["svd"]), "--controlnet", str(tiny_dirs["controlnet"])]
     assert main(["generate", *base, "--out", str(tmp_path / "v.mp4"), "--image", scene_files[1]]) == 2
-    assert "missing --depth, --masks, --tracks" in capsys.readouterr().err
+    assert one_line_error(capsys) == ("levitor generate: error: missing --depth, --masks, --tracks: give the scene "
+                                      "to plan, --demo, or --image with --control control.npy")
     assert main(["generate", *scene_files, *base, "--out", str(tmp_path / "v.avi")]) == 2
-    assert ".mp4, .gif or .webp" in capsys.readouterr().err
+    assert one_line_error(capsys) == "levitor generate: error: --out must end in .mp4, .gif or .webp, got v.avi"
     assert main(["generate", *scene_files, "--svd", str(tmp_path / "nope"), "--controlnet",
                  str(tiny_dirs["controlnet"]), "--frames", "2", "--out", str(tmp_path / "v.mp4")]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert one_line_error(capsys) == (f"levitor generate: error: --svd {tmp_path / 'nope'} does not exist; pass the "
+                                      "stable-video-diffusion-img2vid-xt folder (the one holding model_index.json)")
     assert not (tmp_path / "v.mp4").exists()
 
 

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except ValueError as exc:  # bad input: one clear line, no traceback
-        print(f"levitor {args.command}: error: {exc}", file=sys.stderr)
+        print(f"levitor {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except OSError as exc:  # a disk or permission problem while writing
         print(f"levitor {args.command}: error: {exc}", file=sys.stderr)

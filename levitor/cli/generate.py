@@ -106,13 +106,16 @@ def _check_outputs(args: argparse.Namespace) -> Path:
 def _check_models(args: argparse.Namespace) -> None:
     """The model paths exist and have the right layout (without loading anything)."""
     svd = Path(args.svd).expanduser()
-    if svd.is_dir() or not (svd.suffix or args.svd.count("/") == 1):
+    # "owner/name" is a hub id unless "owner" is a local folder (then it is a mistyped path)
+    hub_id = args.svd.count("/") == 1 and not svd.suffix and not svd.parent.is_dir()
+    if svd.is_dir():
         try:
             resolve_svd_folder(svd)
         except ValueError as exc:
             raise ValueError(f"--svd: {exc}") from None
-    elif not svd.exists() and svd.suffix:
-        raise ValueError(f"--svd {args.svd} does not exist; pass the stable-video-diffusion-img2vid-xt folder")
+    elif not svd.exists() and not hub_id:
+        raise ValueError(f"--svd {args.svd} does not exist; pass the stable-video-diffusion-img2vid-xt folder "
+                         "(the one holding model_index.json)")
     cn = Path(args.controlnet).expanduser()
     if not cn.exists():
         raise ValueError(f"--controlnet {args.controlnet} does not exist; pass the LeviTor controlnet/ folder "
