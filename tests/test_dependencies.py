@@ -43,8 +43,8 @@ KNOWN_DISTRIBUTIONS = {"bitsandbytes": "bitsandbytes", "tensorboardX": "tensorbo
 # What a package imports without declaring it in its own metadata: it must come with it.
 UNDECLARED_UPSTREAM = {"segment-anything": {"torchvision"}}
 # Our own top-level names: the packages, and the test helpers beside the tests.
-LOCAL = {"levitor", "nodes", "tests", "train"} | {p.stem for p in (REPO / "tests").iterdir()
-                                                  if p.suffix == ".py" or (p / "__init__.py").is_file()}
+LOCAL = {"levitor", "nodes", "tests", "train"} | {p.stem for p in (REPO / "tests").rglob("*.py")} | {
+    p.parent.name for p in (REPO / "tests").rglob("__init__.py")}
 
 
 def _norm(name: str) -> str:
