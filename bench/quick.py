@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
                "--controlnet", str(tiny / "controlnet"), "--out", str(Path(tmp) / "demo.mp4")]
         for i in range(args.repeats):
             wall, cpu = timed(cmd, env)
-            print(f"levitor generate --demo --quick ({args.threads} threads): {wall:.1f} s wall, {cpu:.1f} s CPU")
+            print(f"levitor generate --demo --quick (OMP_NUM_THREADS={args.threads}; --quick runs torch on one "
+                  f"thread): {wall:.1f} s wall, {cpu:.1f} s CPU")
         print(f"load average now: {os.getloadavg()[0]:.1f} (other work on the machine slows the wall time)")
     return 0
 
