@@ -64,3 +64,20 @@ def test_masks_that_cover_nothing_or_everything():
         "object mask ball.png covers the whole image (100.0% of the pixels); is it inverted?",
         "static mask a.png covers nothing (no selected pixel); check the file or select again",
     ]
+
+
+def test_library_plan_reports_input_warnings_once_and_the_cli_names_the_flag_instead():
+    """build_plan's warnings carry the input checks; a flat depth map is reported exactly once."""
+    from levitor.planning.plan import build_plan
+
+    h, w = 32, 48
+    image = np.zeros((h, w, 3), np.uint8)
+    image[:, : w // 2] = 200
+    mask = np.zeros((h, w), bool)
+    mask[10:20, 10:20] = True
+    plan = build_plan(image, np.full((h, w), 0.4), [mask], [], [[(15, 15, 0.4), (30, 15, 0.4)]], num_frames=2)
+    flat = [note for note in plan.warnings if "depth is constant" in note]
+    assert len(flat) == 1
+    ramp = np.linspace(0.2, 1.0, w)[None, :].repeat(h, 0)
+    plan = build_plan(image, ramp, [mask], [], [[(15, 15, 0.4), (30, 15, 0.4)]], num_frames=2)
+    assert not [note for note in plan.warnings if "depth" in note]

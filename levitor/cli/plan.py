@@ -189,7 +189,8 @@ def plan_inputs(inputs: SceneInputs, args: argparse.Namespace):
     plan = build_plan(inputs.image, inputs.depth, inputs.masks, inputs.static, inputs.tracks,
                       num_frames=frames_of(args), ratio=args.ratio, radius=args.radius, use_id=not args.no_id,
                       use_depth=not args.no_depth, camera_track=inputs.camera, device=args.device)
-    plan.warnings[:0] = inputs.warnings
+    # The CLI's own input warnings name the flags; the library's generic copies are dropped.
+    plan.warnings[:] = inputs.warnings + [w for w in plan.warnings if w not in plan.scene.input_warnings]
     return plan
 
 

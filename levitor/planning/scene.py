@@ -12,6 +12,7 @@ index + 1 and may have gaps where a candidate was rejected.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Sequence
 
 import numpy as np
@@ -178,6 +179,14 @@ class Scene:
     labels: np.ndarray
     num_objects: int
     camera_move: bool = False
+
+    @cached_property
+    def input_warnings(self) -> list[str]:
+        """Warnings about the inputs themselves: a flat or image-like depth map, an object that
+        covers the whole image. Computed once per scene (the live preview renders it often)."""
+        masks = [self.labels == k + 1 for k in range(self.num_tracks)]
+        return depth_warnings(self.depth, self.image) + [
+            note for note in mask_warnings(masks) if "covers nothing" not in note]
 
     @property
     def num_tracks(self) -> int:
