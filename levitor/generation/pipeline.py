@@ -19,6 +19,7 @@ import contextlib
 import math
 import os
 import shutil
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,6 @@ from diffusers import AutoencoderKLTemporalDecoder, DiffusionPipeline, EulerDisc
 from diffusers.utils import BaseOutput
 from diffusers.video_processor import VideoProcessor
 
-from ..fileio import atomic_dir
 from .conditioning import added_time_ids, draw_noise, encode_clip_image, encode_first_frame_latents
 from .loading import (
     AUTO_VARIANT,
@@ -266,15 +266,19 @@ class LeviTorPipeline(DiffusionPipeline):
             raise ValueError("safe_serialization=False is not supported: the pipeline is saved as safetensors.")
         if kwargs.get("push_to_hub"):
             raise ValueError("push_to_hub is not supported: save to a folder and upload it with huggingface-cli.")
-        target = Path(os.fspath(save_directory))
-        with atomic_dir(target.with_name(f".{target.name}.saving")) as tmp:
+        target = Path(os.fspath(save_directory)).absolute()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+        try:
             super().save_pretrained(tmp, safe_serialization=True, **kwargs)
-            target.mkdir(parents=True, exist_ok=True)
-            for entry in sorted(tmp.iterdir()):
+            target.mkdir(exist_ok=True)
+            for entry in sorted(tmp.iterdir(), key=lambda e: e.name == "model_index.json"):  # the index last
                 dest = target / entry.name
                 if dest.is_dir():
                     shutil.rmtree(dest)
                 os.replace(entry, dest)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def configure(self, plan: PrecisionPlan | None = None, *, offload: str | None = None,
                   device: str | torch.device | None = None) -> "LeviTorPipeline":
