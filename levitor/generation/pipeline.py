@@ -250,9 +250,18 @@ class LeviTorPipeline(DiffusionPipeline):
                 controlnet, dtype=plan.denoiser_dtype, unet_config=parts["unet"].config,
                 variant=None if variant == AUTO_VARIANT else variant, low_cpu_mem_usage=low_cpu_mem_usage,
             )
+        return cls.assemble(parts, controlnet, plan, offload=offload, device=device, temporal_context=temporal_context)
+
+    @classmethod
+    def assemble(cls, parts: dict, controlnet: ControlNetSVDModel | None, plan: PrecisionPlan, *,
+                 offload: str | None = None, device: str | torch.device | None = None,
+                 temporal_context: str = DEFAULT_TEMPORAL_CONTEXT) -> "LeviTorPipeline":
+        """A pipeline from loaded components (``unet``, ``vae``, ``image_encoder``,
+        ``feature_extractor``, ``scheduler``) placed as ``plan`` and ``offload`` say; the last
+        step of every loader (folders here, single checkpoint files elsewhere)."""
         pipe = cls(controlnet=controlnet, **parts)
-        pipe.temporal_context = temporal_context
-        pipe.configure(plan, offload=offload, device=device)
+        pipe.temporal_context = check_temporal_context(temporal_context)
+        pipe.configure(plan, offload=check_offload(offload), device=device)
         return pipe
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
