@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 import os
 import shutil
 import tempfile
@@ -336,16 +337,17 @@ class LeviTorPipeline(DiffusionPipeline):
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"output_type must be one of {', '.join(map(repr, OUTPUT_TYPES))}; got {output_type!r}.")
         check_temporal_context(temporal_context)
-        if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int) or num_inference_steps < 1:
+        if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, numbers.Integral) \
+                or num_inference_steps < 1:
             raise ValueError(f"num_inference_steps must be a whole number >= 1, got {num_inference_steps!r}.")
         for name, value in (("min_guidance_scale", min_guidance_scale), ("max_guidance_scale", max_guidance_scale),
                             ("noise_aug_strength", noise_aug_strength), ("control_scale", control_scale),
                             ("fps", fps), ("motion_bucket_id", motion_bucket_id)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, got {value!r}.")
         if noise_aug_strength < 0:
             raise ValueError(f"noise_aug_strength must be >= 0, got {noise_aug_strength}.")
-        if decode_chunk_size is not None and (not isinstance(decode_chunk_size, int) or decode_chunk_size < 1):
+        if decode_chunk_size is not None and (not isinstance(decode_chunk_size, numbers.Integral) or decode_chunk_size < 1):
             raise ValueError(f"decode_chunk_size must be >= 1 or None, got {decode_chunk_size!r}.")
         if isinstance(generator, (list, tuple)):
             if len(generator) != 1:
