@@ -6,6 +6,7 @@ nothing heavy (no torch), so front ends can build their menus without loading th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 
 
@@ -84,3 +85,22 @@ def check_offload(value) -> str | None:
 def check_temporal_context(value) -> str:
     """The temporal-context name of ``value``; ValueError naming the choices otherwise."""
     return _choose(value, TEMPORAL_CONTEXTS, "temporal_context")
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """The sampler's settings and their defaults (the original demo's); front ends read
+    :data:`SAMPLING` instead of retyping the numbers."""
+
+    num_inference_steps: int = 25
+    min_guidance_scale: float = 1.0
+    max_guidance_scale: float = 3.0
+    fps: int = 6
+    motion_bucket_id: int = 100
+    noise_aug_strength: float = 0.02
+    control_scale: float = 1.0
+    seed: int = 217
+    temporal_context: str = DEFAULT_TEMPORAL_CONTEXT
+
+
+SAMPLING = SamplingOptions()

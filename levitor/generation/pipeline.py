@@ -38,6 +38,7 @@ from .conditioning import added_time_ids, draw_noise, encode_clip_image, encode_
 from .loading import (
     AUTO_VARIANT,
     PrecisionPlan,
+    check_controlnet_matches_unet,
     default_device,
     load_controlnet,
     load_svd_components,
@@ -47,13 +48,14 @@ from .loading import (
 from .models import ControlNetSVDModel, UNetSpatioTemporalControlModel
 from .options import (
     DEFAULT_PRECISION,
+    SAMPLING,
     DEFAULT_TEMPORAL_CONTEXT,
     Offload,
     check_offload,
     check_temporal_context,
 )
 
-DEFAULT_SEED = 217
+DEFAULT_SEED = SAMPLING.seed
 OUTPUT_TYPES = ("pil", "np", "pt", "latent")
 #: diffusers keyword arguments ``from_pretrained`` refuses, with the reason.
 _REFUSED_KWARGS = {
@@ -245,6 +247,7 @@ class LeviTorPipeline(DiffusionPipeline):
             root = Path(os.fspath(svd_path)).expanduser()
             controlnet = saved_controlnet(root / subfolder if subfolder else root)
         if isinstance(controlnet, ControlNetSVDModel):
+            check_controlnet_matches_unet(controlnet.config, parts["unet"].config)
             controlnet = controlnet.to(dtype=plan.denoiser_dtype)
         elif controlnet is not None:
             controlnet = load_controlnet(
@@ -479,16 +482,16 @@ class LeviTorPipeline(DiffusionPipeline):
         image: Any,
         control: Any,
         *,
-        num_inference_steps: int = 25,
-        min_guidance_scale: float = 1.0,
-        max_guidance_scale: float = 3.0,
-        fps: int = 6,
-        motion_bucket_id: int = 100,
-        noise_aug_strength: float = 0.02,
-        control_scale: float = 1.0,
+        num_inference_steps: int = SAMPLING.num_inference_steps,
+        min_guidance_scale: float = SAMPLING.min_guidance_scale,
+        max_guidance_scale: float = SAMPLING.max_guidance_scale,
+        fps: int = SAMPLING.fps,
+        motion_bucket_id: int = SAMPLING.motion_bucket_id,
+        noise_aug_strength: float = SAMPLING.noise_aug_strength,
+        control_scale: float = SAMPLING.control_scale,
         decode_chunk_size: int | None = None,
         generator: torch.Generator | None = None,
-        seed: int | None = DEFAULT_SEED,
+        seed: int | None = SAMPLING.seed,
         output_type: str = "pil",
         temporal_context: str | None = None,
         callback_on_step_end: Callable[["LeviTorPipeline", int, Any, dict], dict] | None = None,
@@ -522,7 +525,7 @@ class LeviTorPipeline(DiffusionPipeline):
         """
         if controlnet_cond_scale is not None:
             warnings.warn("controlnet_cond_scale is deprecated; pass control_scale", DeprecationWarning, stacklevel=2)
-            if control_scale != 1.0 and control_scale != controlnet_cond_scale:
+            if control_scale not in (SAMPLING.control_scale, controlnet_cond_scale):
                 raise ValueError("pass control_scale only (controlnet_cond_scale is its former name).")
             control_scale = controlnet_cond_scale
         temporal_context = self.temporal_context if temporal_context is None else temporal_context
