@@ -175,6 +175,9 @@ class LeviTorPipeline(DiffusionPipeline):
             scheduler=scheduler,
             feature_extractor=feature_extractor,
         )
+        for model in (unet, controlnet):
+            if model is not None:  # install the switchable temporal blocks before any offload hook wraps them
+                model.set_temporal_context(model.temporal_context)
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
         self.video_processor = VideoProcessor(do_resize=False, vae_scale_factor=self.vae_scale_factor)
         self.autocast_dtype: torch.dtype | None = None
