@@ -6,8 +6,8 @@ nothing heavy (no torch), so front ends can build their menus without loading th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
+from types import SimpleNamespace
 
 
 class Precision(str, Enum):
@@ -87,20 +87,16 @@ def check_temporal_context(value) -> str:
     return _choose(value, TEMPORAL_CONTEXTS, "temporal_context")
 
 
-@dataclass(frozen=True)
-class SamplingOptions:
-    """The sampler's settings and their defaults (the original demo's); front ends read
-    :data:`SAMPLING` instead of retyping the numbers."""
-
-    num_inference_steps: int = 25
-    min_guidance_scale: float = 1.0
-    max_guidance_scale: float = 3.0
-    fps: int = 6
-    motion_bucket_id: int = 100
-    noise_aug_strength: float = 0.02
-    control_scale: float = 1.0
-    seed: int = 217
-    temporal_context: str = DEFAULT_TEMPORAL_CONTEXT
-
-
-SAMPLING = SamplingOptions()
+#: The sampler's settings and their defaults (the original demo's); front ends read these instead
+#: of retyping the numbers (``SAMPLING.fps``, ...). Read-only.
+SAMPLING = SimpleNamespace(
+    num_inference_steps=25,  # Euler steps
+    min_guidance_scale=1.0,  # classifier-free guidance of the first frame ...
+    max_guidance_scale=3.0,  # ... and of the last (linear in between)
+    fps=6,  # the model is conditioned on fps - 1
+    motion_bucket_id=100,  # SVD's motion conditioning
+    noise_aug_strength=0.02,  # noise added to the conditioning image
+    control_scale=1.0,  # multiplies every ControlNet residual
+    seed=217,  # the original demo's seed
+    temporal_context=DEFAULT_TEMPORAL_CONTEXT,
+)
