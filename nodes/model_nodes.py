@@ -9,13 +9,13 @@ import threading
 
 import numpy as np
 
+from levitor.generation.options import OFFLOAD_MODES, PRECISIONS
+
 from . import convert, host
 from .sockets import CATEGORY, CONTROL, MODEL, LeviTorModel
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "fp32", "fp16", "bf16", "fp16-autocast")
-OFFLOAD_MODES = ("none", "model", "sequential")
 IMAGE_FIT = ("error", "resize", "center crop")
 NO_SVD = "(no SVD-xt folder in models/diffusers)"
 NO_CONTROLNET = "(no LeviTor ControlNet in models/levitor)"
@@ -170,7 +170,7 @@ def sample_frames(model: LeviTorModel, image: np.ndarray, control: np.ndarray, *
 
     out = pipe(image, control, num_inference_steps=int(steps), min_guidance_scale=float(min_guidance),
                max_guidance_scale=float(max_guidance), fps=int(fps), motion_bucket_id=int(motion_bucket_id),
-               noise_aug_strength=float(noise_aug_strength), controlnet_cond_scale=float(control_scale),
+               noise_aug_strength=float(noise_aug_strength), control_scale=float(control_scale),
                decode_chunk_size=int(decode_chunk_size) if decode_chunk_size else None, seed=int(seed),
                output_type="np", callback_on_step_end=callback)
     frames = out.frames if hasattr(out, "frames") else out[0]

@@ -177,7 +177,7 @@ def test_sampler_returns_frames_and_reports_progress(pack, fake_host, model):
     _, control, kw = model.pipeline.calls[-1]
     assert control.shape == (4, 3, 64, 48)
     assert kw["seed"] == 217 and kw["num_inference_steps"] == 5 and kw["decode_chunk_size"] is None
-    assert kw["motion_bucket_id"] == 100 and kw["controlnet_cond_scale"] == 1.0 and kw["output_type"] == "np"
+    assert kw["motion_bucket_id"] == 100 and kw["control_scale"] == 1.0 and kw["output_type"] == "np"
     assert ("new", 5) in fake_host.progress
     assert [p for p in fake_host.progress if p[0] == "update"][-5:] == [("update", i) for i in range(1, 6)]
     assert model.pipeline.moves[-1] == "cpu"  # force_offload

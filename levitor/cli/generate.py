@@ -20,7 +20,18 @@ import numpy as np
 import torch
 
 from .. import limits
-from ..generation.loading import CONTROLNET_WEIGHTS, PRECISIONS, resolve_svd_folder
+from ..generation.loading import CONTROLNET_WEIGHTS, resolve_svd_folder
+from ..generation.options import (
+    DEFAULT_OFFLOAD,
+    DEFAULT_PRECISION,
+    DEFAULT_TEMPORAL_CONTEXT,
+    OFFLOAD_HELP,
+    OFFLOAD_MODES,
+    PRECISION_HELP,
+    PRECISIONS,
+    TEMPORAL_CONTEXT_HELP,
+    TEMPORAL_CONTEXTS,
+)
 from ..video_io import check_frames_folder, load_image
 from .checks import bounded, check_device, check_generation_size, check_writable
 from .demo import demo_scene_args
@@ -69,10 +80,10 @@ def add_parser(sub) -> None:
                    help=f"sampling steps (default {DEFAULT_STEPS}, --quick {QUICK['steps']})")
     g.add_argument("--seed", type=bounded(limits.SEED, "--seed"), default=217,
                    help="noise seed (default 217, the reference's)")
-    g.add_argument("--precision", default="auto", choices=list(PRECISIONS),
-                   help="auto: fp16-autocast on CUDA, fp16 on MPS, fp32 on CPU")
-    g.add_argument("--offload", default="none", choices=["none", "model", "sequential"],
-                   help="move models to the device only while they run (model) or per layer (sequential)")
+    g.add_argument("--precision", default=DEFAULT_PRECISION, choices=PRECISIONS, help=PRECISION_HELP)
+    g.add_argument("--offload", default=DEFAULT_OFFLOAD, choices=OFFLOAD_MODES, help=OFFLOAD_HELP)
+    g.add_argument("--temporal-context", default=DEFAULT_TEMPORAL_CONTEXT, choices=TEMPORAL_CONTEXTS,
+                   help=TEMPORAL_CONTEXT_HELP)
     for flag, bound, default, text in SETTINGS:
         g.add_argument(flag, type=bounded(bound, flag), default=default, help=f"{text} (default {default})")
     parser.set_defaults(run=run)
@@ -199,8 +210,8 @@ def run(args: argparse.Namespace) -> int:
     from ..video_io import write_frames, write_video
 
     pipe = LeviTorPipeline.from_pretrained(
-        args.svd, args.controlnet, precision=args.precision,
-        offload=None if args.offload == "none" else args.offload, device=args.device,
+        args.svd, args.controlnet, precision=args.precision, offload=args.offload, device=args.device,
+        temporal_context=args.temporal_context,
     )
     pipe.set_progress_bar_config(disable=True)
     bar = tqdm(total=steps, desc="sampling", unit="step")
@@ -212,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         frames = pipe(
             image, control, num_inference_steps=steps, seed=args.seed, fps=args.fps,
-            motion_bucket_id=args.motion_bucket, controlnet_cond_scale=args.control_scale,
+            motion_bucket_id=args.motion_bucket, control_scale=args.control_scale,
             min_guidance_scale=args.min_guidance, max_guidance_scale=args.max_guidance,
             noise_aug_strength=args.noise_aug, decode_chunk_size=args.decode_chunk_size or None,
             output_type="np", callback_on_step_end=on_step,
