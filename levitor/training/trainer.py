@@ -34,6 +34,7 @@ from ..depth_estimation import DepthEstimator
 from ..generation.conditioning import encode_clip_image, encode_first_frame_latents, encode_video_latents
 from ..generation.loading import default_device, load_controlnet, load_svd_components, training_precision
 from ..generation.models import ControlNetSVDModel
+from ..generation.options import TemporalContext
 from ..video_io import write_frames, write_video
 from .checkpoints import (
     checkpoint_step,
@@ -426,6 +427,10 @@ def prepare_models(cfg: TrainConfig, accelerator) -> tuple[dict, Any, torch.dtyp
         m.requires_grad_(False)
         m.train(False)
         m.to(accelerator.device)
+    # Training attends per sample (each clip to its own first frame), as SVD was trained; the
+    # reference order of the original's diffusers release is an inference-time parity option.
+    for m in (unet, controlnet):
+        m.set_temporal_context(TemporalContext.PER_SAMPLE)
     controlnet.requires_grad_(True)
     controlnet.train()
     if cfg.gradient_checkpointing:
