@@ -23,7 +23,8 @@ def add_parser(sub) -> None:
     g.add_argument("--control", default=None,
                    help="control maps (F,3,H,W) .npy from `levitor plan`; replaces the scene arguments except --image")
     g.add_argument("--svd", required=True,
-                   help="stable-video-diffusion-img2vid-xt folder (diffusers layout) or its hub id")
+                   help="stable-video-diffusion-img2vid-xt folder (diffusers layout), its hub id, or the "
+                        "single file svd_xt.safetensors")
     g.add_argument("--controlnet", required=True,
                    help="LeviTor controlnet/ folder (config.json + diffusion_pytorch_model.safetensors) or a .safetensors file")
     g.add_argument("--out", required=True, help="output video path (.mp4, .gif or .webp)")
@@ -77,9 +78,11 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from ..generation.pipeline import LeviTorPipeline
+    from ..generation.single_file import is_single_file
     from ..video_io import write_frames, write_video
 
-    pipe = LeviTorPipeline.from_pretrained(
+    load = LeviTorPipeline.from_single_file if is_single_file(args.svd) else LeviTorPipeline.from_pretrained
+    pipe = load(
         args.svd, args.controlnet, precision=args.precision,
         offload=None if args.offload == "none" else args.offload, device=args.device,
     )

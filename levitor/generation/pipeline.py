@@ -25,6 +25,7 @@ from diffusers.video_processor import VideoProcessor
 
 from .loading import OFFLOAD_MODES, PrecisionPlan, default_device, load_controlnet, load_svd_components, resolve_precision
 from .models import ControlNetSVDModel, UNetSpatioTemporalControlModel
+from .single_file import load_single_file
 
 DEFAULT_SEED = 217
 
@@ -419,3 +420,28 @@ class LeviTorPipeline(DiffusionPipeline):
         if not return_dict:
             return (frames,)
         return LeviTorPipelineOutput(frames=frames)
+
+    @classmethod
+    def from_single_file(
+        cls,
+        path: str | os.PathLike,
+        controlnet: str | os.PathLike | ControlNetSVDModel | None = None,
+        *,
+        torch_dtype: torch.dtype | None = None,
+        precision: str = "auto",
+        offload: str | None = None,
+        device: str | torch.device | None = None,
+    ) -> "LeviTorPipeline":
+        """Load SVD-xt from one SGM-layout file (``svd_xt.safetensors``, as in ComfyUI's ``models/checkpoints``).
+
+        The UNet, VAE and CLIP image encoder are converted to the diffusers modules in memory with a
+        strict key check (:func:`levitor.generation.single_file.load_single_file`); the other
+        arguments are those of :meth:`from_pretrained`.
+        """
+        device = torch.device(device) if device is not None else default_device()
+        plan = resolve_precision(precision, device, torch_dtype)
+        parts = load_single_file(path, plan)
+        if controlnet is not None and not isinstance(controlnet, ControlNetSVDModel):
+            controlnet = load_controlnet(controlnet, dtype=plan.denoiser_dtype, unet_config=parts["unet"].config)
+        controlnet = None if controlnet is None else controlnet.to(dtype=plan.denoiser_dtype)
+        return cls(controlnet=controlnet, **parts).configure(plan, offload=offload, device=device)

@@ -282,7 +282,7 @@ def _as_sgm(key: str, tensor: torch.Tensor) -> torch.Tensor:
     if key.startswith(VAE_PREFIX) and ".mid.attn_1." in key and key.endswith("weight") and tensor.ndim == 2:
         return tensor[:, :, None, None]
     if key == CLIP_PREFIX + "proj":
-        return tensor.t()
+        return tensor.t().contiguous()
     return tensor
 
 
@@ -431,7 +431,7 @@ def _from_sgm_names(names: dict[str, str], sgm: dict, prefix: str) -> dict:
                 t = t[:, :, 0, 0]
             if prefix == CLIP_PREFIX and sgm_name == "proj":
                 t = t.t()
-            out[key] = t
+            out[key] = t.contiguous()  # a transposed view would take another (rounding) GEMM path
     return out
 
 
@@ -500,7 +500,7 @@ def load_single_file(path: str | os.PathLike, plan: PrecisionPlan) -> dict:
             stacked = clip_sgm[sgm_name]
             if stacked.shape[0] % 3:
                 raise ValueError(f"{path.name}: {CLIP_PREFIX}{sgm_name} does not stack q, k and v")
-            clip_tensors[key] = stacked.chunk(3)["qkv".index(key.split("self_attn.")[1][0])]
+            clip_tensors[key] = stacked.chunk(3)["qkv".index(key.split("self_attn.")[1][0])].clone()
         elif sgm_name in clip_sgm:
             clip_tensors[key] = _from_sgm_names({key: sgm_name}, clip_sgm, CLIP_PREFIX)[key]
 
