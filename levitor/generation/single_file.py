@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from ..fileio import atomic_path
+from ..weights import read_state_dict
 from ..tiny_models import SVD_XT_SCHEDULER_CONFIG
 from .loading import PrecisionPlan
 
@@ -34,7 +35,8 @@ VAE_PREFIX = "first_stage_model."
 CLIP_PREFIX = "conditioner.embedders.0.open_clip.model.visual."
 METADATA_KEY = "levitor.configs"
 
-#: What the shapes do not tell, as in SVD-xt.
+#: What the shapes do not tell, as in SVD-xt. Attention heads have ``min(64, first block width)``
+#: channels (64 in SVD-xt; narrower test models get narrower heads).
 UNET_HEAD_CHANNELS = 64
 SVD_XT_CLIP_HEADS = {1280: 16}
 SVD_XT_UNET_EXTRAS = {"sample_size": 96, "num_frames": 25}
@@ -191,13 +193,12 @@ def infer_unet_config(unet: dict, path: str = "checkpoint") -> dict:
     layers = ops[0] - 1
     levels = len(ops) + 1
     per = layers + 1
-    channels, down_types, heads = [], [], []
+    channels, down_types = [], []
     for i in range(levels):
         first = f"input_blocks.{1 + i * per}"
         channels.append(_shape(unet, f"{first}.0.out_layers.3.weight", path)[0])
         has_attn = f"{first}.1.proj_in.weight" in unet
         down_types.append("CrossAttnDownBlockSpatioTemporal" if has_attn else "DownBlockSpatioTemporal")
-        heads.append(max(1, channels[-1] // UNET_HEAD_CHANNELS))
     up_types = []
     for i in range(levels):
         has_attn = f"output_blocks.{i * per}.1.proj_in.weight" in unet
@@ -222,8 +223,63 @@ def infer_unet_config(unet: dict, path: str = "checkpoint") -> dict:
         layers_per_block=layers,
         cross_attention_dim=_shape(unet, f"{attn}.transformer_blocks.0.attn2.to_k.weight", path)[1],
         transformer_layers_per_block=_count(unet, re.escape(attn) + r"\.transformer_blocks\.(\d+)\."),
-        num_attention_heads=heads,
+        num_attention_heads=attention_heads(channels),
     )
+
+
+def attention_heads(channels: list[int]) -> list[int]:
+    """Heads per level for block widths ``channels`` (see :data:`UNET_HEAD_CHANNELS`)."""
+    head = min(UNET_HEAD_CHANNELS, channels[0])
+    return [max(1, c // head) for c in channels]
+
+
+def infer_controlnet_config(state: dict, name: str = "ControlNet") -> dict:
+    """``ControlNetSVDModel`` config from its diffusers-layout tensors (the released file has no config)."""
+    levels = _count(state, r"down_blocks\.(\d+)\.")
+    if not levels or "controlnet_cond_embedding.conv_in.weight" not in state:
+        raise ValueError(f"{name} is not a LeviTor ControlNet: no down_blocks.* or controlnet_cond_embedding.* "
+                         "tensors (use the released controlnet/diffusion_pytorch_model.safetensors)")
+    channels = [_shape(state, f"down_blocks.{i}.resnets.0.spatial_res_block.conv1.weight", name)[0]
+                for i in range(levels)]
+    down_types = ["CrossAttnDownBlockSpatioTemporal" if f"down_blocks.{i}.attentions.0.proj_in.weight" in state
+                  else "DownBlockSpatioTemporal" for i in range(levels)]
+    attn_level = next((i for i, t in enumerate(down_types) if t.startswith("CrossAttn")), None)
+    if attn_level is None:
+        raise ValueError(f"{name}: the ControlNet has no attention blocks; not a LeviTor ControlNet")
+    attn = f"down_blocks.{attn_level}.attentions.0"
+    adm = _shape(state, "add_embedding.linear_1.weight", name)[1]
+    embed = [_shape(state, "controlnet_cond_embedding.conv_in.weight", name)[0]]
+    embed += [_shape(state, f"controlnet_cond_embedding.blocks.{2 * k + 1}.weight", name)[0]
+              for k in range(_count(state, r"controlnet_cond_embedding\.blocks\.(\d+)\.") // 2)]
+    return dict(
+        sample_size=SVD_XT_UNET_EXTRAS["sample_size"], num_frames=SVD_XT_UNET_EXTRAS["num_frames"],
+        in_channels=_shape(state, "conv_in.weight", name)[1],
+        down_block_types=down_types,
+        block_out_channels=channels,
+        addition_time_embed_dim=adm // 3,
+        projection_class_embeddings_input_dim=adm,
+        layers_per_block=_count(state, r"down_blocks\.0\.resnets\.(\d+)\."),
+        cross_attention_dim=_shape(state, f"{attn}.transformer_blocks.0.attn2.to_k.weight", name)[1],
+        transformer_layers_per_block=_count(state, re.escape(attn) + r"\.transformer_blocks\.(\d+)\."),
+        num_attention_heads=attention_heads(channels),
+        conditioning_channels=_shape(state, "controlnet_cond_embedding.conv_in.weight", name)[1],
+        conditioning_embedding_out_channels=embed,
+    )
+
+
+def load_controlnet_file(path: str | os.PathLike, dtype: torch.dtype = torch.float32):
+    """A ``ControlNetSVDModel`` from one diffusers-layout ``.safetensors`` file under any name,
+    its architecture read from the tensor shapes (fp32, fp16 or bf16 copies alike)."""
+    from accelerate import init_empty_weights
+
+    from .models import ControlNetSVDModel
+
+    path = Path(os.fspath(path)).expanduser()
+    state = read_state_dict(path, what="LeviTor ControlNet")
+    config = infer_controlnet_config(state, path.name)
+    with init_empty_weights():
+        model = ControlNetSVDModel.from_config(config)
+    return _strict_load(model, state, path.name, "ControlNet", dtype)
 
 
 def infer_vae_config(vae: dict, path: str = "checkpoint") -> dict:
@@ -525,6 +581,6 @@ def is_single_file(path: str | os.PathLike) -> bool:
 
 __all__ = [
     "CLIP_PREFIX", "UNET_PREFIX", "VAE_PREFIX", "components_to_sgm", "check_img2vid", "clip_key_to_sgm",
-    "infer_clip_config", "infer_unet_config", "infer_vae_config", "is_single_file", "load_single_file",
+    "infer_clip_config", "infer_controlnet_config", "infer_unet_config", "load_controlnet_file", "infer_vae_config", "is_single_file", "load_single_file",
     "save_single_file", "sgm_to_diffusers", "unet_key_to_sgm", "vae_key_to_sgm",
 ]
