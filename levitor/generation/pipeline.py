@@ -23,9 +23,10 @@ from diffusers import AutoencoderKLTemporalDecoder, DiffusionPipeline, EulerDisc
 from diffusers.utils import BaseOutput
 from diffusers.video_processor import VideoProcessor
 
-from .loading import OFFLOAD_MODES, PrecisionPlan, default_device, load_controlnet, load_svd_components, resolve_precision
+from .loading import (OFFLOAD_MODES, PrecisionPlan, check_controlnet_matches_unet, default_device, load_controlnet,
+                      load_svd_components, resolve_precision)
 from .models import ControlNetSVDModel, UNetSpatioTemporalControlModel
-from .single_file import load_single_file
+from .single_file import is_single_file, load_controlnet_file, load_single_file
 
 DEFAULT_SEED = 217
 
@@ -441,7 +442,10 @@ class LeviTorPipeline(DiffusionPipeline):
         device = torch.device(device) if device is not None else default_device()
         plan = resolve_precision(precision, device, torch_dtype)
         parts = load_single_file(path, plan)
-        if controlnet is not None and not isinstance(controlnet, ControlNetSVDModel):
+        if is_single_file(controlnet or "") and not isinstance(controlnet, ControlNetSVDModel):
+            controlnet = load_controlnet_file(controlnet, dtype=plan.denoiser_dtype)  # architecture from its shapes
+            check_controlnet_matches_unet(controlnet.config, parts["unet"].config)
+        elif controlnet is not None and not isinstance(controlnet, ControlNetSVDModel):
             controlnet = load_controlnet(controlnet, dtype=plan.denoiser_dtype, unet_config=parts["unet"].config)
         controlnet = None if controlnet is None else controlnet.to(dtype=plan.denoiser_dtype)
         return cls(controlnet=controlnet, **parts).configure(plan, offload=offload, device=device)
