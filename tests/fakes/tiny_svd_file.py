@@ -36,3 +36,31 @@ def save_tiny_svd_file(path: Path, seed: int = 0) -> dict:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     save_single_file(parts["unet"], parts["vae"], parts["image_encoder"], path)
     return parts
+
+
+#: Model file names of the native example workflows, by model folder.
+NATIVE_MODEL_FILES = {
+    "checkpoints": "svd_xt.safetensors",
+    "controlnet": "levitor_controlnet.safetensors",
+    "sams": "sam_vit_h.safetensors",
+    "depthanything": "depth_anything_v2_vitl_fp32.safetensors",
+}
+
+
+def write_native_workflow_models(root: Path) -> Path:
+    """Tiny random models under the native workflows' file names, each in its release layout:
+    the SGM SVD file, the diffusers-layout ControlNet file (no config), SAM in the transformers
+    layout, Depth-Anything-V2 in the original layout, all single safetensors files."""
+    from levitor.weights import write_state_dict
+
+    from .tiny_depth import tiny_original_state_dict
+    from .tiny_sam import save_tiny_transformers_sam
+
+    root = Path(root)
+    parts = save_tiny_svd_file(root / "checkpoints" / NATIVE_MODEL_FILES["checkpoints"])
+    (root / "controlnet").mkdir(parents=True, exist_ok=True)
+    write_state_dict(parts["controlnet"].state_dict(), root / "controlnet" / NATIVE_MODEL_FILES["controlnet"])
+    save_tiny_transformers_sam(root / "sams" / NATIVE_MODEL_FILES["sams"])
+    (root / "depthanything").mkdir(parents=True, exist_ok=True)
+    write_state_dict(tiny_original_state_dict(), root / "depthanything" / NATIVE_MODEL_FILES["depthanything"])
+    return root
