@@ -371,7 +371,7 @@ class LeviTorSVDConditioning(io.ComfyNode):
                 io.Int.Input("fps", default=6, min=1, max=1024, tooltip="Conditioned as fps - 1."),
                 io.Int.Input("motion_bucket_id", default=100, min=1, max=1023),
                 io.Float.Input("augmentation_level", default=0.02, min=0.0, max=10.0, step=0.01),
-                io.Int.Input("seed", default=DEFAULT_SEED, min=0, max=0xFFFFFFFFFFFFFFFF,
+                io.Int.Input("augmentation_seed", default=DEFAULT_SEED, min=0, max=0xFFFFFFFFFFFFFFFF,
                              tooltip="Seed of the augmentation noise."),
             ],
             outputs=[io.Conditioning.Output(display_name="positive"),
@@ -380,11 +380,12 @@ class LeviTorSVDConditioning(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, clip_vision, init_image, vae, control, fps, motion_bucket_id, augmentation_level, seed):
+    def execute(cls, clip_vision, init_image, vae, control, fps, motion_bucket_id, augmentation_level,
+                augmentation_seed):
         maps = control_to_tensor(control)
         return io.NodeOutput(*svd_conditioning(clip_vision, init_image, vae, maps, fps=fps,
                                                motion_bucket_id=motion_bucket_id,
-                                               augmentation_level=augmentation_level, seed=seed))
+                                               augmentation_level=augmentation_level, seed=augmentation_seed))
 
 
 NODES = (LeviTorControlNetLoader, LeviTorApplyControlNet, LeviTorSVDConditioning)
