@@ -126,10 +126,6 @@ def controlnet_choices() -> list[str]:
 
 def load_native_controlnet(name: str) -> NativeControlNet:
     """Load ``name`` from ``models/controlnet`` under a ``ModelPatcher`` with ComfyUI's dtype choice."""
-    import comfy.model_management as mm
-    import comfy.model_patcher
-    import comfy.ops
-
     if not name or name == NO_CONTROLNET:
         roots = ", ".join(host.folder_paths_for("controlnet")) or "models/controlnet"
         raise ValueError(f"control_net_name: no LeviTor ControlNet found; put the released "
@@ -140,16 +136,27 @@ def load_native_controlnet(name: str) -> NativeControlNet:
     else:
         path = host.resolve_model_dir("controlnet", name)
         net = load_controlnet(path)
+    return manage_controlnet(net, os.path.basename(path))
+
+
+def manage_controlnet(net, name: str, weight_dtype: torch.dtype | None = None) -> NativeControlNet:
+    """Hand a ``ControlNetSVDModel`` to ComfyUI: its dtype choice (or ``weight_dtype``), casting layers
+    and a ``ModelPatcher`` on ComfyUI's devices."""
+    import comfy.model_management as mm
+    import comfy.model_patcher
+    import comfy.ops
+
     load_device = mm.get_torch_device()
-    params = sum(p.numel() for p in net.parameters())
-    weight_dtype = mm.unet_dtype(model_params=params, supported_dtypes=[torch.float16, torch.bfloat16, torch.float32])
+    if weight_dtype is None:
+        params = sum(p.numel() for p in net.parameters())
+        weight_dtype = mm.unet_dtype(model_params=params,
+                                     supported_dtypes=[torch.float16, torch.bfloat16, torch.float32])
     manual_cast = mm.unet_manual_cast(weight_dtype, load_device)
     net = use_comfy_ops(net.to(weight_dtype), comfy.ops.manual_cast if manual_cast is not None else
                         comfy.ops.disable_weight_init).train(False)
     patcher = comfy.model_patcher.ModelPatcher(_Holder(net), load_device=load_device,
                                                offload_device=mm.unet_offload_device())
-    return NativeControlNet(net=net, patcher=patcher, compute_dtype=manual_cast or weight_dtype,
-                            name=os.path.basename(path))
+    return NativeControlNet(net=net, patcher=patcher, compute_dtype=manual_cast or weight_dtype, name=name)
 
 
 # --------------------------------------------------------------------------- the control
