@@ -36,25 +36,11 @@ GiB = 1024**3
 
 
 def comfy_setup(comfy_dir: str):
-    sys.argv = [sys.argv[0], "--cpu"]
-    sys.path[:0] = [comfy_dir, str(REPO), str(HERE)]
-    import comfy.options
+    """ComfyUI's modules in this process on the CPU, and the pack's native nodes."""
+    sys.path[:0] = [str(REPO / "tests" / "integration"), str(HERE)]
+    from native_host_check import setup
 
-    comfy.options.enable_args_parsing()
-    import importlib.util
-    import types
-
-    pack = types.ModuleType("levitor_pack")
-    pack.__path__ = [str(REPO)]
-    sys.modules["levitor_pack"] = pack
-    spec = importlib.util.spec_from_file_location("levitor_pack.nodes", REPO / "nodes" / "__init__.py",
-                                                  submodule_search_locations=[str(REPO / "nodes")])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["levitor_pack.nodes"] = module
-    spec.loader.exec_module(module)
-    import levitor_pack.nodes.native as native
-
-    return native
+    return setup(comfy_dir, extra_args=[])
 
 
 def wrapper_part(args, dtype, h, w, f) -> dict:

@@ -278,30 +278,34 @@ def load_controlnet(
 
     with init_empty_weights():
         model = ControlNetSVDModel.from_config(config)
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
-    wrong = [
-        f"{k}: file {tuple(state_dict[k].shape)} vs model {expected[k]}"
-        for k in expected
-        if k in state_dict and tuple(state_dict[k].shape) != expected[k]
-    ]
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
-        if wrong:
-            parts.append(f"{len(wrong)} with other shapes (e.g. {'; '.join(wrong[:3])})")
+    problems = state_dict_mismatch(model, state_dict)
+    if problems:
         raise ValueError(
-            f"ControlNet weights {str(weights)!r} do not match its config: {'; '.join(parts)}. Use the "
+            f"ControlNet weights {str(weights)!r} do not match its config: {problems}. Use the "
             "config.json that came with the weights (SVD-xt architecture for the released model)."
         )
     model.load_state_dict({k: v.to(dtype) for k, v in state_dict.items()}, strict=True, assign=True)
     if unet_config is not None:
         check_controlnet_matches_unet(model.config, unet_config)
     return model.train(False)
+
+
+def state_dict_mismatch(model: torch.nn.Module, state_dict: dict) -> str:
+    """What keeps ``state_dict`` from loading strictly into ``model`` (missing, unexpected, other
+    shapes, with examples), or ``""`` when it fits."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    wrong = [f"{k}: file {tuple(state_dict[k].shape)} vs model {expected[k]}"
+             for k in expected if k in state_dict and tuple(state_dict[k].shape) != expected[k]]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
+    if wrong:
+        parts.append(f"{len(wrong)} with other shapes (e.g. {'; '.join(wrong[:3])})")
+    return "; ".join(parts)
 
 
 def check_controlnet_matches_unet(controlnet_config: Any, unet_config: Any) -> None:

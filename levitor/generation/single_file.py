@@ -28,7 +28,7 @@ import torch
 from ..fileio import atomic_path
 from ..weights import read_state_dict
 from ..tiny_models import SVD_XT_SCHEDULER_CONFIG
-from .loading import PrecisionPlan
+from .loading import PrecisionPlan, state_dict_mismatch
 
 UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."
@@ -49,6 +49,16 @@ _VAE_RES = {"conv_shortcut": "nin_shortcut"}
 _VAE_ATTN = {"group_norm": "norm", "to_q": "q", "to_k": "k", "to_v": "v", "to_out.0": "proj_out"}
 
 
+_LEVEL = re.compile(r"(down_blocks|up_blocks)\.(\d+)\.(resnets|attentions|downsamplers|upsamplers)\.(\d+)\.(.+)")
+_MID = re.compile(r"mid_block\.(resnets|attentions)\.(\d+)\.(.+)")
+
+
+def _groups(rx: re.Pattern, key: str) -> tuple | None:
+    """The groups of ``rx`` matched at the start of ``key``, digits as ints; None without a match."""
+    m = rx.match(key)
+    return None if m is None else tuple(int(g) if g.isdigit() else g for g in m.groups())
+
+
 def _sub(name: str, table: dict[str, str]) -> str:
     """Rename the first dotted component(s) of ``name`` found in ``table``."""
     for old, new in table.items():
@@ -57,13 +67,19 @@ def _sub(name: str, table: dict[str, str]) -> str:
     return name
 
 
-def _unet_resnet(rest: str) -> str:
+def _resnet(rest: str, spatial: dict[str, str], mixer: str) -> str:
+    """SGM name inside a video res block: spatial layers renamed by ``spatial``, the temporal ones
+    under ``time_stack``, the blend factor as ``mixer``; plain (image) res blocks by ``spatial``."""
     head, _, tail = rest.partition(".")
     if head == "spatial_res_block":
-        return _sub(tail, _RES)
+        return _sub(tail, spatial)
     if head == "temporal_res_block":
         return "time_stack." + _sub(tail, _RES)
-    return rest  # time_mixer.mix_factor
+    return mixer if rest == "time_mixer.mix_factor" else _sub(rest, spatial)
+
+
+def _unet_resnet(rest: str) -> str:
+    return _resnet(rest, _RES, "time_mixer.mix_factor")
 
 
 def _unet_attention(rest: str) -> str:
@@ -80,9 +96,8 @@ def unet_key_to_sgm(key: str, layers_per_block: int, up_has_attention: dict[int,
     renamed = _sub(key, top)
     if renamed != key:
         return renamed
-    m = re.match(r"(down_blocks|up_blocks)\.(\d+)\.(resnets|attentions|downsamplers|upsamplers)\.(\d+)\.(.+)", key)
-    if m:
-        kind, level, part, j, rest = m.group(1), int(m.group(2)), m.group(3), int(m.group(4)), m.group(5)
+    if level_groups := _groups(_LEVEL, key):
+        kind, level, part, j, rest = level_groups
         if kind == "down_blocks":
             if part == "downsamplers":
                 return f"input_blocks.{(level + 1) * per_level}.0.{rest.replace('conv.', 'op.', 1)}"
@@ -95,24 +110,14 @@ def unet_key_to_sgm(key: str, layers_per_block: int, up_has_attention: dict[int,
         if part == "resnets":
             return f"{block}.0.{_unet_resnet(rest)}"
         return f"{block}.1.{_unet_attention(rest)}"
-    m = re.match(r"mid_block\.(resnets|attentions)\.(\d+)\.(.+)", key)
-    if m:
-        part, j, rest = m.group(1), int(m.group(2)), m.group(3)
-        if part == "resnets":
-            return f"middle_block.{2 * j}.{_unet_resnet(rest)}"
-        return f"middle_block.1.{_unet_attention(rest)}"
+    if mid := _groups(_MID, key):
+        return (f"middle_block.{2 * mid[1]}.{_unet_resnet(mid[2])}" if mid[0] == "resnets"
+                else f"middle_block.1.{_unet_attention(mid[2])}")
     raise ValueError(f"no SGM name for the UNet parameter {key!r}")
 
 
 def _vae_resnet(rest: str) -> str:
-    head, _, tail = rest.partition(".")
-    if head == "spatial_res_block":
-        return _sub(tail, _VAE_RES)
-    if head == "temporal_res_block":
-        return "time_stack." + _sub(tail, _RES)
-    if rest == "time_mixer.mix_factor":
-        return "mix_factor"
-    return _sub(rest, _VAE_RES)
+    return _resnet(rest, _VAE_RES, "mix_factor")
 
 
 def vae_key_to_sgm(key: str, num_levels: int) -> str:
@@ -126,22 +131,16 @@ def vae_key_to_sgm(key: str, num_levels: int) -> str:
         return f"{side}.{renamed}"
     if rest.startswith(("conv_in.", "conv_out.")):
         return key
-    m = re.match(r"(down_blocks|up_blocks)\.(\d+)\.(resnets|downsamplers|upsamplers)\.(\d+)\.(.+)", rest)
-    if m:
-        kind, level, part, j, tail = m.group(1), int(m.group(2)), m.group(3), int(m.group(4)), m.group(5)
-        if kind == "down_blocks":
-            base = f"{side}.down.{level}"
-        else:
-            base = f"{side}.up.{num_levels - 1 - level}"
-        if part == "resnets":
-            return f"{base}.block.{j}.{_vae_resnet(tail)}"
-        return f"{base}.{'downsample' if kind == 'down_blocks' else 'upsample'}.{tail}"
-    m = re.match(r"mid_block\.(resnets|attentions)\.(\d+)\.(.+)", rest)
-    if m:
-        part, j, tail = m.group(1), int(m.group(2)), m.group(3)
-        if part == "resnets":
-            return f"{side}.mid.block_{j + 1}.{_vae_resnet(tail)}"
-        return f"{side}.mid.attn_1.{_sub(tail, _VAE_ATTN)}"
+    level_groups = _groups(_LEVEL, rest)
+    if level_groups and level_groups[2] != "attentions":
+        kind, level, part, j, tail = level_groups
+        down = kind == "down_blocks"
+        base = f"{side}.down.{level}" if down else f"{side}.up.{num_levels - 1 - level}"
+        return (f"{base}.block.{j}.{_vae_resnet(tail)}" if part == "resnets"
+                else f"{base}.{'downsample' if down else 'upsample'}.{tail}")
+    if mid := _groups(_MID, rest):
+        return (f"{side}.mid.block_{mid[1] + 1}.{_vae_resnet(mid[2])}" if mid[0] == "resnets"
+                else f"{side}.mid.attn_1.{_sub(mid[2], _VAE_ATTN)}")
     raise ValueError(f"no SGM name for the VAE parameter {key!r}")
 
 
@@ -448,20 +447,9 @@ def check_img2vid(state: dict, name: str) -> None:
 
 
 def _strict_load(module, tensors: dict, name: str, what: str, dtype: torch.dtype):
-    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    wrong = [f"{k}: file {tuple(tensors[k].shape)} vs model {expected[k]}" for k in expected
-             if k in tensors and tuple(tensors[k].shape) != expected[k]]
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
-        if wrong:
-            parts.append(f"{len(wrong)} with other shapes (e.g. {'; '.join(wrong[:3])})")
-        raise ValueError(f"{name}: the {what} tensors do not fit an SVD {what}: {'; '.join(parts)}")
+    problems = state_dict_mismatch(module, tensors)
+    if problems:
+        raise ValueError(f"{name}: the {what} tensors do not fit an SVD {what}: {problems}")
     module.load_state_dict({k: v.to(dtype) for k, v in tensors.items()}, strict=True, assign=True)
     return module.train(False)
 

@@ -29,8 +29,9 @@ REPO = HERE.parents[1]
 EXTRA_ARGS = ["--fp32-text-enc"]
 
 
-def setup(comfy_dir: str):
-    sys.argv = [sys.argv[0], "--cpu", *EXTRA_ARGS]
+def setup(comfy_dir: str, extra_args: list[str] = EXTRA_ARGS):
+    """Start ComfyUI's modules in this process (CPU) and import the pack's native nodes."""
+    sys.argv = [sys.argv[0], "--cpu", *extra_args]
     sys.path[:0] = [comfy_dir, str(REPO), str(REPO / "tests"), str(HERE)]
     import comfy.options
 

@@ -8,35 +8,22 @@ classes at the tiny file's sizes) stands in for it. Small settings: 144x256, 4 f
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from test_comfyui_host import COMFY_DIR, COMFY_PY, REPO, RUNNER  # skips this module where those skip
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-sys.path.insert(0, str(HERE.parent))
-
-from fakes.tiny_svd_file import NATIVE_MODEL_FILES, write_native_workflow_models  # noqa: E402
-from fakes.workflow_models import fast_variant  # noqa: E402
+from fakes.tiny_svd_file import NATIVE_MODEL_FILES, write_native_workflow_models
+from fakes.workflow_models import fast_variant
 
 pytestmark = pytest.mark.comfyui
 
-COMFY_DIR = os.environ.get("COMFYUI_DIR")
-COMFY_PY = os.environ.get("COMFYUI_PYTHON")
-RUNNER = Path(os.environ.get("LEVITOR_HOST_TOOLS", "")) / "run_workflow.py"
+HERE = Path(__file__).resolve().parent
 API_DIR = REPO / "tests" / "workflows" / "native"
 NAMES = sorted(p.name[: -len("_api.json")] for p in API_DIR.glob("*_api.json"))
-
-if not (COMFY_DIR and COMFY_PY):
-    pytest.skip("set COMFYUI_DIR and COMFYUI_PYTHON to run the workflows in a real ComfyUI host",
-                allow_module_level=True)
-if not os.environ.get("LEVITOR_HOST_TOOLS") or not RUNNER.is_file():
-    pytest.skip("set LEVITOR_HOST_TOOLS to the folder of the ComfyUI host runner run_workflow.py",
-                allow_module_level=True)
 
 
 def tiny_variant(api: dict) -> dict:
