@@ -151,3 +151,26 @@ def test_from_single_file_equals_the_diffusers_folder(tiny, tmp_path):
     np.testing.assert_array_equal(fa, fb)
     meta = json.loads(__import__("safetensors").safe_open(str(path), "pt").metadata()[sf.METADATA_KEY])
     assert meta["unet"]["num_frames"] == parts["unet"].config.num_frames
+
+
+def test_cli_takes_the_single_file(tiny, tmp_path, capsys):
+    from PIL import Image
+
+    from levitor.cli import main
+    from levitor.weights import write_state_dict
+
+    path, parts = tiny
+    write_state_dict(parts["controlnet"].state_dict(), tmp_path / "levitor_controlnet.safetensors")
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 255, (64, 48, 3), dtype=np.uint8)).save(tmp_path / "image.png")
+    np.save(tmp_path / "control.npy", rng.uniform(0, 255, (2, 3, 64, 48)).astype(np.float32))
+    base = ["generate", "--image", str(tmp_path / "image.png"), "--control", str(tmp_path / "control.npy"),
+            "--controlnet", str(tmp_path / "levitor_controlnet.safetensors"), "--steps", "1", "--device", "cpu"]
+    assert main([*base, "--svd", str(path), "--out", str(tmp_path / "v.gif")]) == 0
+    assert Image.open(tmp_path / "v.gif").n_frames == 2
+    save_file({"first_stage_model.encoder.conv_in.weight": torch.zeros(1)}, str(tmp_path / "vae.safetensors"))
+    capsys.readouterr()
+    assert main([*base, "--svd", str(tmp_path / "vae.safetensors"), "--out", str(tmp_path / "w.gif")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a Stable Video Diffusion checkpoint" in err[0]
+    assert not (tmp_path / "w.gif").exists()
