@@ -9,6 +9,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from levitor.planning.stages import build_scene
+from levitor.planning.tracks import parse_coord_str, parse_tracks, stay_track, validate_tracks
+
 from . import convert, host
 from .scene_cache import remember_scene
 from .sockets import CATEGORY, TRACKS, TrackSet
@@ -33,8 +36,6 @@ def read_tracks(tracks_json: str, coord_str: str | None, depths: str | None, wid
 
     Returns the list of tracks (possibly empty when neither input holds any).
     """
-    from levitor.planning.tracks import parse_coord_str, parse_tracks
-
     if coord_str is not None and str(coord_str).strip():
         if depths is None or not str(depths).strip():
             raise ValueError(
@@ -45,13 +46,6 @@ def read_tracks(tracks_json: str, coord_str: str | None, depths: str | None, wid
     if _is_blank_tracks(tracks_json):
         return []
     return parse_tracks(tracks_json, image_size=(width, height), name="tracks_json")
-
-
-def stay_track(mask: np.ndarray, depth: np.ndarray) -> list[tuple[float, float, float]]:
-    """A one-point track that keeps the object where it is: its centroid at its median depth."""
-    rows, cols = np.nonzero(mask)
-    d = float(np.median(depth[rows, cols]))
-    return [(float(cols.mean()), float(rows.mean()), d)]
 
 
 def depth_at(depth: np.ndarray, x: float, y: float) -> float | None:
@@ -151,8 +145,6 @@ def write_scene_files(image: np.ndarray, depth: np.ndarray, object_masks: Sequen
 def build_track_set(image: np.ndarray, depth: np.ndarray, object_masks: list[np.ndarray],
                     static_masks: list[np.ndarray], tracks: list) -> TrackSet:
     """Check the tracks against the objects and fill in "stay" tracks when none were drawn."""
-    from levitor.planning.tracks import validate_tracks
-
     n = len(object_masks)
     notes = []
     for k, m in enumerate(object_masks):
@@ -168,8 +160,6 @@ def build_track_set(image: np.ndarray, depth: np.ndarray, object_masks: list[np.
             "(plus optionally one last camera track that moves the background)"
         )
     validate_tracks(tracks, image.shape[1], image.shape[0])
-    if len(tracks) == n + 1:
-        notes.append("the last track is a camera track: enable camera_move in LeviTorRenderMovedMasks to use it")
     return TrackSet(image=image, depth=depth, object_masks=object_masks, static_masks=static_masks,
                     tracks=[[tuple(map(float, p)) for p in t] for t in tracks], notes=notes)
 
@@ -225,8 +215,6 @@ class LeviTorTrajectory3DEditor:
     @classmethod
     def VALIDATE_INPUTS(cls, tracks_json):
         """Reject tracks JSON that does not parse before the graph runs."""
-        from levitor.planning.tracks import parse_tracks
-
         if _is_blank_tracks(tracks_json):
             return True
         try:
@@ -237,8 +225,6 @@ class LeviTorTrajectory3DEditor:
 
     def edit(self, image, object_masks, depth, tracks_json, coord_str=None, depths="", static_segments=None,
              unique_id=None):
-        from levitor.planning.scene import make_scene
-
         img = convert.image_to_numpy(image, name="image")
         size = img.shape[:2]
         masks = convert.masks_to_list(object_masks, name="object_masks", size=size)
@@ -248,7 +234,7 @@ class LeviTorTrajectory3DEditor:
         tracks = read_tracks(tracks_json, coord_str, depths, img.shape[1], img.shape[0])
         track_set = build_track_set(img, ref_depth, masks, static, tracks)
 
-        scene = make_scene(img, ref_depth, masks, static)
+        scene = build_scene(img, ref_depth, masks, static)
         node_id = str(unique_id) if unique_id is not None else "levitor"
         remember_scene(node_id, scene)
         entry = write_scene_files(img, ref_depth, masks, host.temp_directory(), node_id)
