@@ -23,12 +23,14 @@ import math
 import os
 import re
 from pathlib import Path
+
 import torch
 
 from ..fileio import atomic_path
-from ..weights import read_state_dict
 from ..tiny_models import SVD_XT_SCHEDULER_CONFIG
+from ..weights import read_state_dict
 from .loading import PrecisionPlan, state_dict_mismatch
+from .models import ControlNetSVDModel, UNetSpatioTemporalControlModel
 
 UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."
@@ -271,7 +273,6 @@ def load_controlnet_file(path: str | os.PathLike, dtype: torch.dtype = torch.flo
     its architecture read from the tensor shapes (fp32, fp16 or bf16 copies alike)."""
     from accelerate import init_empty_weights
 
-    from .models import ControlNetSVDModel
 
     path = Path(os.fspath(path)).expanduser()
     state = read_state_dict(path, what="LeviTor ControlNet")
@@ -492,7 +493,6 @@ def build_modules(unet_cfg: dict, vae_cfg: dict, clip_cfg: dict):
     from diffusers import AutoencoderKLTemporalDecoder
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
-    from .models import UNetSpatioTemporalControlModel
 
     try:
         with init_empty_weights():
