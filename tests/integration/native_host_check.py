@@ -105,8 +105,28 @@ def check_residuals(native, work: Path) -> dict:
     diffs.append(float((out["middle"][0] - mid).abs().max()))
     scale = max(float(t.abs().max()) for t in list(down) + [mid])
     control.cleanup()
-    return {"max_abs_diff": max(diffs), "largest_residual": scale, "count": len(out["output"]),
-            "ok": max(diffs) <= 1e-4 and len(out["output"]) == 12}
+    errors = node_errors(native, control, cn, maps, x, sigma, cond)
+    return {"max_abs_diff": max(diffs), "largest_residual": scale, "count": len(out["output"]), "errors": errors,
+            "ok": max(diffs) <= 1e-4 and len(out["output"]) == 12 and all(errors.values())}
+
+
+def node_errors(native, control, cn, maps, x, sigma, cond) -> dict:
+    """Frame count, size and batch mismatches are ValueErrors that say what to change."""
+    def message(fn) -> str:
+        try:
+            fn()
+        except ValueError as exc:
+            return str(exc)
+        return ""
+
+    frames = maps.shape[0]
+    wrong_frames = message(lambda: control.get_control(x, sigma, dict(cond, num_video_frames=frames + 1), 2, {}))
+    wrong_batch = message(lambda: native.check_latents(maps, (2 * frames + 1, 4, *x.shape[-2:]), frames))
+    small = [[torch.zeros(1, 1, 32), {"concat_latent_image": torch.zeros(1, 4, 4, 4)}]]
+    wrong_size = message(lambda: native.apply_control(small, small, cn, maps, 1.0, 0.0, 1.0))
+    return {"frames": "video_frames" in wrong_frames and str(frames) in wrong_frames,
+            "batch": "whole number" in wrong_batch,
+            "size": "width and height" in wrong_size and "32x32" in wrong_size}
 
 
 def check_graph(native, work: Path) -> dict:

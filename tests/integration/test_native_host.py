@@ -38,6 +38,7 @@ def run_check(name: str, work: Path) -> dict:
 def test_native_controlnet_residuals_equal_the_library_model(tmp_path):
     result = run_check("residuals", tmp_path)
     assert result["count"] == 12 and result["max_abs_diff"] <= 1e-4
+    assert all(result["errors"].values()), result["errors"]
 
 
 def test_native_graph_gives_the_pipeline_frames(tmp_path):
