@@ -26,8 +26,6 @@ HOST_MODULES = {"nodes", "comfy", "comfy_extras", "comfy_api", "folder_paths", "
 LOCAL_IMPORTS_PENDING = {
     "levitor/generation/loading.py",
     "levitor/generation/models/controlnet_svd.py",
-    "levitor/training/trainer.py",
-    "levitor/training/validation.py",
 }
 
 
