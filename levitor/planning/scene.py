@@ -16,6 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..limits import TRACK_DEPTH
 from .options import REFERENCE_MIN_AREA_FRAC
 
 
@@ -74,10 +75,10 @@ def validate_depth(depth: np.ndarray, height: int, width: int) -> np.ndarray:
     depth = depth.astype(np.float64)
     if not np.all(np.isfinite(depth)):
         raise ValueError("depth contains NaN or infinite values")
-    if depth.min() <= 0.0 or depth.max() > 1.0:
+    if depth.min() < TRACK_DEPTH.lo or depth.max() > TRACK_DEPTH.hi:
         raise ValueError(
-            f"depth values must lie in (0, 1] (reference depth: smaller = nearer, 1 = far); got "
-            f"[{depth.min():g}, {depth.max():g}]. Convert a raw disparity map with disparity_to_depth()"
+            f"depth values must lie in (0, 1], at least {TRACK_DEPTH.lo:g} (reference depth: smaller = nearer, "
+            f"1 = far); got [{depth.min():g}, {depth.max():g}]. Convert a raw disparity map with disparity_to_depth()"
         )
     return depth
 
@@ -151,9 +152,15 @@ def area_statistics(labels: np.ndarray, n_labels: int | None = None) -> tuple[np
     labels = np.asarray(labels)
     if n_labels is None:
         n_labels = int(labels.max()) if labels.size else 0
-    counts = np.stack([np.bincount(f.ravel().astype(np.int64), minlength=n_labels + 1)[: n_labels + 1]
-                       for f in labels])
-    return counts[:, 1:].min(axis=0), counts[:, 1:].max(axis=0)
+    n_frames = labels.shape[0]
+    bins = n_labels + 2  # labels above n_labels share the last bin
+    offsets = (np.arange(n_frames, dtype=np.int64) * bins)[:, None]
+    flat = labels.reshape(n_frames, -1)
+    if flat.size and (flat.min() < 0 or flat.max() > n_labels + 1):
+        flat = np.clip(flat, 0, n_labels + 1)
+    flat = flat + offsets  # int64
+    counts = np.bincount(flat.ravel(), minlength=n_frames * bins).reshape(n_frames, bins)
+    return counts[:, 1:n_labels + 1].min(axis=0), counts[:, 1:n_labels + 1].max(axis=0)
 
 
 @dataclass(eq=False)
