@@ -174,3 +174,16 @@ def test_cli_takes_the_single_file(tiny, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not a Stable Video Diffusion checkpoint" in err[0]
     assert not (tmp_path / "w.gif").exists()
+
+
+def test_header_check_before_loading(tiny, tmp_path):
+    path, _ = tiny
+    sf.check_single_file(path)
+    save_file({sf.UNET_PREFIX + "input_blocks.0.0.weight": torch.zeros(8, 4, 3, 3),
+               sf.UNET_PREFIX + "input_blocks.1.0.time_stack.in_layers.0.weight": torch.zeros(8)},
+              str(tmp_path / "four.safetensors"))
+    with pytest.raises(ValueError, match="four.safetensors: its UNet takes 4 input channels"):
+        sf.check_single_file(tmp_path / "four.safetensors")
+    (tmp_path / "cut.safetensors").write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(ValueError, match="cut.safetensors: not a readable"):
+        sf.check_single_file(tmp_path / "cut.safetensors")

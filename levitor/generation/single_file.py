@@ -428,6 +428,30 @@ def _split(state: dict, prefix: str) -> dict:
     return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
 
 
+def check_single_file(path: str | os.PathLike) -> None:
+    """Fast check, reading only the file's header: ``ValueError`` unless it is a readable
+    image-to-video SVD checkpoint (the strict tensor check happens in :func:`load_single_file`)."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(os.fspath(path)).expanduser()
+    if not path.is_file() or path.suffix.lower() not in (".safetensors", ".sft"):
+        _read(path)  # raises the missing-file / not-safetensors error
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            shapes = {k: _Shape(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"SVD checkpoint {path.name}: not a readable .safetensors file ({exc}); "
+                         "download it again") from exc
+    check_img2vid(shapes, path.name)
+
+
+class _Shape:
+    """Stands in for a tensor where only ``.shape`` is read."""
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+
 def check_img2vid(state: dict, name: str) -> None:
     """Raise ``ValueError`` unless ``state`` holds an image-to-video SVD (UNet + VAE + image tower)."""
     unet_key = UNET_PREFIX + "input_blocks.0.0.weight"
@@ -568,7 +592,8 @@ def is_single_file(path: str | os.PathLike) -> bool:
 
 
 __all__ = [
-    "CLIP_PREFIX", "UNET_PREFIX", "VAE_PREFIX", "components_to_sgm", "check_img2vid", "clip_key_to_sgm",
+    "CLIP_PREFIX", "UNET_PREFIX", "VAE_PREFIX", "components_to_sgm", "check_img2vid", "check_single_file",
+    "clip_key_to_sgm",
     "infer_clip_config", "infer_controlnet_config", "infer_unet_config", "load_controlnet_file", "infer_vae_config", "is_single_file", "load_single_file",
     "save_single_file", "sgm_to_diffusers", "unet_key_to_sgm", "vae_key_to_sgm",
 ]

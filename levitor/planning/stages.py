@@ -121,7 +121,7 @@ def check_tracks(scene: Scene, tracks: Any, camera_track: Any = None) -> list:
 
 
 def _warnings(scene: Scene, tracks: list, opts: PlanOptions) -> list[str]:
-    notes = []
+    notes = list(scene.input_warnings)
     if opts.splat_units == "ndc" and opts.base_radius * min(scene.height, scene.width) / 2.0 < 0.75:
         notes.append(f"the image is {scene.width}x{scene.height}: with splat_units 'ndc' the splat radius is under "
                      "a pixel, so moved objects barely render; use splat_units 'pixels'")
