@@ -181,7 +181,14 @@ def load_depth_model(path: str | Path):
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ValueError(f"{path} has no config.json; give a transformers Depth-Anything-V2 folder")
-        return DepthAnythingForDepthEstimation.from_pretrained(str(path)).train(False)
+        if not any(path.glob("*.safetensors")):
+            raise ValueError(f"{path} has no .safetensors weights (pickled files such as pytorch_model.bin are not "
+                             "loaded); download model.safetensors of the model into it")
+        try:
+            model = DepthAnythingForDepthEstimation.from_pretrained(str(path), use_safetensors=True)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise ValueError(f"cannot load the Depth-Anything folder {path}: {exc}") from exc
+        return model.train(False)
     if not path.is_file():
         raise ValueError(f"depth model {str(path)!r} does not exist")
     state = read_state_dict(path, what="Depth-Anything checkpoint")

@@ -7,6 +7,9 @@ order (predicted IoU, descending).
 
 Checkpoints are read as tensors only (``torch.load(weights_only=True)`` or safetensors); the
 model is built from the shapes in the state dict, so ViT-H/L/B and smaller variants all load.
+Both the original layout (``sam_vit_h_4b8939.pth``) and the transformers layout of the single
+safetensors releases (``facebook/sam-vit-huge`` ``model.safetensors``) are read; the second is
+renamed to the first (:func:`from_transformers_layout`).
 """
 
 from __future__ import annotations
@@ -222,11 +225,66 @@ def build_sam(config: SamConfig, decoder_num_heads: int = 8):
     return sam.train(False)
 
 
+#: transformers SAM names → segment-anything names (the first matching prefix is replaced).
+_HF_SAM_RENAMES = (
+    ("vision_encoder.patch_embed.projection.", "image_encoder.patch_embed.proj."),
+    ("vision_encoder.neck.conv1.", "image_encoder.neck.0."),
+    ("vision_encoder.neck.layer_norm1.", "image_encoder.neck.1."),
+    ("vision_encoder.neck.conv2.", "image_encoder.neck.2."),
+    ("vision_encoder.neck.layer_norm2.", "image_encoder.neck.3."),
+    ("vision_encoder.layers.", "image_encoder.blocks."),
+    ("vision_encoder.", "image_encoder."),
+    ("shared_image_embedding.positional_embedding", "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix"),
+    ("prompt_encoder.point_embed.", "prompt_encoder.point_embeddings."),
+    ("prompt_encoder.mask_embed.conv1.", "prompt_encoder.mask_downscaling.0."),
+    ("prompt_encoder.mask_embed.layer_norm1.", "prompt_encoder.mask_downscaling.1."),
+    ("prompt_encoder.mask_embed.conv2.", "prompt_encoder.mask_downscaling.3."),
+    ("prompt_encoder.mask_embed.layer_norm2.", "prompt_encoder.mask_downscaling.4."),
+    ("prompt_encoder.mask_embed.conv3.", "prompt_encoder.mask_downscaling.6."),
+    ("mask_decoder.upscale_conv1.", "mask_decoder.output_upscaling.0."),
+    ("mask_decoder.upscale_layer_norm.", "mask_decoder.output_upscaling.1."),
+    ("mask_decoder.upscale_conv2.", "mask_decoder.output_upscaling.3."),
+    ("mask_decoder.transformer.layer_norm_final_attn.", "mask_decoder.transformer.norm_final_attn."),
+)
+_HF_SAM_LAYER = {"layer_norm1": "norm1", "layer_norm2": "norm2", "layer_norm3": "norm3", "layer_norm4": "norm4"}
+_HF_SAM_MLP = {"proj_in": "layers.0", "layers.0": "layers.1", "proj_out": "layers.2"}
+
+
+def from_transformers_layout(state: dict, name: str = "SAM checkpoint") -> dict:
+    """A SAM state dict in the transformers layout (``vision_encoder.*``) renamed to segment-anything's."""
+    import re
+
+    out = {}
+    for key, tensor in state.items():
+        if key.startswith("prompt_encoder.shared_embedding.") and "shared_image_embedding.positional_embedding" in state:
+            continue  # the same tensor as shared_image_embedding (tied)
+        key = key.replace("prompt_encoder.shared_embedding.", "shared_image_embedding.")
+        new = key
+        for old, repl in _HF_SAM_RENAMES:
+            if new.startswith(old):
+                new = repl + new[len(old):]
+                break
+        new = re.sub(r"^(image_encoder\.blocks\.\d+\.)layer_norm([12])\.", r"\1norm\2.", new)
+        m = re.match(r"^(mask_decoder\.transformer\.layers\.\d+\.)(layer_norm\d)\.(.*)$", new)
+        if m:
+            new = f"{m.group(1)}{_HF_SAM_LAYER[m.group(2)]}.{m.group(3)}"
+        m = re.match(r"^(mask_decoder\.(?:output_hypernetworks_mlps\.\d+|iou_prediction_head)\.)"
+                     r"(proj_in|layers\.0|proj_out)\.(.*)$", new)
+        if m:
+            new = f"{m.group(1)}{_HF_SAM_MLP[m.group(2)]}.{m.group(3)}"
+        if new in out:
+            raise ValueError(f"{name}: two tensors map to {new!r}; not a transformers SAM checkpoint")
+        out[new] = tensor
+    return out
+
+
 def load_sam(path: str | Path, *, device: Any = None):
     """Build a SAM of the checkpoint's size (``sam_model_registry`` for the published ones) and load it strictly."""
     import torch
 
     state = read_state_dict(path, what="SAM checkpoint")
+    if any(k.startswith("vision_encoder.") for k in state):
+        state = from_transformers_layout(state, Path(path).name)
     config = infer_sam_config(state)
     if config.registry_name is not None:
         from segment_anything import sam_model_registry

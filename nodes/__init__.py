@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 from . import depth_node, model_nodes, planning_nodes, segmentation_nodes, trajectory_editor
 
 _MODULES = (model_nodes, segmentation_nodes, depth_node, trajectory_editor, planning_nodes)
+if importlib.util.find_spec("comfy_api") is not None:  # the native nodes are V3 nodes of a real host
+    from . import native
+
+    _MODULES += (native,)
 
 NODE_CLASS_MAPPINGS: dict = {}
 NODE_DISPLAY_NAME_MAPPINGS: dict = {}

@@ -25,8 +25,10 @@ _cache: dict = {"key": None, "model": None}
 
 
 def svd_choices() -> list[str]:
-    """Diffusers pipeline folders under ``models/diffusers`` (those with a ``model_index.json``)."""
-    return host.list_model_dirs("diffusers", ["model_index.json"]) or [NO_SVD]
+    """Diffusers pipeline folders under ``models/diffusers`` (those with a ``model_index.json``), then the
+    single-file checkpoints (``svd_xt.safetensors``) under ``models/checkpoints``."""
+    files = [f for f in host.list_files("checkpoints") if f.lower().endswith(".safetensors")]
+    return host.list_model_dirs("diffusers", ["model_index.json"]) + files or [NO_SVD]
 
 
 def controlnet_choices() -> list[str]:
@@ -55,6 +57,8 @@ def resolve_svd(svd_model: str, svd_hub_id: str = "") -> str:
             f"svd_model: no SVD-xt folder found; download stabilityai/stable-video-diffusion-img2vid-xt (diffusers "
             f"format) into {roots}, or set svd_hub_id"
         )
+    if svd_model.lower().endswith(".safetensors"):
+        return host.resolve_model_file("checkpoints", svd_model)
     return host.resolve_model_dir("diffusers", svd_model)
 
 
@@ -101,9 +105,11 @@ def load_model(svd_path: str, controlnet_path: str, precision: str, offload: str
     host.unload_all_models()
     host.soft_empty_cache()
     from levitor.generation.pipeline import LeviTorPipeline
+    from levitor.generation.single_file import is_single_file
 
-    pipe = LeviTorPipeline.from_pretrained(svd_path, controlnet_path, precision=precision,
-                                           offload=None if offload == "none" else offload, device=device)
+    load = LeviTorPipeline.from_single_file if is_single_file(svd_path) else LeviTorPipeline.from_pretrained
+    pipe = load(svd_path, controlnet_path, precision=precision,
+                offload=None if offload == "none" else offload, device=device)
     model = LeviTorModel(pipeline=pipe, key=key, device=device, offload=None if offload == "none" else offload,
                          precision=precision)
     with _cache_lock:
@@ -131,7 +137,8 @@ class LoadLeviTorModel:
         return {
             "required": {
                 "svd_model": (svd_choices(), {"tooltip": "Diffusers SVD-xt folder (stabilityai/stable-video-"
-                                                         "diffusion-img2vid-xt) under models/diffusers."}),
+                                                         "diffusion-img2vid-xt) under models/diffusers, or "
+                                                         "svd_xt.safetensors under models/checkpoints."}),
                 "controlnet": (controlnet_choices(), {"tooltip": "LeviTor ControlNet under models/levitor: the "
                                                                  "controlnet/ folder of hlwang06/LeviTor or a single "
                                                                  ".safetensors file."}),

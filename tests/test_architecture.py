@@ -14,18 +14,11 @@ import ast
 import sys
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LIB = ROOT / "levitor"
 HOST_MODULES = {"nodes", "comfy", "comfy_extras", "comfy_api", "folder_paths", "server", "execution",
                 "node_helpers", "latent_preview"}
-
-# Files whose function-local levitor imports are still to be hoisted by the parts they belong to.
-# Empty this list once they are; the test then holds for every file.
-LOCAL_IMPORTS_PENDING = {
-}
-
 
 def module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
@@ -77,9 +70,7 @@ def import_graph() -> dict[str, set[str]]:
     mods = _library()
     graph = {}
     for name, path in mods.items():
-        pending = path.relative_to(ROOT).as_posix() in LOCAL_IMPORTS_PENDING
-        graph[name] = {target for target, _, local in imports(path)
-                       if target in mods and target != name and not (local and pending)}
+        graph[name] = {target for target, _, _local in imports(path) if target in mods and target != name}
     return graph
 
 
@@ -153,14 +144,9 @@ def test_no_function_local_import_of_a_library_module():
     bad = []
     for path in library.values():
         rel = path.relative_to(ROOT).as_posix()
-        if not rel.startswith("levitor/cli/") and rel not in LOCAL_IMPORTS_PENDING:
+        if not rel.startswith("levitor/cli/"):
             bad.extend(local_library_imports(path, library))
     assert not bad, "\n".join(bad)
-
-
-@pytest.mark.parametrize("rel", sorted(LOCAL_IMPORTS_PENDING))
-def test_pending_files_still_need_their_exception(rel):
-    assert local_library_imports(ROOT / rel, _library()), f"{rel} is hoisted: remove it from LOCAL_IMPORTS_PENDING"
 
 
 # The planning steps below the stages; front ends call levitor.planning.stages / .plan instead.

@@ -71,7 +71,8 @@ def add_parser(sub) -> None:
     g.add_argument("--control", default=None,
                    help="control maps (F,3,H,W) .npy from `levitor plan`; replaces the scene arguments except --image")
     g.add_argument("--svd", required=True,
-                   help="stable-video-diffusion-img2vid-xt folder (diffusers layout) or its hub id")
+                   help="stable-video-diffusion-img2vid-xt folder (diffusers layout), its hub id, or the "
+                        "single file svd_xt.safetensors")
     g.add_argument("--controlnet", required=True,
                    help="LeviTor controlnet/ folder (config.json + diffusion_pytorch_model.safetensors) or a .safetensors file")
     g.add_argument("--out", required=True, help="output video path (.mp4, .gif or .webp)")
@@ -124,6 +125,10 @@ def _check_models(args: argparse.Namespace) -> None:
             resolve_svd_folder(svd)
         except ValueError as exc:
             raise ValueError(f"--svd: {exc}") from None
+    elif svd.is_file():
+        from ..generation.single_file import check_single_file
+
+        check_single_file(svd)  # reads the header only
     elif not svd.exists() and not hub_id:
         raise ValueError(f"--svd {args.svd} does not exist; pass the stable-video-diffusion-img2vid-xt folder "
                          "(the one holding model_index.json)")
@@ -207,9 +212,11 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from ..generation.pipeline import LeviTorPipeline
+    from ..generation.single_file import is_single_file
     from ..video_io import write_frames, write_video
 
-    pipe = LeviTorPipeline.from_pretrained(
+    load = LeviTorPipeline.from_single_file if is_single_file(args.svd) else LeviTorPipeline.from_pretrained
+    pipe = load(
         args.svd, args.controlnet, precision=args.precision, offload=args.offload, device=args.device,
         temporal_context=args.temporal_context,
     )

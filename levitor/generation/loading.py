@@ -278,11 +278,17 @@ def _sidecar_config(weights: Path, unet_config: Any) -> dict:
     return validate_controlnet_config(config, f"ControlNet config derived for {str(weights)!r}")
 
 
-def _check_state_dict(state_dict: dict, model: torch.nn.Module, weights: Path) -> None:
+def state_dict_mismatch(model: torch.nn.Module, state_dict: dict) -> str:
+    """What keeps ``state_dict`` from loading strictly into ``model`` (missing, unexpected, other
+    shapes, with examples), or ``""`` when it fits."""
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     wrong = [f"{k}: file {tuple(state_dict[k].shape)} vs model {expected[k]}"
              for k in expected if k in state_dict and tuple(state_dict[k].shape) != expected[k]]
-    problem = describe_mismatch(set(expected) - set(state_dict), set(state_dict) - set(expected), wrong)
+    return describe_mismatch(set(expected) - set(state_dict), set(state_dict) - set(expected), wrong)
+
+
+def _check_state_dict(state_dict: dict, model: torch.nn.Module, weights: Path) -> None:
+    problem = state_dict_mismatch(model, state_dict)
     if problem:
         raise ValueError(
             f"ControlNet weights {str(weights)!r} do not match its config: {problem}. Use the "

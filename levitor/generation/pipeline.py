@@ -54,6 +54,7 @@ from .options import (
     check_offload,
     check_temporal_context,
 )
+from .single_file import is_single_file, load_controlnet_file, load_single_file
 
 DEFAULT_SEED = SAMPLING.seed
 OUTPUT_TYPES = ("pil", "np", "pt", "latent")
@@ -569,3 +570,33 @@ class LeviTorPipeline(DiffusionPipeline):
         if not return_dict:
             return (frames,)
         return LeviTorPipelineOutput(frames=frames)
+
+    @classmethod
+    def from_single_file(
+        cls,
+        path: str | os.PathLike,
+        controlnet: str | os.PathLike | ControlNetSVDModel | None = None,
+        *,
+        torch_dtype: torch.dtype | None = None,
+        precision: str = DEFAULT_PRECISION,
+        offload: str | None = None,
+        device: str | torch.device | None = None,
+        temporal_context: str = DEFAULT_TEMPORAL_CONTEXT,
+    ) -> "LeviTorPipeline":
+        """Load SVD-xt from one SGM-layout file (``svd_xt.safetensors``, as in ComfyUI's ``models/checkpoints``).
+
+        The UNet, VAE and CLIP image encoder are converted to the diffusers modules in memory with a
+        strict key check (:func:`levitor.generation.single_file.load_single_file`); the other
+        arguments are those of :meth:`from_pretrained`.
+        """
+        device = torch.device(device) if device is not None else default_device()
+        plan = resolve_precision(precision, device, torch_dtype)
+        parts = load_single_file(path, plan)
+        if is_single_file(controlnet or "") and not isinstance(controlnet, ControlNetSVDModel):
+            controlnet = load_controlnet_file(controlnet, dtype=plan.denoiser_dtype)  # architecture from its shapes
+            check_controlnet_matches_unet(controlnet.config, parts["unet"].config)
+        elif controlnet is not None and not isinstance(controlnet, ControlNetSVDModel):
+            controlnet = load_controlnet(controlnet, dtype=plan.denoiser_dtype, unet_config=parts["unet"].config)
+        controlnet = None if controlnet is None else controlnet.to(dtype=plan.denoiser_dtype)
+        return cls.assemble(parts, controlnet, plan, offload=offload, device=device,
+                            temporal_context=temporal_context)
