@@ -68,10 +68,7 @@ class MovedMaskSet:
 
 @dataclass
 class LeviTorModel:
-    """A loaded ``LeviTorPipeline`` and how it was loaded."""
+    """A loaded ``LeviTorPipeline`` and its CPU offload mode (None: it stays on the device)."""
 
     pipeline: Any
-    key: tuple
-    device: Any
     offload: str | None
-    precision: str

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from fakes.comfy_host import REPO_ROOT, fake_host, pack  # noqa: F401  (fixtures)
+from fakes.comfy_host import REPO_ROOT, fake_host, node_map, pack, run_node  # noqa: F401  (fixtures)
 from fakes.workflow_models import fast_variant
 
 UI_DIR = REPO_ROOT / "workflows"
@@ -32,7 +32,7 @@ FRONTEND_ONLY = {"upload", "control_after_generate"}
 def widget_names(pack, class_type):
     if class_type in CORE_WIDGETS:
         return CORE_WIDGETS[class_type]
-    spec = pack.NODE_CLASS_MAPPINGS[class_type].INPUT_TYPES()
+    spec = node_map(pack)[class_type].INPUT_TYPES()
     names = []
     for section in ("required", "optional"):
         for name, entry in spec.get(section, {}).items():
@@ -81,7 +81,7 @@ def test_ui_and_api_formats_agree(pack, name):
     for nid, node in api.items():
         if node["class_type"] in CORE_WIDGETS:
             continue
-        required = pack.NODE_CLASS_MAPPINGS[node["class_type"]].INPUT_TYPES()["required"]
+        required = node_map(pack)[node["class_type"]].INPUT_TYPES()["required"]
         assert set(required) <= set(node["inputs"]), (nid, set(required) - set(node["inputs"]))
 
 
@@ -148,12 +148,12 @@ def run_api_workflow(pack, api: dict, core: CoreStandIns) -> dict:
             if cls_name in CORE_WIDGETS:
                 out = getattr(core, cls_name)(**kwargs)
             else:
-                cls = pack.NODE_CLASS_MAPPINGS[cls_name]
+                cls = node_map(pack)[cls_name]
                 if "unique_id" in cls.INPUT_TYPES().get("hidden", {}):
                     kwargs["unique_id"] = nid
                 out = getattr(cls(), cls.FUNCTION)(**kwargs)
                 if isinstance(out, dict):
-                    out = out["result"]
+                    out = out.result
                 assert len(out) == len(cls.RETURN_TYPES), cls_name
             done[nid] = out
     return done
