@@ -5,10 +5,10 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { TrackModel } from "../js/lib/track_model.js";
 import { PointsModel } from "../js/lib/points_model.js";
 
-const dir = new URL("../../workflows/", import.meta.url);
+const dir = new URL("../../example_workflows/", import.meta.url);
 const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".json")) : [];
 
-test("example workflows are present", { skip: files.length ? false : "no workflows/ folder" }, () => {
+test("example workflows are present", { skip: files.length ? false : "no example_workflows/ folder" }, () => {
   assert.ok(files.length > 0);
 });
 
