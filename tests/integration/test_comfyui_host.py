@@ -105,7 +105,12 @@ from comfy_api.latest import io
 before = set(nodes.NODE_CLASS_MAPPINGS)
 loaded = asyncio.run(nodes.load_custom_node(sys.argv_pack))
 new = {k: v for k, v in nodes.NODE_CLASS_MAPPINGS.items() if k not in before}
-print("RESULT " + json.dumps({"loaded": loaded, "v3": {k: issubclass(v, io.ComfyNode) for k, v in new.items()},
+from comfy_config import config_parser
+cfg = config_parser.extract_node_configuration(sys.argv_pack)
+registry = {"name": cfg.project.name, "os": cfg.project.supported_os, "gpu": cfg.project.supported_accelerators,
+            "comfyui": cfg.project.supported_comfyui_version, "publisher": cfg.tool_comfy.publisher_id,
+            "icon": cfg.tool_comfy.icon, "repository": cfg.project.urls.repository}
+print("RESULT " + json.dumps({"loaded": loaded, "registry": registry, "v3": {k: issubclass(v, io.ComfyNode) for k, v in new.items()},
                               "display": {k: nodes.NODE_DISPLAY_NAME_MAPPINGS.get(k) for k in new},
                               "log": seen}))
 """
@@ -122,3 +127,8 @@ def test_every_node_registers_through_v3_without_warnings():
     assert result["display"] == {k: defs[k]["display_name"] for k in NODE_IDS}
     warnings = [m for level, m in result["log"] if level in ("WARNING", "ERROR", "CRITICAL")]
     assert warnings == [], warnings
+    # ComfyUI's own reader of pyproject.toml ([tool.comfy], classifiers) accepts the metadata
+    reg = result["registry"]
+    assert reg["name"] == "levitor" and reg["publisher"] and reg["icon"].startswith("https://")
+    assert reg["os"] and set(reg["gpu"]) == {"GPU :: NVIDIA CUDA", "GPU :: Apple Metal"}
+    assert reg["comfyui"].startswith(">=") and reg["repository"].startswith("https://")
