@@ -12,6 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .planning.scene import disparity8_to_depth
+from .planning.tracks import tracks_to_json
+from .video_io import save_png
+
 ASSET_DIR = Path(__file__).parent / "assets" / "demo"
 
 
@@ -25,8 +29,6 @@ class DemoScene:
 
     @property
     def depth(self) -> np.ndarray:
-        from .planning.scene import disparity8_to_depth
-
         return disparity8_to_depth(self.disparity8)
 
 
@@ -99,9 +101,6 @@ def make_demo_scene(width: int = 288, height: int = 512, *, n_balls: int = 1, n_
 
 def write_demo_assets(folder: Path = ASSET_DIR, width: int = 288, height: int = 512) -> None:
     """Write the demo scene as PNGs and a tracks JSON into ``folder``."""
-    from .planning.tracks import tracks_to_json
-    from .video_io import save_png
-
     scene = make_demo_scene(width, height)
     folder.mkdir(parents=True, exist_ok=True)
     save_png(scene.image, folder / "image.png")

@@ -18,6 +18,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .generation.models import ControlNetSVDModel
+
 # SVD-xt's scheduler/scheduler_config.json (EulerDiscreteScheduler).
 SVD_XT_SCHEDULER_CONFIG = {
     "beta_end": 0.012,
@@ -90,8 +92,6 @@ def build_tiny_components(*, seed: int = 0) -> dict:
     import torch
     from diffusers import AutoencoderKLTemporalDecoder, EulerDiscreteScheduler, UNetSpatioTemporalConditionModel
     from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
-
-    from .generation.models import ControlNetSVDModel
 
     torch.manual_seed(seed)
     # The stock class, so that model_index.json names it exactly as in SVD-xt.

@@ -18,11 +18,17 @@ import io
 import json
 import logging
 import math
+import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
+from levitor.planning.options import PlanOptions
+from levitor.planning.stages import LiftedScene, lift_scene, render_stage
+from levitor.planning.tracks import parse_tracks, stay_track
+from levitor.preview import colorize_labels
 
 from . import scene_cache
 
@@ -35,6 +41,8 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 # One render at a time, off the event loop, so previews never block the queue or pile up.
 _executor: ThreadPoolExecutor | None = None
 _registered = False
+_lift_lock = threading.Lock()
+_lift_cache: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
 
 
 class PreviewError(ValueError):
@@ -97,22 +105,12 @@ def parse_request(body: Any) -> PreviewRequest:
     return PreviewRequest(str(node_id), body["tracks"], num_frames, frame)
 
 
-def _stay_point(scene, k: int) -> list[float]:
-    """A one-point track keeping object ``k`` where it is (centroid, median scene depth)."""
-    rows, cols = np.nonzero(np.asarray(scene.labels) == k + 1)
-    if len(rows) == 0:
-        return [scene.width / 2.0, scene.height / 2.0, 1.0]
-    return [float(cols.mean()), float(rows.mean()), float(np.median(np.asarray(scene.depth)[rows, cols]))]
-
-
 def plan_tracks(scene, tracks: Any) -> list:
     """One track per object of ``scene`` from the editor's tracks JSON, in scene pixels.
 
     Objects whose track is missing or still empty stay in place (the editor sends the state
     being drawn); an extra last track (a camera track) is ignored here.
     """
-    from levitor.planning.tracks import parse_tracks
-
     data = tracks
     if isinstance(data, (str, bytes, bytearray)):
         try:
@@ -144,40 +142,39 @@ def plan_tracks(scene, tracks: Any) -> list:
         raise PreviewError("tracks", str(exc)) from exc
     parsed = [list(t) for t in parsed]
     for k in empty:
-        parsed[k] = [tuple(_stay_point(scene, k))]
+        parsed[k] = stay_track(np.asarray(scene.labels) == k + 1, scene.depth)
     for k in range(len(parsed), n):
-        parsed.append([tuple(_stay_point(scene, k))])
-    for k, track in enumerate(parsed):
-        for i, (_, _, d) in enumerate(track):
-            if not 0.0 < d <= 1.0:
-                raise PreviewError("tracks", f"track {k} point {i} has depth {d:g}; depths are in (0, 1] "
-                                             "(smaller = nearer, 1 = far)")
+        parsed.append(stay_track(np.asarray(scene.labels) == k + 1, scene.depth))
     return parsed
 
 
 def preview_frame(scene, tracks: Any, num_frames: int, frame: int | None = None, *, device=None) -> np.ndarray:
     """The moved object labels of one frame as RGBA ``(H, W, 4)`` uint8 (alpha 0 where no object).
 
-    ``frame`` None is the last frame.
+    ``frame`` None is the last frame. Only that frame is rendered, from the scene lifted to 3D
+    once (kept while the scene is).
     """
-    from levitor.preview import colorize_labels
-    from levitor.planning.render import render_moved_masks
-    from levitor.planning.tracks import resample_tracks
-
     planned = plan_tracks(scene, tracks)
     n = int(scene.num_objects)
     f = num_frames - 1 if frame is None else frame
     if n == 0:
         return np.zeros((scene.height, scene.width, 4), dtype=np.uint8)
-    trajectories = resample_tracks(planned, num_frames)
-    # Only frames 0..f matter; frame 0 is the rest pose the deltas start from.
-    keep = sorted({0, f})
-    moved = render_moved_masks(scene, trajectories[:, keep], device=device)
-    labels = np.asarray(moved.labels[keep.index(f)])
+    moved = render_stage(_lifted(scene, device), planned, PlanOptions(num_frames=num_frames), frames=[f])
+    labels = np.asarray(moved.labels[0])
     objects = np.where((labels >= 1) & (labels <= n), labels, 0)
     rgb = colorize_labels(objects)
     alpha = np.where(objects > 0, 255, 0).astype(np.uint8)
     return np.dstack([rgb, alpha])
+
+
+def _lifted(scene, device) -> LiftedScene:
+    """The scene's pixels lifted to 3D, computed once per scene and device."""
+    key = str(device)
+    with _lift_lock:
+        per_device = _lift_cache.setdefault(scene, {})
+        if key not in per_device:
+            per_device[key] = lift_scene(scene, device)
+        return per_device[key]
 
 
 def encode_png(array: np.ndarray) -> bytes:

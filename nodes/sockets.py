@@ -1,8 +1,9 @@
 """The objects passed on this pack's custom sockets.
 
 ``LEVITOR_TRACKS`` carries :class:`TrackSet` (the planning inputs), ``LEVITOR_MASKS`` carries
-:class:`MovedMaskSet` (per-frame label and depth maps), ``LEVITOR_CONTROL`` carries a
-``levitor.planning.plan.PlanResult`` and ``LEVITOR_MODEL`` a :class:`LeviTorModel`.
+:class:`MovedMaskSet` (the render stage's ``levitor.planning.stages.RenderResult``: per-frame label
+and depth maps), ``LEVITOR_CONTROL`` carries a ``levitor.planning.plan.PlanResult`` and
+``LEVITOR_MODEL`` a :class:`LeviTorModel`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from levitor.planning.stages import RenderResult
 
 TRACKS = "LEVITOR_TRACKS"
 MASKS = "LEVITOR_MASKS"
@@ -48,22 +50,8 @@ class TrackSet:
         return len(self.tracks) == len(self.object_masks) + 1
 
 
-@dataclass
-class MovedMaskSet:
-    """Per-frame label and depth maps of a scene moved along its trajectories."""
-
-    scene: Any  # levitor.planning.scene.Scene
-    trajectories: np.ndarray  # (n, F, 3)
-    labels: np.ndarray  # (F, H, W) int32
-    depths: np.ndarray  # (F, H, W) float32
-    area_min: np.ndarray
-    area_max: np.ndarray
-    options: Any  # levitor.planning.plan.PlanOptions
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def num_frames(self) -> int:
-        return int(self.labels.shape[0])
+# Per-frame label and depth maps of a scene moved along its trajectories: the render stage's result.
+MovedMaskSet = RenderResult
 
 
 @dataclass

@@ -11,8 +11,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from levitor.fileio import atomic_path
-from levitor.planning.scene import depth_to_disparity8, make_scene
-from levitor.planning.tracks import parse_coord_str, parse_tracks, validate_tracks
+from levitor.planning.scene import depth_to_disparity8
+from levitor.planning.stages import build_scene
+from levitor.planning.tracks import parse_coord_str, parse_tracks, stay_track, validate_tracks
 from levitor.preview import palette
 
 from . import convert, host
@@ -50,13 +51,6 @@ def read_tracks(tracks_json: str, coord_str: str | None, depths: str | None, wid
     if _is_blank_tracks(tracks_json):
         return []
     return parse_tracks(tracks_json, image_size=(width, height), name="tracks_json")
-
-
-def stay_track(mask: np.ndarray, depth: np.ndarray) -> list[tuple[float, float, float]]:
-    """A one-point track that keeps the object where it is: its centroid at its median depth."""
-    rows, cols = np.nonzero(mask)
-    d = float(np.median(depth[rows, cols]))
-    return [(float(cols.mean()), float(rows.mean()), d)]
 
 
 def depth_at(depth: np.ndarray, x: float, y: float) -> float | None:
@@ -163,8 +157,6 @@ def build_track_set(image: np.ndarray, depth: np.ndarray, object_masks: list[np.
             "(plus optionally one last camera track that moves the background)"
         )
     validate_tracks(tracks, image.shape[1], image.shape[0])
-    if len(tracks) == n + 1:
-        notes.append("the last track is a camera track: enable camera_move in LeviTorRenderMovedMasks to use it")
     return TrackSet(image=image, depth=depth, object_masks=object_masks, static_masks=static_masks,
                     tracks=[[tuple(map(float, p)) for p in t] for t in tracks], notes=notes)
 
@@ -241,7 +233,7 @@ class LeviTorTrajectory3DEditor(io.ComfyNode):
         tracks = read_tracks(tracks_json, coord_str, depths, img.shape[1], img.shape[0])
         track_set = build_track_set(img, ref_depth, masks, static, tracks)
 
-        scene = make_scene(img, ref_depth, masks, static)
+        scene = build_scene(img, ref_depth, masks, static)
         nid = node_id(cls, "levitor")
         remember_scene(nid, scene)
         entry = write_scene_files(img, ref_depth, masks, host.temp_directory(), nid)

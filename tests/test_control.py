@@ -51,9 +51,12 @@ def test_interior_point_writes_patch_id_and_depth():
     assert out[0, 0].sum() == patch.sum()  # nothing outside the box
     np.testing.assert_array_equal(out[0, 1, 20:40, 30:50], (patch != 0) * 7.0)
     np.testing.assert_array_equal(out[0, 2, 20:40, 30:50], (patch != 0) * 123.0)
-    # The peak sits up-left of the keypoint.
-    r, c = np.unravel_index(np.argmax(out[0, 0]), out[0, 0].shape)
-    assert (r, c) == (30, 40) or (r, c) in [(29, 39), (29, 40), (30, 39)]
+    # The template's centre lands on the keypoint: the box [p - 10, p + 10) samples the 200-px
+    # template at 10 i + 4.5, nearest to its centre 100 at i = 10 (4.5 px away). So the keypoint
+    # holds the maximum, and the pixels one step down, right (14.5 px) and up-left (5.5 px) are lower.
+    heat = out[0, 0]
+    assert heat[30, 40] == heat.max()
+    assert heat[31, 40] < heat.max() and heat[30, 41] < heat.max() and heat[29, 39] < heat.max()
 
 
 def test_box_clamps_at_one_and_size_minus_one():
@@ -94,7 +97,7 @@ def test_channel_switches_and_uint8_behaviour():
     full = draw_control_maps(kp, 40, 40)
     assert full[0, 1].max() == 300  # labels keep their value
     assert full[0, 2].max() == 255  # depth codes clip to the 8-bit range
-    wrapped = draw_control_maps(kp, 40, 40, wrap_uint8=True)
+    wrapped = draw_control_maps(kp, 40, 40, reference_uint8_wrap=True)
     assert wrapped[0, 1].max() == 300 % 256 and wrapped[0, 2].max() == 400 % 256
     off = draw_control_maps(kp, 40, 40, use_id=False, use_depth=False)
     assert off[0, 1].max() == 0 and off[0, 2].max() == 0 and off[0, 0].max() == 251

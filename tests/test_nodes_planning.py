@@ -126,23 +126,50 @@ def _plan_nodes(pack, scene, tracks=TRACK, camera="off", num_frames=6):
     return track_set, moved, preview
 
 
-def test_render_and_kmeans_match_the_core_plan(pack, fake_host, scene):
-    from levitor.planning.plan import build_plan
-
-    ts, moved, preview = _plan_nodes(pack, scene)
+def test_render_and_kmeans_nodes_plan_the_scene(pack, fake_host, scene):
+    slide = {"tracks": [[[36, 120, 1 / 255], [86, 120, 1 / 255]]]}  # 50 px right, nearest of all
+    ts, moved, preview = _plan_nodes(pack, scene, tracks=slide)
     assert moved.labels.shape == (6, 192, 144) and moved.depths.shape == (6, 192, 144)
     assert preview.shape == (6, 192, 144, 3) and preview.dtype == torch.float32
+    # At constant depth the ball (label 1) only translates: by 10 px a frame, its splat adding one
+    # pixel up and left (points sit on their pixel's top-left corner), drawn over everything.
+    ball = scene["object_masks"][0]
+    for f in range(6):
+        m = np.roll(ball, 10 * f, axis=1)
+        m = m | np.roll(m, -1, 0) | np.roll(m, -1, 1) | np.roll(m, (-1, -1), (0, 1))
+        np.testing.assert_array_equal(moved.labels[f] == 1, m)
+        assert (moved.depths[f][m] == np.float32(1 / 255)).all()
     kmeans = node_map(pack)["LeviTorKMeansControlPoints"]
     plan, cpreview = run_node(kmeans, moved, 1.0, True, True)
     assert plan.control.shape == (6, 3, 192, 144) and plan.control.dtype == np.float32
     assert cpreview.shape == (6, 192, 144, 3)
-    ref = build_plan(scene["image"], ts.depth, scene["object_masks"],
-                     scene["static_masks"], json.dumps(TRACK), num_frames=6)
-    assert np.array_equal(moved.labels, ref.labels)
-    assert np.array_equal(plan.control, ref.control)
-    assert all(np.array_equal(a, b) for a, b in zip(plan.keypoints, ref.keypoints))
+    for f, kps in enumerate(plan.keypoints):
+        ball_kps = kps[kps[:, 2] == 1]
+        # A moved object gets at least k_min_forced = 3 points (50 * area / (H * W) rounds to 2).
+        assert len(ball_kps) == 3 and round(50 * (moved.labels == 1).sum(axis=(1, 2)).max() / (192 * 144)) == 2
+        for r, c, lab, code in kps.tolist():
+            assert moved.labels[f, r, c] == lab  # K-means centres of convex regions lie inside them
+        assert (ball_kps[:, 3] == 255).all()  # depth code round(1 / (1/255))
+        for r, c, lab, code in ball_kps.tolist():
+            assert plan.control[f, 1, r, c] == 1 and plan.control[f, 2, r, c] == 255
     news = [p for p in fake_host.progress if p[0] == "new"]
     assert ("new", 2) in news and fake_host.progress[-1] == ("update", 2)
+
+
+def test_render_node_reads_its_options(pack, scene):
+    image, masks, statics, depth = _inputs(scene)
+    ts = run_node(_editor(pack), image, masks, depth, json.dumps(TRACK)).result[0]
+    render = node_map(pack)["LeviTorRenderMovedMasks"]
+    small, _ = run_node(render, ts, 4, "off", static_segments=statics)
+    big, _ = run_node(render, ts, 4, "off", static_segments=statics, base_radius=0.05)
+    assert small.options.base_radius == 0.011 and big.options.base_radius == 0.05
+    assert small.options.num_frames == 4 and small.labels.shape[0] == 4
+    assert (big.labels[-1] == 1).sum() > (small.labels[-1] == 1).sum()
+    dropped, _ = run_node(render, ts, 4, "off", static_segments=statics, min_area_frac=0.2)
+    # The ball (4 % of the image) and the wall (12.5 %) are under 20 %: only the floor (label 3) is left.
+    assert set(np.unique(small.scene.labels)) == {0, 1, 2, 3} and set(np.unique(dropped.scene.labels)) == {0, 3}
+    assert dropped.warnings == ["object 0 lost all its pixels in the label map (too small, or covered by a later "
+                                "larger mask); its track has no effect"]
 
 
 def test_kmeans_channel_toggles_and_ratio(pack, scene):
@@ -163,7 +190,12 @@ def test_camera_move_moves_the_background(pack, scene):
         _plan_nodes(pack, scene, camera="last track moves the background")
     ts, still, _ = _plan_nodes(pack, scene, tracks=cam, camera="off")
     assert ts.has_camera_track and still.scene.num_objects == 1
+    assert any("enable camera_move" in w for w in still.warnings)
+    image, masks, _, depth = _inputs(scene)
+    report = run_node(_editor(pack), image, masks, depth, json.dumps(cam)).result[2]
+    assert "camera track point 1" in report and "enable camera_move" not in report  # the editor cannot know
     _, moved, _ = _plan_nodes(pack, scene, tracks=cam, camera="last track moves the background")
+    assert not any("camera" in w for w in moved.warnings), moved.warnings
     assert moved.scene.num_objects == 2
     assert moved.trajectories.shape == (2, 6, 3)
     # the background is label 2 and shifts right by 30 px: the left columns are vacated in the last frame

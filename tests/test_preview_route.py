@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nodes import preview_route, scene_cache
-from nodes.preview_route import PreviewError, handle_preview, parse_request
+from fakes.comfy_host import fake_host, pack  # noqa: F401  (fixtures)
 
 H, W = 48, 64
 
@@ -36,12 +35,18 @@ def _scene(two_objects: bool = False):
 
 
 @pytest.fixture
-def stored_scene():
-    scene_cache.forget_all()
+def route(pack):
+    """The preview route module of the pack, as ComfyUI imports it (the one copy of ``nodes``)."""
+    return pack.nodes.preview_route
+
+
+@pytest.fixture
+def stored_scene(route):
+    route.scene_cache.forget_all()
     scene = _scene()
-    scene_cache.remember_scene("7", scene)
+    route.scene_cache.remember_scene("7", scene)
     yield scene
-    scene_cache.forget_all()
+    route.scene_cache.forget_all()
 
 
 def _png(payload: bytes) -> np.ndarray:
@@ -55,9 +60,9 @@ def _body(points, num_frames=4, frame=None, node_id="7", image_size=None):
     return {"node_id": node_id, "tracks": tracks, "num_frames": num_frames, "frame": frame}
 
 
-def test_moved_object_appears_at_the_end_of_its_track(stored_scene):
+def test_moved_object_appears_at_the_end_of_its_track(route, stored_scene):
     depth = 0.01
-    status, ctype, payload = handle_preview(json.dumps(_body([[10, 25, depth], [50, 25, depth]], frame=3)))
+    status, ctype, payload = route.handle_preview(json.dumps(_body([[10, 25, depth], [50, 25, depth]], frame=3)))
     assert (status, ctype) == (200, "image/png")
     rgba = _png(payload)
     assert rgba.shape == (H, W, 4)
@@ -70,43 +75,43 @@ def test_moved_object_appears_at_the_end_of_its_track(stored_scene):
     assert tuple(rgba[25, 50, :3]) != (0, 0, 0)
 
 
-def test_frame_zero_is_the_rest_pose_and_null_is_the_last_frame(stored_scene):
+def test_frame_zero_is_the_rest_pose_and_null_is_the_last_frame(route, stored_scene):
     body = _body([[10, 25, 0.01], [50, 25, 0.01]], frame=0)
-    a0 = _png(handle_preview(body)[2])[..., 3]
+    a0 = _png(route.handle_preview(body)[2])[..., 3]
     assert a0[22:28, 7:13].min() == 255 and a0[:, 40:].max() == 0
-    last = _png(handle_preview(_body([[10, 25, 0.01], [50, 25, 0.01]], frame=None))[2])
-    explicit = _png(handle_preview(_body([[10, 25, 0.01], [50, 25, 0.01]], frame=3))[2])
+    last = _png(route.handle_preview(_body([[10, 25, 0.01], [50, 25, 0.01]], frame=None))[2])
+    explicit = _png(route.handle_preview(_body([[10, 25, 0.01], [50, 25, 0.01]], frame=3))[2])
     np.testing.assert_array_equal(last, explicit)
 
 
-def test_points_are_rescaled_from_the_editor_image_size(stored_scene):
+def test_points_are_rescaled_from_the_editor_image_size(route, stored_scene):
     # Drawn on a 2x larger image: x 100 there is x 50 here.
     body = _body([[20, 50, 0.01], [100, 50, 0.01]], frame=3, image_size=[2 * W, 2 * H])
-    alpha = _png(handle_preview(body)[2])[..., 3]
+    alpha = _png(route.handle_preview(body)[2])[..., 3]
     assert alpha[22:28, 47:53].min() == 255
 
 
-def test_moving_nearer_makes_the_object_larger(stored_scene):
-    far = _png(handle_preview(_body([[10, 25, 0.01], [32, 24, 0.01]], frame=3))[2])[..., 3]
-    near = _png(handle_preview(_body([[10, 25, 0.01], [32, 24, 0.005]], frame=3))[2])[..., 3]
+def test_moving_nearer_makes_the_object_larger(route, stored_scene):
+    far = _png(route.handle_preview(_body([[10, 25, 0.01], [32, 24, 0.01]], frame=3))[2])[..., 3]
+    near = _png(route.handle_preview(_body([[10, 25, 0.01], [32, 24, 0.005]], frame=3))[2])[..., 3]
     assert (near > 0).sum() > 1.5 * (far > 0).sum()
 
 
-def test_empty_and_missing_tracks_stay_in_place():
-    scene_cache.forget_all()
-    scene_cache.remember_scene("9", _scene(two_objects=True))
+def test_empty_and_missing_tracks_stay_in_place(route):
+    route.scene_cache.forget_all()
+    route.scene_cache.remember_scene("9", _scene(two_objects=True))
     body = {"node_id": "9", "num_frames": 3, "frame": 2,
             "tracks": {"tracks": [{"points": []}, {"points": [[45, 8, 0.008], [45, 40, 0.008]]}]}}
-    status, _, payload = handle_preview(body)
+    status, _, payload = route.handle_preview(body)
     assert status == 200
     alpha = _png(payload)[..., 3]
     assert alpha[22:28, 7:13].min() == 255  # object 1 stays
     assert alpha[5:12, 40:50].max() == 0  # object 2 left its place
     # Only the first track given: the second object stays.
     body["tracks"] = [[[10, 25, 0.01], [10, 40, 0.01]]]
-    alpha = _png(handle_preview(body)[2])[..., 3]
+    alpha = _png(route.handle_preview(body)[2])[..., 3]
     assert alpha[6:11, 41:49].min() == 255
-    scene_cache.forget_all()
+    route.scene_cache.forget_all()
 
 
 @pytest.mark.parametrize(
@@ -125,11 +130,11 @@ def test_empty_and_missing_tracks_stay_in_place():
         ({"node_id": True, "tracks": [], "num_frames": 4}, "node_id", "node_id"),
     ],
 )
-def test_bad_requests_name_the_field(body, field, text):
-    with pytest.raises(PreviewError) as info:
-        parse_request(body if not isinstance(body, (dict, list)) else json.dumps(body))
+def test_bad_requests_name_the_field(route, body, field, text):
+    with pytest.raises(route.PreviewError) as info:
+        route.parse_request(body if not isinstance(body, (dict, list)) else json.dumps(body))
     assert info.value.field == field and text in str(info.value)
-    status, ctype, payload = handle_preview(body)
+    status, ctype, payload = route.handle_preview(body)
     assert status == 400 and ctype == "application/json"
     assert json.loads(payload)["field"] == field
 
@@ -144,45 +149,45 @@ def test_bad_requests_name_the_field(body, field, text):
         ({"tracks": 5}, "list of tracks"),
     ],
 )
-def test_bad_tracks_are_400_naming_tracks(stored_scene, tracks, text):
-    status, _, payload = handle_preview({"node_id": "7", "tracks": tracks, "num_frames": 4, "frame": 1})
+def test_bad_tracks_are_400_naming_tracks(route, stored_scene, tracks, text):
+    status, _, payload = route.handle_preview({"node_id": "7", "tracks": tracks, "num_frames": 4, "frame": 1})
     err = json.loads(payload)
     assert status == 400 and err["field"] == "tracks" and text in err["error"], err
 
 
-def test_missing_scene_names_node_id():
-    scene_cache.forget_all()
-    status, _, payload = handle_preview(_body([[1, 1, 0.5]], node_id="404"))
+def test_missing_scene_names_node_id(route):
+    route.scene_cache.forget_all()
+    status, _, payload = route.handle_preview(_body([[1, 1, 0.5]], node_id="404"))
     err = json.loads(payload)
     assert status == 400 and err["field"] == "node_id" and "run the workflow once" in err["error"]
 
 
-def test_register_routes_without_a_server_is_not_an_error(monkeypatch):
+def test_register_routes_without_a_server_is_not_an_error(route, monkeypatch):
     monkeypatch.setitem(sys.modules, "server", None)  # import of `server` fails
-    monkeypatch.setattr(preview_route, "_registered", False)
-    assert preview_route.register_routes() is False
+    monkeypatch.setattr(route, "_registered", False)
+    assert route.register_routes() is False
 
 
-def test_register_routes_adds_the_post_route(monkeypatch):
+def test_register_routes_adds_the_post_route(route, monkeypatch):
     web = pytest.importorskip("aiohttp.web")
     routes = web.RouteTableDef()
     fake = types.ModuleType("server")
     fake.PromptServer = type("PromptServer", (), {"instance": types.SimpleNamespace(routes=routes)})
     monkeypatch.setitem(sys.modules, "server", fake)
-    monkeypatch.setattr(preview_route, "_registered", False)
-    assert preview_route.register_routes() is True
-    assert preview_route.register_routes() is True  # idempotent
+    monkeypatch.setattr(route, "_registered", False)
+    assert route.register_routes() is True
+    assert route.register_routes() is True  # idempotent
     posts = [r for r in routes if r.method == "POST" and r.path == "/levitor/preview"]
     assert len(posts) == 1
 
 
-def test_aiohttp_handler_answers_png_and_json_errors(stored_scene):
+def test_aiohttp_handler_answers_png_and_json_errors(route, stored_scene):
     web = pytest.importorskip("aiohttp.web")
     from aiohttp.test_utils import TestClient, TestServer
 
     async def run():
         routes = web.RouteTableDef()
-        preview_route.add_routes(routes)
+        route.add_routes(routes)
         app = web.Application()
         app.add_routes(routes)
         async with TestClient(TestServer(app)) as client:

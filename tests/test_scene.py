@@ -3,7 +3,7 @@ import pytest
 
 from conftest import box
 from levitor.planning.scene import (build_label_map, depth_to_disparity8, disparity8_to_depth, disparity_to_depth,
-                           make_scene)
+                                    disparity_to_uint8, make_scene)
 
 
 def test_disparity_to_reference_depth():
@@ -18,6 +18,9 @@ def test_disparity_to_reference_depth():
                                   np.arange(1, 256))
     with pytest.raises(ValueError, match="NaN"):
         disparity_to_depth(np.array([[np.nan, 1.0]]))
+    # The 8-bit step alone, as the reference computes it: the minimum is 0, a constant map 0 everywhere.
+    np.testing.assert_array_equal(disparity_to_uint8(disp), [[0, 127], [255, 255]])
+    np.testing.assert_array_equal(disparity_to_uint8(np.full((2, 3), 7.0)), np.zeros((2, 3), np.uint8))
     # An RGB depth image (near = bright) is averaged to grey.
     rgb = np.repeat(disp[..., None], 3, axis=-1)
     np.testing.assert_array_equal(disparity_to_depth(rgb), d)
@@ -75,7 +78,7 @@ def test_uint8_wrap_reproduces_reference_arithmetic():
     # As user masks the candidates keep their order: index 255 -> label 256, index 256 -> label 257.
     plain = build_label_map(cand, [], shape=SHAPE, min_area_frac=0.0)
     assert plain[2, 2] == 256 and plain[12, 12] == 257
-    wrapped = build_label_map(cand, [], shape=SHAPE, min_area_frac=0.0, wrap_uint8=True)
+    wrapped = build_label_map(cand, [], shape=SHAPE, min_area_frac=0.0, reference_uint8_wrap=True)
     assert wrapped[2, 2] == 0 and wrapped[12, 12] == 1  # 256 wraps to 0 (dropped), 257 to 1
 
 

@@ -177,6 +177,11 @@ def test_depth_cache_estimates_once_and_reuses(datasets, tmp_path):
     a = cache(rec, 0, frames[0])
     b = cache(rec, 0, frames[0])
     assert len(calls) == 1 and np.array_equal(a, b) and a.dtype == np.uint8 and a.max() == 255
+    disp = np.asarray(synthetic.fake_disparity(frames[0]), dtype=np.float64)
+    # d8 = uint8(255 (D - min) / (max - min)): 0 at the farthest pixel; 0 everywhere for a constant map.
+    np.testing.assert_array_equal(a, (255 * (disp - disp.min()) / (disp.max() - disp.min())).astype(np.uint8))
+    flat = DepthCache(tmp_path / "flat", lambda img: np.full(img.shape[:2], 3.0, dtype=np.float32))
+    assert (flat(rec, 0, frames[0]) == 0).all()
     assert (tmp_path / "cache" / rec.name / "00000.png").is_file()
     with pytest.raises(BadDataError, match="no depth estimator"):
         DepthCache(tmp_path / "empty")(rec, 0, frames[0])

@@ -210,5 +210,6 @@ def test_api_workflow_runs_and_produces_frames(pack, fake_host, tiny_model_dir, 
     n_tracks = len(json.loads(api["7"]["inputs"]["tracks_json"])["tracks"])
     camera = api["8"]["inputs"]["camera_move"] != "off"
     assert plan.scene.num_objects == n_tracks  # with camera move the background is the extra object
+    assert not [w for w in plan.warnings if "enable camera_move" in w]  # every track is used
     n_masks = len(outputs[api["7"]["inputs"]["object_masks"][0]][0])
     assert n_masks == len(json.loads(api["7"]["inputs"]["tracks_json"])["tracks"]) - camera

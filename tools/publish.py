@@ -57,7 +57,7 @@ def ignored(rel: str, patterns: list[str]) -> bool:
 
 def tracked_files(repo: Path) -> list[str]:
     out = subprocess.run(["git", "-C", str(repo), "ls-files", "-z"], check=True, capture_output=True).stdout
-    return sorted(p for p in out.decode().split("\0") if p and (repo / p).is_file())
+    return sorted({p for p in out.decode().split("\0") if p and (repo / p).is_file()})
 
 
 def published_files(repo: Path = REPO, files: list[str] | None = None) -> list[str]:

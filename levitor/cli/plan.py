@@ -8,6 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..planning.options import PlanOptions
+from ..planning.tracks import parse_tracks
+
+DEFAULTS = PlanOptions()
+
 
 def add_plan_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
     """The scene and planning arguments shared by ``plan`` and ``generate``."""
@@ -23,11 +28,16 @@ def add_plan_arguments(parser: argparse.ArgumentParser, *, required: bool = True
     g.add_argument("--static", nargs="*", default=[], metavar="MASK",
                    help="static segment mask PNGs, in SAM automatic-mask order")
     g.add_argument("--tracks", required=required, help="tracks JSON file (see docs/architecture.md)")
+    g.add_argument("--camera", default=None, metavar="TRACK",
+                   help="tracks JSON file with one track that moves the background (everything outside the masks), "
+                        "for a camera move")
     p = parser.add_argument_group("planning")
-    p.add_argument("--frames", type=int, default=16, help="number of frames (default 16)")
-    p.add_argument("--ratio", type=float, default=1.0,
+    p.add_argument("--frames", type=int, default=DEFAULTS.num_frames,
+                   help=f"number of frames (default {DEFAULTS.num_frames})")
+    p.add_argument("--ratio", type=float, default=DEFAULTS.ratio,
                    help="control point density: small = few points (non-rigid), large = many (rigid)")
-    p.add_argument("--radius", type=int, default=10, help="heatmap patch half-size in pixels (default 10)")
+    p.add_argument("--radius", type=int, default=DEFAULTS.radius,
+                   help=f"heatmap patch half-size in pixels (default {DEFAULTS.radius})")
     p.add_argument("--no-id", action="store_true", help="zero the instance-id channel")
     p.add_argument("--no-depth", action="store_true", help="zero the depth channel")
     p.add_argument("--device", default=None, help="torch device for rendering (default cpu)")
@@ -42,16 +52,24 @@ def plan_from_args(args: argparse.Namespace):
     depth = load_depth(args.depth, args.depth_kind)
     masks = [load_mask(m) for m in args.masks]
     static = [load_mask(m) for m in args.static]
-    tracks_path = Path(args.tracks)
-    if not tracks_path.is_file():
-        raise ValueError(f"tracks file not found: {tracks_path}")
-    from ..planning.tracks import parse_tracks
-
-    tracks = parse_tracks(tracks_path.read_text(), image_size=(image.shape[1], image.shape[0]),
-                          name=str(tracks_path))
+    tracks = _read_tracks(args.tracks, image)
+    camera = None
+    if getattr(args, "camera", None):
+        camera = _read_tracks(args.camera, image)
+        if len(camera) != 1:
+            raise ValueError(f"{args.camera}: --camera takes a tracks file with one track, it has {len(camera)}")
+        camera = camera[0]
     return build_plan(image, depth, masks, static, tracks, num_frames=args.frames, ratio=args.ratio,
                       radius=args.radius, use_id=not args.no_id, use_depth=not args.no_depth,
-                      device=args.device)
+                      camera_track=camera, device=args.device)
+
+
+def _read_tracks(path: str, image: np.ndarray) -> list:
+    tracks_path = Path(path)
+    if not tracks_path.is_file():
+        raise ValueError(f"tracks file not found: {tracks_path}")
+    return parse_tracks(tracks_path.read_text(), image_size=(image.shape[1], image.shape[0]),
+                        name=str(tracks_path))
 
 
 def write_plan_outputs(plan, out: Path, *, fps: float = 6.0, video_format: str = "mp4") -> dict[str, Path]:

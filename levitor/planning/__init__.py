@@ -7,7 +7,10 @@ One module per stage, in the order of the flow:
 * :mod:`.render` -- pure-torch point splatting: moved label and depth maps with occlusion;
 * :mod:`.keypoints` -- the adaptive k rule and K-means control points;
 * :mod:`.control` -- the ``(F, 3, H, W)`` control maps;
-* :mod:`.plan` -- :func:`~.plan.build_plan`, the whole flow in one call.
+* :mod:`.options` -- :class:`~.options.PlanOptions`: every option, its name and default, once;
+* :mod:`.stages` -- the stage functions every front end calls: :func:`~.stages.build_scene`,
+  :func:`~.stages.render_stage`, :func:`~.stages.control_stage`;
+* :mod:`.plan` -- :func:`~.plan.build_plan`, the stages in a row.
 
 Nothing here imports the generator, diffusers or ComfyUI.
 """

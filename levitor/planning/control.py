@@ -10,9 +10,11 @@ overwrites an earlier one in its whole box, zero corners included. Boxes are cla
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
+
+from .options import REFERENCE_RADIUS, accept_renamed
 
 TEMPLATE_SIZE = 200
 TEMPLATE_SIGMA = 40.0
@@ -74,21 +76,24 @@ def _resized_template(width: int, height: int) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def _patch(width: int, height: int) -> np.ndarray:
-    return _resized_template(width, height)
-
-
-def draw_control_maps(keypoints: Sequence[np.ndarray], height: int, width: int, radius: int = 10, *,
-                      use_id: bool = True, use_depth: bool = True, wrap_uint8: bool = False) -> np.ndarray:
+def draw_control_maps(keypoints: Sequence[np.ndarray], height: int, width: int, radius: int = REFERENCE_RADIUS, *,
+                      use_id: bool = True, use_depth: bool = True, reference_uint8_wrap: bool = False,
+                      **renamed: Any) -> np.ndarray:
     """Draw the control maps for a list (over frames) of ``(N, 4)`` keypoint arrays
     ``[row, col, label, depth_code]``: a float32 array ``(F, 3, H, W)``.
 
     Points outside the image are skipped, as are points whose clamped box is empty (the
     reference crashes on those). ``use_id`` / ``use_depth`` zero the label / depth channels
     (the reference's ablation switches). Depth codes above 255 are clipped to 255 (the
-    8-bit disparity range the model was trained on); ``wrap_uint8=True`` instead reproduces the
-    reference's 8-bit wrap-around of labels and depth codes above 255.
+    8-bit disparity range the model was trained on); ``reference_uint8_wrap=True`` instead
+    reproduces the reference's 8-bit wrap-around of labels and depth codes above 255
+    (``wrap_uint8`` is its earlier name).
     """
+    if renamed:
+        renamed = accept_renamed(renamed, "draw_control_maps")
+        if renamed.keys() != {"reference_uint8_wrap"}:
+            raise TypeError(f"draw_control_maps got unexpected keyword(s): {', '.join(sorted(renamed))}")
+        reference_uint8_wrap = renamed["reference_uint8_wrap"]
     if height < 1 or width < 1:
         raise ValueError(f"height and width must be positive, got {height}x{width}")
     if radius < 0:
@@ -109,9 +114,9 @@ def draw_control_maps(keypoints: Sequence[np.ndarray], height: int, width: int, 
             y1, y2 = int(max(py - radius, 1)), int(min(py + radius, height - 1))
             if x2 - x1 < 1 or y2 - y1 < 1:
                 continue
-            patch = _patch(x2 - x1, y2 - y1)
+            patch = _resized_template(x2 - x1, y2 - y1)
             nz = patch != 0
-            if wrap_uint8:
+            if reference_uint8_wrap:
                 label, code = int(label) % 256, int(code) % 256
             else:
                 code = min(int(code), 255)

@@ -10,20 +10,11 @@ into the visible part; regions too small for their k get no points in that frame
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class KRule:
-    """Constants of the adaptive k rule (the reference values by default)."""
-
-    alpha: float = 50.0  # points per unit of image area at the label's largest extent
-    k_max: int = 8
-    k_min_forced: int = 3  # for moved objects and for regions whose area changes a lot or vanishes
-    area_ratio: float = 10.0
-    subsample: int = 10
+from .options import KRule
+from .scene import area_statistics
 
 
 def choose_k(label: int, area_min: int, area_max: int, num_objects: int, height: int, width: int,
@@ -79,26 +70,16 @@ def _kmeans(points: np.ndarray, init: np.ndarray) -> np.ndarray:
     return km.cluster_centers_
 
 
-def area_statistics(labels: np.ndarray, n_labels: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Smallest and largest pixel count of labels ``1..n_labels`` over the frames."""
-    labels = np.asarray(labels)
-    if n_labels is None:
-        n_labels = int(labels.max()) if labels.size else 0
-    counts = np.stack([np.bincount(f.ravel().astype(np.int64), minlength=n_labels + 1)[: n_labels + 1]
-                       for f in labels])
-    return counts[:, 1:].min(axis=0), counts[:, 1:].max(axis=0)
-
-
 def select_keypoints(labels: np.ndarray, depths: np.ndarray, num_objects: int, *, ratio: float = 1.0,
                      area_min: np.ndarray | None = None, area_max: np.ndarray | None = None,
-                     rule: KRule = KRule(), clamp_k: bool = True) -> list[np.ndarray]:
+                     rule: KRule = KRule(), safe_k: bool = True) -> list[np.ndarray]:
     """K-means control points for every frame: a list of ``(N, 4)`` int64 arrays
     ``[row, col, label, depth_code]``, labels ascending, clusters in K-means order.
 
     ``labels`` ``(F, H, W)`` int and ``depths`` ``(F, H, W)`` reference depth per frame.
     ``depth_code = round(1 / depth)`` at the (truncated) centre, 0 where that is 1 (far).
     ``ratio`` scales every label's k (``max(1, int(k0 * ratio))``): small = few points (non-rigid),
-    large = many (rigid). ``clamp_k`` keeps k at most the number of subsampled pixels (the
+    large = many (rigid). ``safe_k`` keeps k at most the number of subsampled pixels (the
     reference raises there instead).
     """
     labels = np.asarray(labels)
@@ -120,10 +101,10 @@ def select_keypoints(labels: np.ndarray, depths: np.ndarray, num_objects: int, *
 
     # One K-means fit is small; OpenMP threads only add start-up cost and contend with the host.
     with threadpool_limits(limits=1, user_api="openmp"):
-        return _select(labels, depths, k0, n_labels, ratio, rule, clamp_k)
+        return _select(labels, depths, k0, n_labels, ratio, rule, safe_k)
 
 
-def _select(labels, depths, k0, n_labels, ratio, rule, clamp_k) -> list[np.ndarray]:
+def _select(labels, depths, k0, n_labels, ratio, rule, safe_k) -> list[np.ndarray]:
     n_frames, height, width = labels.shape
     rows_grid, cols_grid = np.indices((height, width), dtype=np.float32)
     stored: dict[int, np.ndarray] = {}
@@ -145,7 +126,7 @@ def _select(labels, depths, k0, n_labels, ratio, rule, clamp_k) -> list[np.ndarr
                 continue
             pts = np.stack([rows_grid.ravel()[idx], cols_grid.ravel()[idx]], axis=1)
             k = max(1, int(k * ratio))
-            if clamp_k:
+            if safe_k:
                 k = min(k, len(pts))
             if lab not in stored:
                 first = cache.fit(lab, pts, _even_init(pts, k))

@@ -1,40 +1,18 @@
-"""One call from image, depth, masks and tracks to per-frame masks, keypoints and control maps."""
+"""One call from image, depth, masks and tracks to per-frame masks, keypoints and control maps:
+the scene, render and control stages of :mod:`.stages` in a row."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .control import draw_control_maps
-from .keypoints import KRule, select_keypoints
-from .render import render_moved_masks
-from .scene import Scene, make_scene
-from .tracks import parse_tracks, resample_tracks, validate_tracks
+from .options import PlanOptions, make_options
+from .scene import Scene
+from .stages import RenderResult, build_scene, check_control_options, control_stage, render_stage
 
-
-@dataclass
-class PlanOptions:
-    """Every knob of the planning stage; the defaults are the reference's.
-
-    ``wrap_uint8`` reproduces the reference's 8-bit wrap-around of labels above 255 and of depth
-    codes above 255 (by default labels keep their value and depth codes clip at 255).
-    ``clamp_k`` caps k at the number of subsampled pixels of a region (the reference raises).
-    """
-
-    num_frames: int = 16
-    ratio: float = 1.0
-    radius: int = 10  # heatmap patch half-size (the reference's gaussian_r)
-    use_id: bool = True
-    use_depth: bool = True
-    min_area_frac: float = 0.001
-    base_radius: float = 0.011
-    points_per_pixel: int = 10
-    splat_units: str = "pixels"  # "ndc": the reference's resolution-dependent splat size
-    k_rule: KRule = field(default_factory=KRule)
-    clamp_k: bool = True
-    wrap_uint8: bool = False
+__all__ = ["PlanOptions", "PlanResult", "build_plan", "plan_from_render", "plan_scene"]
 
 
 @dataclass
@@ -60,73 +38,40 @@ class PlanResult:
         return int(self.labels.shape[0])
 
 
-def _check_tracks(tracks: Any, scene: Scene) -> list:
-    if isinstance(tracks, (str, bytes, dict)):
-        tracks = parse_tracks(tracks, image_size=(scene.width, scene.height))
-    tracks = [list(map(tuple, t)) for t in tracks]
-    for k, t in enumerate(tracks):
-        if len(t) == 0:
-            raise ValueError(f"tracks: track {k} has no points; click at least one point per object")
-        for i, p in enumerate(t):
-            if len(p) != 3:
-                raise ValueError(f"tracks: track {k} point {i} must be (x, y, depth), got {p!r}")
-            if not all(np.isfinite(float(v)) for v in p):
-                raise ValueError(f"tracks: track {k} point {i} has a NaN or infinite value")
-    if len(tracks) != scene.num_objects:
-        raise ValueError(
-            f"tracks: {len(tracks)} tracks for {scene.num_objects} object masks; give exactly one track per object, "
-            "in the order the masks were selected"
-        )
-    tracks = [[(float(x), float(y), float(d)) for x, y, d in t] for t in tracks]
-    validate_tracks(tracks, scene.width, scene.height)
-    return tracks
+def plan_from_render(rendered: RenderResult, options: PlanOptions | None = None, *,
+                     check: Callable[[], None] | None = None) -> PlanResult:
+    """Run the control stage on a render and collect a :class:`PlanResult` (``options``
+    defaults to the render's own)."""
+    opts = options or rendered.options
+    scene = rendered.scene
+    ctrl = control_stage(rendered.labels, rendered.depths, scene.num_objects, opts, area_min=rendered.area_min,
+                         area_max=rendered.area_max, check=check)
+    return PlanResult(scene=scene, trajectories=rendered.trajectories, labels=rendered.labels,
+                      depths=rendered.depths, keypoints=ctrl.keypoints, control=ctrl.control, options=opts,
+                      warnings=list(rendered.warnings))
 
 
-def plan_scene(scene: Scene, tracks: Any, options: PlanOptions | None = None, *, device: Any = None) -> PlanResult:
+def plan_scene(scene: Scene, tracks: Any, options: PlanOptions | None = None, *, camera_track: Any = None,
+               device: Any = None) -> PlanResult:
     """Plan a prepared :class:`Scene` (see :func:`build_plan`)."""
-    opts = options or PlanOptions()
-    if opts.num_frames < 1:
-        raise ValueError(f"num_frames must be at least 1, got {opts.num_frames}")
-    if not np.isfinite(opts.ratio) or opts.ratio <= 0:
-        raise ValueError(f"ratio must be a positive number, got {opts.ratio!r}")
-    tracks = _check_tracks(tracks, scene)
-    notes: list[str] = []
-    for k in range(scene.num_objects):
-        if not scene.object_present(k):
-            notes.append(
-                f"object {k} lost all its pixels in the label map (too small, or covered by a later larger mask); "
-                "its track has no effect"
-            )
-    for k, t in enumerate(tracks):
-        if len(t) == 1:
-            notes.append(f"track {k} has one point: object {k} stays in place")
-    trajectories = resample_tracks(tracks, opts.num_frames)
-    moved = render_moved_masks(scene, trajectories, device=device, base_radius=opts.base_radius,
-                               points_per_pixel=opts.points_per_pixel, splat_units=opts.splat_units)
-    keypoints = select_keypoints(moved.labels, moved.depths, scene.num_objects, ratio=opts.ratio,
-                                 area_min=moved.area_min, area_max=moved.area_max, rule=opts.k_rule,
-                                 clamp_k=opts.clamp_k)
-    control = draw_control_maps(keypoints, scene.height, scene.width, opts.radius, use_id=opts.use_id,
-                                use_depth=opts.use_depth, wrap_uint8=opts.wrap_uint8)
-    return PlanResult(scene=scene, trajectories=trajectories, labels=moved.labels, depths=moved.depths,
-                      keypoints=keypoints, control=control, options=opts, warnings=notes)
+    opts = check_control_options(options or PlanOptions())  # before the render, which takes the time
+    return plan_from_render(render_stage(scene, tracks, opts, camera_track=camera_track, device=device), opts)
 
 
 def build_plan(image: np.ndarray, depth: np.ndarray, object_masks: Sequence[np.ndarray],
-               static_masks: Sequence[np.ndarray], tracks: Any, num_frames: int = 16, ratio: float = 1.0,
-               *, device: Any = None, **options: Any) -> PlanResult:
+               static_masks: Sequence[np.ndarray], tracks: Any, num_frames: int = PlanOptions.num_frames,
+               ratio: float = PlanOptions.ratio, *, camera_track: Any = None, device: Any = None,
+               **options: Any) -> PlanResult:
     """Run the whole planning stage.
 
     ``image`` ``(H, W, 3)`` uint8; ``depth`` ``(H, W)`` reference depth (``1/d8``, smaller =
     nearer, 1.0 = far); ``object_masks`` the user masks in selection order and ``static_masks``
     the automatic segments in the order SAM's automatic mask generator returns them, each a list
     of ``(H, W)`` bool arrays; ``tracks`` one list of clicked ``(x, y, depth)`` points per object
-    (or tracks JSON text). Further keyword options are fields of :class:`PlanOptions`.
+    (or tracks JSON text). ``camera_track`` (a list of points, or tracks JSON with one track)
+    moves the background, every pixel outside the object masks, as one more object. Further
+    keyword options are fields of :class:`PlanOptions`.
     """
-    unknown = set(options) - set(PlanOptions.__dataclass_fields__)
-    if unknown:
-        raise ValueError(f"unknown plan option(s): {', '.join(sorted(unknown))}")
-    opts = PlanOptions(num_frames=num_frames, ratio=ratio, **options)
-    scene = make_scene(image, depth, object_masks, static_masks, min_area_frac=opts.min_area_frac,
-                       wrap_uint8=opts.wrap_uint8)
-    return plan_scene(scene, tracks, opts, device=device)
+    opts = make_options(num_frames=num_frames, ratio=ratio, **options)
+    scene = build_scene(image, depth, object_masks, static_masks, opts, camera_move=camera_track is not None)
+    return plan_scene(scene, tracks, opts, camera_track=camera_track, device=device)

@@ -23,9 +23,13 @@ Pure torch, batched over frames, on any device.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
+
+from .options import REFERENCE_BASE_RADIUS, REFERENCE_POINTS_PER_PIXEL, SPLAT_UNITS
+from .scene import area_statistics
 
 
 REFERENCE_UNIT_PX = 144.0  # pixels per normalised device unit at the reference's 288-px short side
@@ -143,56 +147,119 @@ def _candidate_budget(n_pts: int, radius_px: float) -> int:
     return max(1, n_pts * win * win)
 
 
-def render_moved_masks(scene, trajectories: np.ndarray, *, device: str | torch.device | None = None,
-                       base_radius: float = 0.011, points_per_pixel: int = 10, splat_units: str = "pixels",
-                       max_candidates: int = 24_000_000) -> MovedMasks:
-    """Render the per-frame label and depth maps of ``scene`` moved along ``trajectories``.
+@dataclass
+class _LiftedObject:
+    """One user object's pixels lifted to 3D: pixel centres ``u, v``, depth ``z``, depth rank."""
 
-    ``trajectories``: ``(n_objects, F, 3)`` absolute ``(x, y, depth)`` per frame (from
-    :func:`levitor.planning.tracks.resample_tracks`); frame 0 is the rest pose, deltas are taken from it.
-    """
+    label: int
+    u: torch.Tensor
+    v: torch.Tensor
+    z: torch.Tensor
+    rank: torch.Tensor
+    fill: int  # the label its vacated pixels take (see fill_label)
+
+
+@dataclass
+class LiftedScene:
+    """The per-scene part of rendering, done once: every object pixel lifted to 3D, the static
+    label and depth maps and the fill labels. Render any frames from it with
+    :func:`render_moved_masks`; it does not depend on the tracks."""
+
+    scene: object
+    device: torch.device
+    initial: torch.Tensor  # (H, W) int32 label map without the user objects
+    depth: torch.Tensor  # (H, W) depth of the static pixels, 1.0 where free
+    free: torch.Tensor  # (H, W) bool: unlabelled or user-object pixels
+    objects: list  # per user object a _LiftedObject, or None when it has no pixels
+    n_labels: int
+
+    @property
+    def num_objects(self) -> int:
+        return len(self.objects)
+
+
+def lift_scene(scene, device: str | torch.device | None = None) -> LiftedScene:
+    """Lift the pixels of every user object of ``scene`` to 3D on ``device`` (default CPU)."""
     device = torch.device(device) if device is not None else torch.device("cpu")
     fdt = _float_dtype(device)
-    traj = np.asarray(trajectories, dtype=np.float64)
     labels0 = np.asarray(scene.labels)
-    height, width = labels0.shape
     n = int(scene.num_objects)
-    if traj.ndim != 3 or traj.shape[2] != 3:
-        raise ValueError(f"trajectories must be (n_objects, F, 3), got shape {traj.shape}")
-    if traj.shape[0] != n:
-        raise ValueError(f"there are {n} object masks but {traj.shape[0]} tracks; give one track per object")
-    n_frames = traj.shape[1]
-    if n_frames < 1:
-        raise ValueError("trajectories have no frames")
     depth0 = np.asarray(scene.depth, dtype=np.float64)
-
     free = labels0 <= n  # unlabelled or user-object pixels
     initial = np.where(free, 0, labels0).astype(np.int32)
-    depth_c = np.where(free, 1.0, depth0)
-    deltas = traj - traj[:, :1]
-    abs_depth = traj[:, :, 2]
-
-    M = torch.from_numpy(initial).to(device).unsqueeze(0).repeat(n_frames, 1, 1)
-    D = torch.from_numpy(depth_c).to(device=device, dtype=fdt).unsqueeze(0).repeat(n_frames, 1, 1)
-    free_t = torch.from_numpy(free).to(device)
-    if splat_units not in ("pixels", "ndc"):
-        raise ValueError(f"splat_units must be 'pixels' or 'ndc', got {splat_units!r}")
-    unit_px = REFERENCE_UNIT_PX if splat_units == "pixels" else min(height, width) / 2.0
-
+    objects = []
     for j in range(n):
         rows, cols = np.nonzero(labels0 == j + 1)  # raster order
         if len(rows) == 0:
+            objects.append(None)
             continue
         z0 = depth0[rows, cols].astype(np.float32)  # the reference keeps points in float32
         rank = np.empty(len(z0), dtype=np.int64)
         rank[np.argsort(z0, kind="stable")] = np.arange(len(z0))
-        u = torch.from_numpy(cols.astype(np.float64)).to(device=device, dtype=fdt)
-        v = torch.from_numpy(rows.astype(np.float64)).to(device=device, dtype=fdt)
-        z = torch.from_numpy(z0.astype(np.float64)).to(device=device, dtype=fdt)
-        rank_t = torch.from_numpy(rank).to(device)
+        objects.append(_LiftedObject(
+            label=j + 1,
+            u=torch.from_numpy(cols.astype(np.float64)).to(device=device, dtype=fdt),
+            v=torch.from_numpy(rows.astype(np.float64)).to(device=device, dtype=fdt),
+            z=torch.from_numpy(z0.astype(np.float64)).to(device=device, dtype=fdt),
+            rank=torch.from_numpy(rank).to(device),
+            fill=fill_label(initial, int(rows[0]), int(cols[0]))))
+    return LiftedScene(scene=scene, device=device, initial=torch.from_numpy(initial).to(device),
+                       depth=torch.from_numpy(np.where(free, 1.0, depth0)).to(device=device, dtype=fdt),
+                       free=torch.from_numpy(free).to(device), objects=objects, n_labels=int(labels0.max()))
+
+
+def render_moved_masks(scene, trajectories: np.ndarray, *, device: str | torch.device | None = None,
+                       base_radius: float = REFERENCE_BASE_RADIUS,
+                       points_per_pixel: int = REFERENCE_POINTS_PER_PIXEL, splat_units: str = "pixels",
+                       max_candidates: int = 24_000_000, frames: Sequence[int] | None = None) -> MovedMasks:
+    """Render the per-frame label and depth maps of ``scene`` moved along ``trajectories``.
+
+    ``scene``: a :class:`~levitor.planning.scene.Scene`, or a :class:`LiftedScene` made once with
+    :func:`lift_scene` (then ``device`` is the lifted scene's). ``trajectories``:
+    ``(n_objects, F, 3)`` absolute ``(x, y, depth)`` per frame (from
+    :func:`levitor.planning.tracks.resample_tracks`); frame 0 is the rest pose, deltas are taken
+    from it. ``frames``: the frame indices to render (default all), in the order given; the
+    result holds those frames only, each identical to the same frame of a full render.
+    """
+    lifted = scene if isinstance(scene, LiftedScene) else lift_scene(scene, device)
+    device = lifted.device
+    fdt = _float_dtype(device)
+    traj = np.asarray(trajectories, dtype=np.float64)
+    height, width = lifted.initial.shape
+    n = lifted.num_objects
+    if traj.ndim != 3 or traj.shape[2] != 3:
+        raise ValueError(f"trajectories must be (n_objects, F, 3), got shape {traj.shape}")
+    if traj.shape[0] != n:
+        raise ValueError(f"there are {n} object masks but {traj.shape[0]} tracks; give one track per object")
+    if traj.shape[1] < 1:
+        raise ValueError("trajectories have no frames")
+    if frames is not None:
+        frames = [int(f) for f in frames]
+        if not frames:
+            raise ValueError("frames is empty; give at least one frame index to render")
+        bad = [f for f in frames if not 0 <= f < traj.shape[1]]
+        if bad:
+            raise ValueError(f"frames {bad} are outside 0..{traj.shape[1] - 1}")
+    if splat_units not in SPLAT_UNITS:
+        raise ValueError(f"splat_units must be 'pixels' or 'ndc', got {splat_units!r}")
+    deltas = traj - traj[:, :1]
+    if frames is not None:
+        traj, deltas = traj[:, frames], deltas[:, frames]
+    n_frames = traj.shape[1]
+    abs_depth = traj[:, :, 2]
+
+    M = lifted.initial.unsqueeze(0).repeat(n_frames, 1, 1)
+    D = lifted.depth.unsqueeze(0).repeat(n_frames, 1, 1)
+    free_t = lifted.free
+    unit_px = REFERENCE_UNIT_PX if splat_units == "pixels" else min(height, width) / 2.0
+
+    for j, obj in enumerate(lifted.objects):  # in selection order: the painter's test
+        if obj is None:
+            continue
+        u, v, z, rank_t = obj.u, obj.v, obj.z, obj.rank
         covered = torch.zeros((n_frames, height, width), dtype=torch.bool, device=device)
         radius_all = np.maximum(base_radius - deltas[j, :, 2], base_radius) * unit_px
-        per_frame = _candidate_budget(len(rows), float(radius_all.max()))
+        per_frame = _candidate_budget(len(u), float(radius_all.max()))
         chunk = max(1, min(n_frames, max_candidates // per_frame))
         for f0 in range(0, n_frames, chunk):
             f1 = min(n_frames, f0 + chunk)
@@ -204,20 +271,15 @@ def render_moved_masks(scene, trajectories: np.ndarray, *, device: str | torch.d
             y = height / 2.0 + (v[None, :] + d[:, 1:2] - height / 2.0) * rho
             radius = torch.from_numpy(radius_all[f0:f1]).to(device=device, dtype=fdt)
             covered[f0:f1] = splat_coverage(x, y, rank_t, valid, radius, height, width,
-                                            float(j + 1), points_per_pixel)
+                                            float(obj.label), points_per_pixel)
         dj = torch.from_numpy(abs_depth[j]).to(device=device, dtype=fdt)[:, None, None]
         visible = covered & (D > dj)
-        M = torch.where(visible, torch.full_like(M, j + 1), M)
+        M = torch.where(visible, torch.full_like(M, obj.label), M)
         D = torch.where(visible, dj.expand_as(D), D)
-        fill = fill_label(initial, int(rows[0]), int(cols[0]))
-        if fill != 0:
-            M = torch.where(free_t & (M == 0), torch.full_like(M, fill), M)
+        if obj.fill != 0:
+            M = torch.where(free_t & (M == 0), torch.full_like(M, obj.fill), M)
 
     labels = M.cpu().numpy().astype(np.int32)
     depths = D.cpu().numpy().astype(np.float32)
-    n_labels = int(labels0.max())
-    counts = np.stack([np.bincount(f.ravel(), minlength=n_labels + 1)[: n_labels + 1] for f in labels])
-    area_max = counts[:, 1:].max(axis=0) if n_labels else np.zeros(0, dtype=np.int64)
-    area_min = counts[:, 1:].min(axis=0) if n_labels else np.zeros(0, dtype=np.int64)
-    return MovedMasks(labels=labels, depths=depths, area_min=area_min.astype(np.int64),
-                      area_max=area_max.astype(np.int64))
+    area_min, area_max = area_statistics(labels, lifted.n_labels)
+    return MovedMasks(labels=labels, depths=depths, area_min=area_min, area_max=area_max)

@@ -16,6 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .options import REFERENCE_MIN_AREA_FRAC
+
 
 def disparity_to_depth(disparity: np.ndarray) -> np.ndarray:
     """Convert a raw relative disparity map (larger = nearer) to reference depth, float64.
@@ -29,15 +31,22 @@ def disparity_to_depth(disparity: np.ndarray) -> np.ndarray:
         disp = disp[..., :3].mean(axis=-1) if disp.shape[-1] > 1 else disp[..., 0]
     if disp.ndim != 2:
         raise ValueError(f"disparity must be an (H, W) map, got shape {disp.shape}")
+    return disparity8_to_depth(disparity_to_uint8(disp))
+
+
+def disparity_to_uint8(disparity: np.ndarray) -> np.ndarray:
+    """The 8-bit disparity ``d8 = uint8(255 * (D - min) / (max - min))`` of an ``(H, W)`` map
+    (truncation, in the input's float precision); 0 everywhere for a constant map, which
+    :func:`disparity8_to_depth` reads as far (1.0) everywhere."""
+    disp = np.asarray(disparity)
     if not np.issubdtype(disp.dtype, np.floating) or disp.dtype == np.float16:
         disp = disp.astype(np.float32)
     if not np.all(np.isfinite(disp)):
         raise ValueError("disparity contains NaN or infinite values; check the depth estimator output")
     lo, hi = disp.min(), disp.max()
     if hi <= lo:
-        return np.ones(disp.shape, dtype=np.float64)
-    d8 = ((disp - lo) / (hi - lo) * 255.0).astype(np.uint8)
-    return disparity8_to_depth(d8)
+        return np.zeros(disp.shape, dtype=np.uint8)
+    return ((disp - lo) / (hi - lo) * 255.0).astype(np.uint8)
 
 
 def disparity8_to_depth(d8: np.ndarray) -> np.ndarray:
@@ -89,8 +98,8 @@ def _as_mask(mask: np.ndarray, what: str, shape: tuple[int, int]) -> np.ndarray:
 
 
 def build_label_map(object_masks: Sequence[np.ndarray], static_masks: Sequence[np.ndarray] = (), *,
-                    shape: tuple[int, int] | None = None, min_area_frac: float = 0.001,
-                    wrap_uint8: bool = False) -> np.ndarray:
+                    shape: tuple[int, int] | None = None, min_area_frac: float = REFERENCE_MIN_AREA_FRAC,
+                    reference_uint8_wrap: bool = False) -> np.ndarray:
     """Assemble the label map from user masks (selection order) and static segments.
 
     ``static_masks`` are in the order SAM's automatic mask generator returns them; they are
@@ -101,7 +110,7 @@ def build_label_map(object_masks: Sequence[np.ndarray], static_masks: Sequence[n
     otherwise the candidate loses the overlap. A candidate is placed only with more than
     ``min_area_frac * H * W`` pixels, and labels left at or below that size are dropped.
 
-    ``wrap_uint8=True`` reproduces the reference's 8-bit label arithmetic (labels wrap at 256).
+    ``reference_uint8_wrap=True`` reproduces the reference's 8-bit label arithmetic (labels wrap at 256).
     """
     masks = list(object_masks) + list(static_masks)[::-1]
     if shape is None:
@@ -116,7 +125,7 @@ def build_label_map(object_masks: Sequence[np.ndarray], static_masks: Sequence[n
         what = f"object_masks[{ids}]" if ids < n else f"static_masks[{len(masks) - 1 - ids}]"
         m = _as_mask(raw, what, shape).copy()
         area = int(m.sum())
-        label = (ids + 1) % 256 if wrap_uint8 else ids + 1
+        label = (ids + 1) % 256 if reference_uint8_wrap else ids + 1
         if label == 0:
             continue
         if ids >= n:
@@ -137,18 +146,36 @@ def build_label_map(object_masks: Sequence[np.ndarray], static_masks: Sequence[n
     return final
 
 
-@dataclass
+def area_statistics(labels: np.ndarray, n_labels: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest and largest pixel count of labels ``1..n_labels`` over the frames."""
+    labels = np.asarray(labels)
+    if n_labels is None:
+        n_labels = int(labels.max()) if labels.size else 0
+    counts = np.stack([np.bincount(f.ravel().astype(np.int64), minlength=n_labels + 1)[: n_labels + 1]
+                       for f in labels])
+    return counts[:, 1:].min(axis=0), counts[:, 1:].max(axis=0)
+
+
+@dataclass(eq=False)
 class Scene:
     """A start image with its reference depth and label map.
 
     ``labels`` user object *k* is label ``k + 1`` (it may be missing if its mask was rejected
-    as too small); ``num_objects`` is the number of user objects (tracks).
+    as too small); ``num_objects`` is the number of moved objects. With ``camera_move`` the last
+    of them is the background (every pixel outside the object masks), moved by a camera track;
+    ``num_tracks`` is then one less. Scenes compare and hash by identity.
     """
 
     image: np.ndarray
     depth: np.ndarray
     labels: np.ndarray
     num_objects: int
+    camera_move: bool = False
+
+    @property
+    def num_tracks(self) -> int:
+        """How many object tracks the scene needs (the camera track is given apart)."""
+        return self.num_objects - int(self.camera_move)
 
     @property
     def height(self) -> int:
@@ -183,13 +210,24 @@ def validate_image(image: np.ndarray) -> np.ndarray:
     return img
 
 
+def background_mask(object_masks: Sequence[np.ndarray], height: int, width: int) -> np.ndarray:
+    """Every pixel that belongs to no object mask."""
+    covered = np.zeros((height, width), dtype=bool)
+    for m in object_masks:
+        covered |= m
+    return ~covered
+
+
 def make_scene(image: np.ndarray, depth: np.ndarray, object_masks: Sequence[np.ndarray],
-               static_masks: Sequence[np.ndarray] = (), *, min_area_frac: float = 0.001,
-               wrap_uint8: bool = False) -> Scene:
+               static_masks: Sequence[np.ndarray] = (), *, min_area_frac: float = REFERENCE_MIN_AREA_FRAC,
+               reference_uint8_wrap: bool = False, camera_move: bool = False) -> Scene:
     """Validate the inputs and build a :class:`Scene`.
 
+    ``camera_move``: the background (every pixel outside the object masks) becomes one more
+    moved object after the user objects, for a camera track to move.
+
     Raises ``ValueError`` naming the input for masks of the wrong size, empty object masks,
-    depth outside ``(0, 1]`` or NaN.
+    depth outside ``(0, 1]`` or NaN, and a camera move with no background left.
     """
     img = validate_image(image)
     height, width = img.shape[:2]
@@ -198,7 +236,12 @@ def make_scene(image: np.ndarray, depth: np.ndarray, object_masks: Sequence[np.n
     for k, m in enumerate(obj):
         if not m.any():
             raise ValueError(f"object_masks[{k}] is empty; select the object again (every moved object needs pixels)")
+    if camera_move:
+        bg = background_mask(obj, height, width)
+        if not bg.any():
+            raise ValueError("camera move: the object masks cover the whole image, there is no background to move")
+        obj.append(bg)
     static = [_as_mask(m, f"static_masks[{k}]", (height, width)) for k, m in enumerate(static_masks)]
     labels = build_label_map(obj, static, shape=(height, width), min_area_frac=min_area_frac,
-                             wrap_uint8=wrap_uint8)
-    return Scene(image=img, depth=depth, labels=labels, num_objects=len(obj))
+                             reference_uint8_wrap=reference_uint8_wrap)
+    return Scene(image=img, depth=depth, labels=labels, num_objects=len(obj), camera_move=bool(camera_move))

@@ -192,6 +192,16 @@ def _depths_for_spline(depths: Any, k: int, n_splines: int, n_points: int) -> li
     return [float(v) for v in np.interp(dst, src, values)]
 
 
+def stay_track(mask: np.ndarray, depth: np.ndarray) -> list[Point]:
+    """A one-point track that keeps an object where it is: the centroid of its ``mask`` at the
+    median of ``depth`` over it; the image centre at depth 1.0 (far) for an empty mask."""
+    mask = np.asarray(mask, dtype=bool)
+    rows, cols = np.nonzero(mask)
+    if len(rows) == 0:
+        return [(mask.shape[1] / 2.0, mask.shape[0] / 2.0, 1.0)]
+    return [(float(cols.mean()), float(rows.mean()), float(np.median(np.asarray(depth)[rows, cols])))]
+
+
 def resample_track(points: Sequence[Sequence[float]], num_frames: int) -> np.ndarray:
     """Resample one track to ``num_frames`` samples, ``(F, 3)`` float64.
 

@@ -3,9 +3,8 @@
 A clip is ``F`` consecutive annotated frames of a video. Frames, instance labels and 8-bit
 disparity are centre-cropped to the training aspect and resized; every frame's disparity is
 turned into reference depth with :func:`levitor.planning.scene.disparity_to_depth` (per frame, as at
-inference); the control points come from :func:`levitor.planning.keypoints.select_keypoints` with the
-clip's own area statistics and the control maps from :func:`levitor.planning.control.draw_control_maps`
--- the very functions the planning nodes use.
+inference); the K-means control points (with the clip's own area statistics) and the control maps
+come from :func:`levitor.planning.stages.control_stage` -- the stage the planning nodes use.
 
 Depth comes from a :class:`DepthSource`: a folder of precomputed maps (:class:`DepthFolder`) or a
 depth estimator whose output is cached on disk as 8-bit PNGs (:class:`DepthCache`).
@@ -21,14 +20,12 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from ..planning.options import PlanOptions
+from ..planning.scene import depth_to_disparity8, disparity_to_depth, disparity_to_uint8
+from ..planning.stages import control_stage
+from ..preview import heatmap_preview, render_label_preview
+from ..video_io import load_depth
 from .datasets import BadDataError, VideoRecord, relabel_instances
-
-
-def _minmax_uint8(disparity: np.ndarray) -> np.ndarray:
-    """``d8 = uint8(255 * (D - min) / (max - min))``, 0 everywhere for a constant map."""
-    from ..planning.scene import depth_to_disparity8, disparity_to_depth
-
-    return depth_to_disparity8(disparity_to_depth(disparity))
 
 
 class DepthSource(Protocol):
@@ -57,9 +54,6 @@ class DepthFolder:
         raise BadDataError(self.root / record.name / f"{key}.png", "depth map is missing")
 
     def __call__(self, record: VideoRecord, index: int, frame: np.ndarray) -> np.ndarray:
-        from ..planning.scene import depth_to_disparity8
-        from ..video_io import load_depth
-
         p = self.path(record, index)
         try:
             depth = load_depth(p)
@@ -101,7 +95,7 @@ class DepthCache:
             disp = disp[0]
         if disp.shape != frame.shape[:2]:
             raise ValueError(f"depth estimator returned shape {disp.shape} for a frame of {frame.shape[:2]}")
-        d8 = _minmax_uint8(disp)
+        d8 = disparity_to_uint8(disp)
         out = self.path(record, index)
         out.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".png", dir=out.parent)
@@ -185,10 +179,10 @@ class ClipOptions:
 
     width: int = 288
     height: int = 512
-    ratio: float = 1.0  # scales every label's k (as the inference "ratio")
-    radius: int = 10  # half-size of a control point's Gaussian patch
-    use_id: bool = True
-    use_depth: bool = True
+    ratio: float = PlanOptions.ratio  # scales every label's k (as the inference "ratio")
+    radius: int = PlanOptions.radius  # half-size of a control point's Gaussian patch
+    use_id: bool = PlanOptions.use_id
+    use_depth: bool = PlanOptions.use_depth
     background_segment: bool = False  # give unannotated pixels a static label (as inference's fill label)
     min_area_frac: float = 0.0  # drop instances never larger than this fraction of the frame
 
@@ -211,10 +205,6 @@ def prepare_clip(frames: np.ndarray, labels: np.ndarray, disparity8: np.ndarray,
                  *, name: str = "", indices: list[int] | None = None) -> TrainingClip:
     """Turn raw frames ``(F,H,W,3)``, instance labels ``(F,H,W)`` and 8-bit disparity ``(F,H,W)``
     into a :class:`TrainingClip` at ``options.width x options.height``."""
-    from ..planning.control import draw_control_maps
-    from ..planning.keypoints import select_keypoints
-    from ..planning.scene import disparity_to_depth
-
     frames, labels, disparity8 = np.asarray(frames), np.asarray(labels), np.asarray(disparity8)
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"frames must be (F, H, W, 3), got {frames.shape}")
@@ -235,10 +225,10 @@ def prepare_clip(frames: np.ndarray, labels: np.ndarray, disparity8: np.ndarray,
         labels_r = np.where(labels_r == 0, n_obj + 1, labels_r).astype(np.int32)
     depths = np.stack([disparity_to_depth(d) for d in disp_r])
     with _single_threaded():  # K-means on a few hundred points: thread start-up dominates otherwise
-        keypoints = select_keypoints(labels_r, depths, n_obj, ratio=options.ratio)
-    control = draw_control_maps(keypoints, h, w, options.radius, use_id=options.use_id, use_depth=options.use_depth)
+        ctrl = control_stage(labels_r, depths, n_obj, PlanOptions(ratio=options.ratio, radius=options.radius,
+                                                                  use_id=options.use_id, use_depth=options.use_depth))
     return TrainingClip(name, list(indices) if indices is not None else list(range(len(frames))),
-                        frames_r, labels_r, depths, keypoints, control, n_obj)
+                        frames_r, labels_r, depths, ctrl.keypoints, ctrl.control, n_obj)
 
 
 def clip_tensors(clip: TrainingClip) -> dict:
@@ -265,8 +255,6 @@ def batch_to_model_inputs(batch: dict, device=None):
 
 def clip_preview(clip: TrainingClip, *, image_alpha: float = 0.5) -> np.ndarray:
     """``(F, H, 2W, 3)`` uint8: the frames with labels and control points, next to the heatmaps."""
-    from ..preview import heatmap_preview, render_label_preview
-
     frames = np.stack([render_label_preview(f, l[None], [k], image_alpha=image_alpha)[0]
                        for f, l, k in zip(clip.frames, clip.labels, clip.keypoints)])
     return np.concatenate([frames, heatmap_preview(clip.control)], axis=2)

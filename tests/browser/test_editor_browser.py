@@ -24,6 +24,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fakes.comfy_host import load_pack
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,8 +93,7 @@ class _Handler(SimpleHTTPRequestHandler):
         return super().translate_path(path)
 
     def do_POST(self):
-        from nodes.preview_route import handle_preview
-
+        handle_preview = load_pack().nodes.preview_route.handle_preview
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if self.path.split("?", 1)[0] != "/levitor/preview":
             self.send_error(404)
@@ -109,7 +110,8 @@ class _Handler(SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def server():
     from levitor.planning.scene import make_scene
-    from nodes import scene_cache
+
+    scene_cache = load_pack().nodes.scene_cache
 
     tmp = Path(tempfile.mkdtemp(prefix="levitor_web_"))
     image, d8, labels = _scene_arrays()
