@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import inspect
 import logging
 import os
 
@@ -11,7 +10,8 @@ import numpy as np
 import torch
 
 from levitor import limits
-from levitor.generation import loading
+from levitor.generation.options import (DEFAULT_OFFLOAD, DEFAULT_PRECISION, DEFAULT_TEMPORAL_CONTEXT, OFFLOAD_MODES,
+                                        PRECISIONS, TEMPORAL_CONTEXTS, check_offload)
 from levitor.generation.pipeline import LeviTorPipeline
 
 from . import convert, host
@@ -21,15 +21,11 @@ from .sockets import CATEGORY, LeviTorModel
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = loading.PRECISIONS
-OFFLOAD_MODES = tuple(m for m in loading.OFFLOAD_MODES if m is not None)  # "none" = everything on the device
-TEMPORAL_CONTEXTS = ("reference", "per-sample")
 IMAGE_FIT = ("error", "resize", "center crop")
 NO_SVD = "(no SVD-xt folder in models/diffusers)"
 NO_CONTROLNET = "(no LeviTor ControlNet in models/levitor)"
 
 
-LOAD_DEFAULTS = keyword_defaults(LeviTorPipeline.from_pretrained)
 CALL_DEFAULTS = keyword_defaults(LeviTorPipeline.__call__)
 
 
@@ -98,32 +94,21 @@ def release_cached_model() -> None:
     _models.clear()
 
 
-def _supports_temporal_context() -> bool:
-    return "temporal_context" in inspect.signature(LeviTorPipeline.from_pretrained).parameters
-
-
 def load_model(svd_path: str, controlnet_path: str, precision: str, offload: str,
-               temporal_context: str = TEMPORAL_CONTEXTS[0]) -> LeviTorModel:
+               temporal_context: str = DEFAULT_TEMPORAL_CONTEXT) -> LeviTorModel:
     """Load (or return the cached) ``LeviTorPipeline`` for these inputs on ComfyUI's device."""
     problem = check_choices(precision=(precision, PRECISIONS), offload=(offload, OFFLOAD_MODES),
                             temporal_context=(temporal_context, TEMPORAL_CONTEXTS))
     if problem is not True:
         raise ValueError(problem)
-    extra = {}
-    if _supports_temporal_context():
-        extra["temporal_context"] = temporal_context
-    elif temporal_context != TEMPORAL_CONTEXTS[0]:
-        raise ValueError(f"temporal_context {temporal_context!r} needs a levitor library whose "
-                         "LeviTorPipeline.from_pretrained takes temporal_context; update the pack or choose "
-                         f"{TEMPORAL_CONTEXTS[0]!r}")
     device = host.torch_device()
-    mode = None if offload == "none" else offload
+    mode = check_offload(offload)
 
     def load() -> LeviTorModel:
         host.unload_all_models()
         host.soft_empty_cache()
         pipe = LeviTorPipeline.from_pretrained(svd_path, controlnet_path, precision=precision, offload=mode,
-                                               device=device, **extra)
+                                               device=device, temporal_context=temporal_context)
         return LeviTorModel(pipeline=pipe, offload=mode)
 
     return _models.get_or_load((svd_path, controlnet_path, precision, offload, temporal_context, str(device)), load)
@@ -151,16 +136,16 @@ class LoadLeviTorModel(io.ComfyNode):
                 io.Combo.Input("controlnet", options=controlnet_choices(),
                                tooltip="LeviTor ControlNet under models/levitor: the controlnet/ folder of "
                                        "hlwang06/LeviTor or a single .safetensors file."),
-                io.Combo.Input("precision", options=list(PRECISIONS), default=LOAD_DEFAULTS["precision"],
+                io.Combo.Input("precision", options=list(PRECISIONS), default=DEFAULT_PRECISION,
                                tooltip="Weights dtype. auto: fp16-autocast on CUDA, fp16 on MPS, fp32 on CPU. "
                                        "fp16-autocast is the reference's regime (fp32 UNet/ControlNet under fp16 "
                                        "autocast)."),
-                io.Combo.Input("offload", options=list(OFFLOAD_MODES), default=OFFLOAD_MODES[0],
+                io.Combo.Input("offload", options=list(OFFLOAD_MODES), default=DEFAULT_OFFLOAD,
                                tooltip="CPU offload: model (whole sub-models, moderate saving) or sequential "
                                        "(layer by layer, least memory, slowest)."),
                 io.String.Input("svd_hub_id", default="", optional=True,
                                 tooltip="Optional hub id or path of SVD-xt; when set it replaces svd_model."),
-                io.Combo.Input("temporal_context", options=list(TEMPORAL_CONTEXTS), default=TEMPORAL_CONTEXTS[0],
+                io.Combo.Input("temporal_context", options=list(TEMPORAL_CONTEXTS), default=DEFAULT_TEMPORAL_CONTEXT,
                                optional=True,
                                tooltip="Order of the image embedding in temporal attention. reference: the "
                                        "original implementation's order, which reproduces its videos; "
@@ -178,7 +163,7 @@ class LoadLeviTorModel(io.ComfyNode):
 
     @classmethod
     def execute(cls, svd_model, controlnet, precision, offload, svd_hub_id="",
-                temporal_context=TEMPORAL_CONTEXTS[0]) -> io.NodeOutput:
+                temporal_context=DEFAULT_TEMPORAL_CONTEXT) -> io.NodeOutput:
         host.register_model_folders()
         svd_path = resolve_svd(svd_model, svd_hub_id)
         controlnet_path = resolve_controlnet(controlnet)
@@ -198,7 +183,7 @@ def sample_frames(model: LeviTorModel, image: np.ndarray, control: np.ndarray, *
 
     out = pipe(image, control, num_inference_steps=int(steps), min_guidance_scale=float(min_guidance),
                max_guidance_scale=float(max_guidance), fps=int(fps), motion_bucket_id=int(motion_bucket_id),
-               noise_aug_strength=float(noise_aug_strength), controlnet_cond_scale=float(control_scale),
+               noise_aug_strength=float(noise_aug_strength), control_scale=float(control_scale),
                decode_chunk_size=int(decode_chunk_size) if decode_chunk_size else None, seed=int(seed),
                output_type="np", callback_on_step_end=callback)
     frames = out.frames if hasattr(out, "frames") else out[0]
@@ -248,7 +233,7 @@ class LeviTorSampler(io.ComfyNode):
                 io.Int.Input("fps", **_ranged(limits.FPS, d["fps"], "Frame rate SVD is conditioned on.")),
                 io.Float.Input("noise_aug_strength", step=0.01, **_ranged(limits.NOISE_AUG_STRENGTH,
                                d["noise_aug_strength"], "Noise added to the start image before encoding.")),
-                io.Float.Input("control_scale", step=0.05, **_ranged(limits.CONTROL_SCALE, d["controlnet_cond_scale"],
+                io.Float.Input("control_scale", step=0.05, **_ranged(limits.CONTROL_SCALE, d["control_scale"],
                                "Multiplies every ControlNet residual (reference 1.0).")),
                 io.Int.Input("seed", **_ranged(limits.SEED, d["seed"], "Noise seed (the reference always uses 217).")),
                 io.Int.Input("decode_chunk_size", **_ranged(limits.DECODE_CHUNK_SIZE, d["decode_chunk_size"] or 0,

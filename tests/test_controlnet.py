@@ -167,25 +167,57 @@ def test_control_size_must_match_latents(tiny_unet):
         cn(sample, 1.0, emb, ids, cond[0])
 
 
-def test_encoder_path_equals_unet_encoder(tiny_unet):
-    """With identity output convs and a silent control embedding, the residuals are the UNet's skips."""
+def _encoder_outputs(unet, sample, emb, ids):
+    """Skip tensors (conv_in + 11 down-block outputs) and mid-block output of ``unet``, via hooks."""
+    skips, mids = [], []
+    hooks = [unet.conv_in.register_forward_hook(lambda m, i, o: skips.append(o))]
+    hooks += [b.register_forward_hook(lambda m, i, o: skips.extend(o[1])) for b in unet.down_blocks]
+    hooks.append(unet.mid_block.register_forward_hook(lambda m, i, o: mids.append(o)))
+    try:
+        with torch.no_grad():
+            unet(sample, 0.7, emb, ids)
+    finally:
+        for h in hooks:
+            h.remove()
+    return skips, mids[0]
+
+
+@pytest.fixture(scope="module")
+def stock_unets(tiny_unet):
+    """Stock diffusers UNets with the tiny weights: as shipped, and with the 0.24 context order."""
+    from diffusers import UNetSpatioTemporalConditionModel
+    from old_temporal_context import old_order
+
+    unets = {}
+    for mode in ("per-sample", "reference"):
+        stock = UNetSpatioTemporalConditionModel(**TINY_UNET_CONFIG).eval()
+        stock.load_state_dict(tiny_unet.state_dict(), strict=True)
+        unets[mode] = old_order(stock) if mode == "reference" else stock
+    return unets
+
+
+@pytest.mark.parametrize("mode", ["per-sample", "reference"])
+def test_encoder_path_equals_unet_encoder(tiny_unet, stock_unets, mode):
+    """With identity output convs and a silent control embedding, the residuals are the encoder
+    skips of stock diffusers' UNet (per-sample) or of the 0.24 context order (reference)."""
     cn = ControlNetSVDModel.from_unet(tiny_unet, conditioning_embedding_out_channels=(8, 16, 16, 32)).eval()
     with torch.no_grad():
         for conv in [*cn.controlnet_down_blocks, cn.controlnet_mid_block]:
             c = conv.weight.shape[0]
             conv.weight.copy_(torch.eye(c).view(c, c, 1, 1))
             conv.bias.zero_()
-    skips, mids = [], []
-    hooks = [tiny_unet.conv_in.register_forward_hook(lambda m, i, o: skips.append(o))]
-    hooks += [b.register_forward_hook(lambda m, i, o: skips.extend(o[1])) for b in tiny_unet.down_blocks]
-    hooks.append(tiny_unet.mid_block.register_forward_hook(lambda m, i, o: mids.append(o)))
-    sample, emb, ids, cond = _inputs(h=9, w=5)
+    sample, emb, ids, cond = _inputs(h=9, w=6)
+    emb[0] = 0.0  # distinct contexts per sample, as with guidance
+    skips, mid = _encoder_outputs(stock_unets[mode], sample, emb, ids)
+    cn.set_temporal_context(mode)
     with torch.no_grad():
-        tiny_unet(sample, 0.7, emb, ids)
         out = cn(sample, 0.7, emb, ids, cond, conditioning_scale=1.0)
-    for h in hooks:
-        h.remove()
+        other = "per-sample" if mode == "reference" else "reference"
+        with cn.temporal_context_as(other):
+            out_other = cn(sample, 0.7, emb, ids, cond, conditioning_scale=1.0)
     assert len(skips) == 12
     for got, want in zip(out.down_block_res_samples, skips):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(out.mid_block_res_sample, mids[0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out.mid_block_res_sample, mid, rtol=1e-5, atol=1e-5)
+    assert (out_other.mid_block_res_sample - mid).abs().max() > 1e-3
+    assert cn.temporal_context == mode

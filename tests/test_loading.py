@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import shutil
@@ -135,6 +136,8 @@ def test_controlnet_state_dict_mismatch_is_refused(tiny_dirs, tmp_path, damage):
     message = {"missing": "1 missing", "unexpected": "1 unexpected", "shape": "other shapes"}[damage]
     with pytest.raises(ValueError, match=message):
         load_controlnet(folder)
+    # diffusers' own loader, made strict on the model class
+    message = {"missing": "1 missing", "unexpected": "1 unexpected", "shape": "expected shape"}[damage]
     with pytest.raises(ValueError, match=message):
         ControlNetSVDModel.from_pretrained(folder)
 
@@ -166,7 +169,7 @@ def test_controlnet_path_errors(tmp_path):
     with pytest.raises(ValueError, match="not a .safetensors"):
         load_controlnet(tmp_path / "model.ckpt")
     (tmp_path / "broken.safetensors").write_bytes(b"not safetensors")
-    with pytest.raises(ValueError, match="Cannot read"):
+    with pytest.raises(ValueError, match="not a readable .safetensors"):
         load_controlnet(tmp_path / "broken.safetensors", unet_config=TINY_UNET_CONFIG)
 
 
@@ -174,7 +177,7 @@ def test_svd_folder_errors(tiny_dirs, tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         LeviTorPipeline.from_pretrained(tmp_path / "missing", device="cpu")
     (tmp_path / "file.safetensors").write_bytes(b"")
-    with pytest.raises(ValueError, match="is a file"):
+    with pytest.raises(ValueError, match="is not a folder"):
         LeviTorPipeline.from_pretrained(tmp_path / "file.safetensors", device="cpu")
     partial = tmp_path / "partial"
     shutil.copytree(tiny_dirs["svd"], partial)
@@ -192,7 +195,7 @@ def test_svd_folder_errors(tiny_dirs, tmp_path):
     shutil.copytree(tiny_dirs["svd"], noweights)
     for f in (noweights / "unet").glob("*.safetensors"):
         f.unlink()
-    with pytest.raises(ValueError, match="No safetensors weights"):
+    with pytest.raises(ValueError, match="no safetensors weights"):
         LeviTorPipeline.from_pretrained(noweights, device="cpu")
 
 
@@ -226,3 +229,221 @@ def test_tiny_models_command(tmp_path, capsys):
     assert "svd:" in printed and "controlnet:" in printed
     assert (tmp_path / "out" / "svd" / "model_index.json").is_file()
     assert (tmp_path / "out" / "controlnet" / "config.json").is_file()
+
+
+# ------------------------------------------------------------------ config validation
+
+
+def _write_config(folder, **changes):
+    config = json.loads((folder / "config.json").read_text())
+    config.update(changes)
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize("changes, key", [
+    ({"with_id_feature": "false"}, "with_id_feature"),
+    ({"block_out_channels": [32, -32, 64, 64]}, "block_out_channels"),
+    ({"block_out_channels": [32, 32, 64, 2 ** 40]}, "block_out_channels"),
+    ({"block_out_channels": [32, 32, 64]}, "block_out_channels"),
+    ({"conditioning_channels": 0}, "conditioning_channels"),
+    ({"num_attention_heads": [1, 1, 2, 3]}, "num_attention_heads"),
+    ({"layers_per_block": "2"}, "layers_per_block"),
+    ({"down_block_types": ["CrossAttnDownBlock2D"] * 4}, "down_block_types"),
+    ({"in_channels": True}, "in_channels"),
+    ({"projection_class_embeddings_input_dim": 25}, "projection_class_embeddings_input_dim"),
+])
+def test_controlnet_config_is_validated_before_building(tiny_dirs, tmp_path, monkeypatch, changes, key):
+    folder = tmp_path / "controlnet"
+    shutil.copytree(tiny_dirs["controlnet"], folder)
+    _write_config(folder, **changes)
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("a module was built from an invalid config")
+
+    monkeypatch.setattr(ControlNetSVDModel, "from_config", no_build)
+    with pytest.raises(ValueError, match=f"config.json.*'{key}'"):
+        load_controlnet(folder)
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", '"controlnet"', "{not json", "", "\xff\xfe"])
+def test_config_file_that_is_not_an_object(tiny_dirs, tmp_path, text):
+    folder = tmp_path / "controlnet"
+    shutil.copytree(tiny_dirs["controlnet"], folder)
+    (folder / "config.json").write_bytes(text.encode("latin-1"))
+    with pytest.raises(ValueError, match="config.json"):
+        load_controlnet(folder)
+
+
+def test_unet_config_is_validated(tiny_dirs, tmp_path):
+    svd = tmp_path / "svd"
+    shutil.copytree(tiny_dirs["svd"], svd)
+    for text, key in (('{"in_channels": 8, "block_out_channels": [32, 32, 64, 100000]}', "block_out_channels"),
+                      ("[8]", "JSON list")):
+        (svd / "unet" / "config.json").write_text(text)
+        with pytest.raises(ValueError, match=f"unet.*config.json.*{key}"):
+            LeviTorPipeline.from_pretrained(svd, device="cpu")
+    (svd / "vae" / "config.json").write_text("[]")
+    shutil.copy(tiny_dirs["svd"] / "unet" / "config.json", svd / "unet" / "config.json")
+    with pytest.raises(ValueError, match="vae.*config.json"):
+        LeviTorPipeline.from_pretrained(svd, device="cpu")
+
+
+def test_damaged_component_weights_name_the_folder(tiny_dirs, tmp_path):
+    svd = tmp_path / "svd"
+    shutil.copytree(tiny_dirs["svd"], svd)
+    for f in (svd / "vae").glob("*.safetensors"):
+        f.write_bytes(f.read_bytes()[:100])
+    with pytest.raises(ValueError, match="VAE from .*vae"):
+        LeviTorPipeline.from_pretrained(svd, device="cpu")
+
+
+def test_no_pickled_weights_are_read(tiny_dirs, tmp_path, monkeypatch):
+    """A folder with only .bin weights is refused before torch.load could see it."""
+    folder = tmp_path / "controlnet"
+    shutil.copytree(tiny_dirs["controlnet"], folder)
+    (folder / "diffusion_pytorch_model.safetensors").rename(folder / "diffusion_pytorch_model.bin")
+
+    def no_unpickling(*args, **kwargs):
+        raise AssertionError("torch.load was called")
+
+    monkeypatch.setattr(torch, "load", no_unpickling)
+    with pytest.raises(ValueError, match="no safetensors weights"):
+        load_controlnet(folder)
+    svd = tmp_path / "svd"
+    shutil.copytree(tiny_dirs["svd"], svd)
+    for f in (svd / "unet").glob("*.safetensors"):
+        f.rename(f.with_suffix(".bin"))
+    with pytest.raises(ValueError, match="no safetensors weights"):
+        LeviTorPipeline.from_pretrained(svd, device="cpu")
+
+
+# ------------------------------------------------------------------ hypothesis: configs and damaged files
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from levitor.generation.configs import validate_controlnet_config, validate_unet_config  # noqa: E402
+from levitor.weights import read_state_dict  # noqa: E402
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-2 ** 70, 2 ** 70) | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=10,
+)
+_plausible = {  # values near the valid ones, so the validator's acceptance side is explored too
+    "block_out_channels": st.lists(st.sampled_from([0, 16, 32, 64, 96, -32]), min_size=1, max_size=5),
+    "num_attention_heads": st.integers(0, 5) | st.lists(st.integers(1, 4), min_size=1, max_size=5),
+    "layers_per_block": st.integers(0, 3) | st.lists(st.integers(1, 2), min_size=1, max_size=5),
+    "transformer_layers_per_block": st.integers(0, 2),
+    "cross_attention_dim": st.sampled_from([0, 8, 32, 33]),
+    "down_block_types": st.lists(st.sampled_from(["CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal",
+                                                  "DownBlock2D"]), min_size=1, max_size=5),
+    "up_block_types": st.lists(st.sampled_from(["CrossAttnUpBlockSpatioTemporal", "UpBlockSpatioTemporal"]),
+                               min_size=1, max_size=5),
+    "addition_time_embed_dim": st.sampled_from([0, 4, 8]),
+    "projection_class_embeddings_input_dim": st.sampled_from([12, 24, 25]),
+    "conditioning_embedding_out_channels": st.lists(st.integers(-1, 16), min_size=0, max_size=5),
+    "with_id_feature": st.sampled_from([False, True, "false", 0, None]),
+    "conditioning_channels": st.integers(-1, 4),
+    "in_channels": st.integers(-1, 9),
+}
+_TINY_CN = dict(TINY_UNET_CONFIG, conditioning_embedding_out_channels=[8, 16, 16, 32])
+
+
+@st.composite
+def _mutated_config(draw):
+    config = dict(_TINY_CN)
+    for key in draw(st.lists(st.sampled_from(sorted(_TINY_CN) + ["with_id_feature", "feature_channels"]),
+                             max_size=4, unique=True)):
+        config[key] = draw(_plausible[key] if key in _plausible and draw(st.booleans()) else _json)
+    return config
+
+
+def _check_config_property(config):
+    """Only ValueError, and a config the validator accepts builds (on the meta device)."""
+    from diffusers import UNetSpatioTemporalConditionModel
+
+    for validate, cls in ((validate_controlnet_config, ControlNetSVDModel),
+                          (validate_unet_config, UNetSpatioTemporalConditionModel)):
+        try:
+            validate(config, "config.json")
+        except ValueError as exc:
+            assert "config.json" in str(exc)
+            continue
+        keys = set(inspect.signature(cls.__init__).parameters)
+        with torch.device("meta"):
+            cls(**{k: v for k, v in config.items() if k in keys})
+
+
+@settings(max_examples=120, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(_mutated_config())
+def test_config_validator_property(config):
+    _check_config_property(config)
+
+
+@pytest.mark.slow
+@settings(max_examples=2000, deadline=None, derandomize=False, suppress_health_check=[HealthCheck.too_slow])
+@given(_mutated_config())
+def test_config_validator_property_long(config):
+    _check_config_property(config)
+
+
+@pytest.fixture(scope="module")
+def small_safetensors(tmp_path_factory):
+    path = tmp_path_factory.mktemp("st") / "w.safetensors"
+    save_file({"a": torch.arange(12, dtype=torch.float32).view(3, 4), "b": torch.ones(2, dtype=torch.float16)}, path)
+    return path.read_bytes()
+
+
+_damage = st.one_of(
+    st.tuples(st.just("truncate"), st.integers(0, 200)),
+    st.tuples(st.just("flip"), st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), min_size=1, max_size=6)),
+    st.tuples(st.just("header_length"), st.binary(min_size=8, max_size=8)),
+    st.tuples(st.just("junk"), st.binary(max_size=64)),
+)
+
+
+def _damaged(data: bytes, damage) -> bytes:
+    kind, arg = damage
+    if kind == "truncate":
+        return data[:arg % max(1, len(data))]
+    if kind == "flip":
+        out = bytearray(data)
+        for at, value in arg:
+            out[at % len(out)] = value
+        return bytes(out)
+    if kind == "header_length":
+        return arg + data[8:]
+    return arg
+
+
+def _check_reader_property(tmp_path, data: bytes):
+    path = tmp_path / "damaged.safetensors"
+    path.write_bytes(data)
+    try:
+        state = read_state_dict(path, what="test weights")
+    except ValueError as exc:
+        assert "damaged.safetensors" in str(exc)
+        return
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(damage=_damage)
+def test_safetensors_reader_on_damaged_files(tmp_path, small_safetensors, damage):
+    _check_reader_property(tmp_path, _damaged(small_safetensors, damage))
+
+
+@settings(max_examples=25, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(damage=_damage)
+def test_damaged_controlnet_weights_are_value_errors(tiny_dirs, tmp_path_factory, damage):
+    folder = tmp_path_factory.mktemp("cn")
+    shutil.copy(tiny_dirs["controlnet"] / "config.json", folder / "config.json")
+    data = (tiny_dirs["controlnet"] / "diffusion_pytorch_model.safetensors").read_bytes()
+    (folder / "diffusion_pytorch_model.safetensors").write_bytes(_damaged(data, damage))
+    try:
+        load_controlnet(folder)
+    except ValueError:
+        pass

@@ -124,7 +124,8 @@ def test_load_passes_paths_options_and_device(pack, models, fake_host):
     pipe = model.pipeline
     assert pipe.svd_path == str(models / "diffusers" / "stable-video-diffusion-img2vid-xt")
     assert pipe.controlnet == str(models / "levitor" / "LeviTor" / "controlnet")
-    assert pipe.kwargs == {"precision": "fp16", "offload": "model", "device": torch.device("cpu")}
+    assert pipe.kwargs == {"precision": "fp16", "offload": "model", "device": torch.device("cpu"),
+                           "temporal_context": "reference"}
     (single,) = run_node(_loader(pack), "stable-video-diffusion-img2vid-xt", "levitor_controlnet.safetensors", "auto",
                                    "none")
     assert single.pipeline.controlnet.endswith("levitor_controlnet.safetensors")
@@ -183,7 +184,7 @@ def test_sampler_returns_frames_and_reports_progress(pack, fake_host, model):
     _, control, kw = model.pipeline.calls[-1]
     assert control.shape == (4, 3, 64, 48)
     assert kw["seed"] == 217 and kw["num_inference_steps"] == 5 and kw["decode_chunk_size"] is None
-    assert kw["motion_bucket_id"] == 100 and kw["controlnet_cond_scale"] == 1.0 and kw["output_type"] == "np"
+    assert kw["motion_bucket_id"] == 100 and kw["control_scale"] == 1.0 and kw["output_type"] == "np"
     assert ("new", 5) in fake_host.progress
     assert [p for p in fake_host.progress if p[0] == "update"][-5:] == [("update", i) for i in range(1, 6)]
     assert model.pipeline.moves[-1] == "cpu"  # force_offload
@@ -255,29 +256,25 @@ def test_sampler_validation(pack, model):
         run_node(sampler, **_sampler_args(model, torch.rand(1, 64, 48, 3), np.zeros((4, 3, 64, 48))))
 
 
-def test_temporal_context_is_passed_to_the_library_when_it_takes_it(pack, models, monkeypatch):
-    class WithContext(RecordingPipeline):
-        @classmethod
-        def from_pretrained(cls, svd_path, controlnet=None, *, temporal_context="reference", **kwargs):
-            return super().from_pretrained(svd_path, controlnet, temporal_context=temporal_context, **kwargs)
-
-    monkeypatch.setattr(pack.nodes.model_nodes, "LeviTorPipeline", WithContext)
-    (m,) = run_node(_loader(pack), "stable-video-diffusion-img2vid-xt", "LeviTor/controlnet", "fp32", "none",
+def test_temporal_context_reaches_the_library_and_is_checked(pack, models):
+    loader = _loader(pack)
+    (m,) = run_node(loader, "stable-video-diffusion-img2vid-xt", "LeviTor/controlnet", "fp32", "none",
                     temporal_context="per-sample")
     assert m.pipeline.kwargs["temporal_context"] == "per-sample"
     pack.nodes.model_nodes.release_cached_model()
-
-
-def test_temporal_context_without_library_support_is_a_clear_error(pack, models):
-    loader = _loader(pack)
-    with pytest.raises(ValueError, match="temporal_context 'per-sample' needs a levitor library"):
-        run_node(loader, "stable-video-diffusion-img2vid-xt", "LeviTor/controlnet", "fp32", "none",
-                 temporal_context="per-sample")
     with pytest.raises(ValueError, match="temporal_context must be one of reference, per-sample"):
         run_node(loader, "stable-video-diffusion-img2vid-xt", "LeviTor/controlnet", "fp32", "none",
                  temporal_context="sideways")
     with pytest.raises(ValueError, match="precision must be one of"):
         run_node(loader, "stable-video-diffusion-img2vid-xt", "LeviTor/controlnet", "fp64", "none")
+
+
+def test_the_real_library_takes_temporal_context():
+    import inspect
+
+    from levitor.generation.pipeline import LeviTorPipeline
+
+    assert inspect.signature(LeviTorPipeline.from_pretrained).parameters["temporal_context"].default == "reference"
 
 
 def test_sampler_defaults_are_the_librarys(pack):

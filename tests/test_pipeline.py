@@ -108,9 +108,12 @@ def test_guidance_vector():
 
 
 def test_frame_zero_is_unguided(pipe):
-    """With one step, frame 0 depends only on the conditional half; later frames on the scale."""
+    """With one step, frame 0 depends only on the conditional half; later frames on the scale.
+
+    (Per-sample context: in the reference order the conditional half also reads the
+    unconditional half's context, so its frame 0 is not the unguided batch-1 prediction.)"""
     image, control = scene()
-    kw = dict(num_inference_steps=1, output_type="latent")
+    kw = dict(num_inference_steps=1, output_type="latent", temporal_context="per-sample")
     g3 = run(pipe, image, control, min_guidance_scale=1.0, max_guidance_scale=3.0, **kw)
     g5 = run(pipe, image, control, min_guidance_scale=1.0, max_guidance_scale=5.0, **kw)
     torch.testing.assert_close(g3[:, 0], g5[:, 0], rtol=0, atol=1e-6)
@@ -125,11 +128,13 @@ def test_control_scale_zero_equals_no_controlnet(pipe):
     image, control = scene()
     plain = LeviTorPipeline(**{**pipe.components, "controlnet": None})
     plain.set_progress_bar_config(disable=True)
-    zero = run(pipe, image, control, controlnet_cond_scale=0.0)
+    zero = run(pipe, image, control, control_scale=0.0)
     none = run(plain, image, control)
-    one = run(pipe, image, control, controlnet_cond_scale=1.0)
+    one = run(pipe, image, control, control_scale=1.0)
     assert torch.equal(zero, none)
     assert not torch.allclose(one, none)
+    with pytest.warns(DeprecationWarning, match="control_scale"):
+        assert torch.equal(run(pipe, image, control, controlnet_cond_scale=0.0), zero)
 
 
 def test_control_maps_steer_the_result(pipe):
@@ -147,14 +152,24 @@ def test_non_multiple_of_64_size(pipe):
     assert torch.isfinite(out).all()
 
 
-def test_decode_chunking_matches_full_decode(pipe):
+def _decode_oracle(vae, latents, chunk):
+    """Frames decoded straight with the VAE, ``chunk`` frames per call, mapped to [0, 1]."""
+    flat = latents[0] / vae.config.scaling_factor
+    with torch.no_grad():
+        parts = [vae.decode(flat[i:i + chunk], num_frames=len(flat[i:i + chunk])).sample
+                 for i in range(0, len(flat), chunk)]
+    return (torch.cat(parts)[None] / 2 + 0.5).clamp(0, 1)
+
+
+def test_decode_chunking_against_direct_vae_calls(pipe):
     image, control = scene()
-    # the temporal decoder mixes frames inside one chunk: chunk = F is the reference setting
+    latents = run(pipe, image, control, output_type="latent")
     full = run(pipe, image, control, decode_chunk_size=None)
-    same = run(pipe, image, control, decode_chunk_size=F)
     chunked = run(pipe, image, control, decode_chunk_size=1)
-    assert torch.equal(full, same)
-    assert chunked.shape == full.shape
+    torch.testing.assert_close(full, _decode_oracle(pipe.vae, latents, F), rtol=0, atol=1e-6)
+    torch.testing.assert_close(chunked, _decode_oracle(pipe.vae, latents, 1), rtol=0, atol=1e-6)
+    # the temporal decoder mixes the frames of one call: one frame per call is another result
+    assert (full - chunked).abs().max() > 1e-4
 
 
 @pytest.mark.parametrize("offload", ["model", "sequential"])
@@ -271,3 +286,132 @@ def test_controlnet_instance_and_generator_list(tiny_dirs, pipe):
     assert torch.equal(a, run(pipe, image, control))
     with pytest.raises(ValueError, match="one torch.Generator"):
         run(p, image, control, generator=[torch.Generator(), torch.Generator()])
+
+
+def test_temporal_context_reaches_both_models(pipe):
+    image, control = scene()
+    seen = []
+
+    def record(model):
+        return model.register_forward_pre_hook(lambda m, args: seen.append((type(m).__name__, m.temporal_context)))
+
+    hooks = [record(pipe.unet), record(pipe.controlnet)]
+    try:
+        assert pipe.temporal_context == "reference"  # the pipeline's default: the original's order
+        default = run(pipe, image, control, num_inference_steps=1, output_type="latent")
+        assert set(seen) == {("UNetSpatioTemporalControlModel", "reference"), ("ControlNetSVDModel", "reference")}
+        seen.clear()
+        per_sample = run(pipe, image, control, num_inference_steps=1, output_type="latent",
+                         temporal_context="per-sample")
+        assert set(seen) == {("UNetSpatioTemporalControlModel", "per-sample"), ("ControlNetSVDModel", "per-sample")}
+    finally:
+        for h in hooks:
+            h.remove()
+    assert (default - per_sample).abs().max() > 1e-4
+    reference = run(pipe, image, control, num_inference_steps=1, output_type="latent", temporal_context="reference")
+    assert torch.equal(default, reference)
+    # the models are back in their own mode after a call
+    assert pipe.unet.temporal_context == pipe.controlnet.temporal_context == "per-sample"
+    # without guidance (one video in the batch) both orders compute the same
+    kw = dict(num_inference_steps=1, output_type="latent", max_guidance_scale=1.0)
+    assert torch.equal(run(pipe, image, control, temporal_context="reference", **kw),
+                       run(pipe, image, control, temporal_context="per-sample", **kw))
+    with pytest.raises(ValueError, match="temporal_context"):
+        run(pipe, image, control, temporal_context="old")
+
+
+def test_temporal_context_from_pretrained(tiny_dirs, pipe):
+    image, control = scene()
+    p = LeviTorPipeline.from_pretrained(tiny_dirs["svd"], tiny_dirs["controlnet"], device="cpu",
+                                        temporal_context="per-sample")
+    p.set_progress_bar_config(disable=True)
+    assert p.temporal_context == "per-sample"
+    kw = dict(num_inference_steps=1, output_type="latent")
+    assert torch.equal(run(p, image, control, **kw), run(pipe, image, control, temporal_context="per-sample", **kw))
+    with pytest.raises(ValueError, match="temporal_context"):
+        LeviTorPipeline.from_pretrained(tiny_dirs["svd"], device="cpu", temporal_context="batch")
+
+
+def test_inputs_are_checked_before_any_model_runs(pipe, monkeypatch):
+    image, control = scene()
+
+    def slow(*args, **kwargs):
+        raise AssertionError("a model ran before the inputs were checked")
+
+    monkeypatch.setattr(pipe, "encode_image", slow)
+    bad = [dict(num_inference_steps=0), dict(decode_chunk_size=0), dict(noise_aug_strength=-1.0),
+           dict(max_guidance_scale=float("nan")), dict(fps="6"), dict(output_type="gif"),
+           dict(temporal_context="x"), dict(generator=[torch.Generator(), torch.Generator()])]
+    for kwargs in bad:
+        with pytest.raises(ValueError):
+            pipe(image, control, **kwargs)
+    with pytest.raises(ValueError, match="control maps are"):
+        pipe(image[:56], control)
+
+
+def test_save_pretrained_round_trip(pipe, tmp_path):
+    import json
+
+    image, control = scene()
+    target = tmp_path / "saved"
+    target.mkdir()
+    (target / "notes.txt").write_text("kept")
+    pipe.save_pretrained(target)
+    index = json.loads((target / "model_index.json").read_text())
+    assert index["controlnet"][1] == "ControlNetSVDModel" and index["unet"][1] == "UNetSpatioTemporalControlModel"
+    assert (target / "controlnet" / "diffusion_pytorch_model.safetensors").is_file()
+    assert (target / "notes.txt").read_text() == "kept"
+    assert not list(tmp_path.glob(".saved*"))  # no temporary folder left behind
+    loaded = LeviTorPipeline.from_pretrained(target, device="cpu")
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.controlnet is not None
+    assert torch.equal(run(loaded, image, control), run(pipe, image, control))
+    # a pipeline without ControlNet saves and loads as plain SVD
+    plain = LeviTorPipeline(**{**pipe.components, "controlnet": None})
+    plain.save_pretrained(tmp_path / "plain")
+    assert LeviTorPipeline.from_pretrained(tmp_path / "plain", device="cpu").controlnet is None
+
+
+def test_fp16_variant_falls_back_per_component(tiny_dirs, tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file
+
+    folder = tmp_path / "svd"
+    shutil.copytree(tiny_dirs["svd"], folder)
+    for sub in ("vae", "image_encoder"):  # only the UNet keeps .fp16 files
+        for f in (folder / sub).glob("*.fp16.safetensors"):
+            f.unlink()
+    p = LeviTorPipeline.from_pretrained(folder, controlnet=tiny_dirs["controlnet"], variant="fp16",
+                                        torch_dtype=torch.float32, device="cpu")
+    assert p.unet.dtype == p.vae.dtype == p.controlnet.dtype == torch.float32
+    half = load_file(folder / "unet" / "diffusion_pytorch_model.fp16.safetensors")
+    full = load_file(folder / "vae" / "diffusion_pytorch_model.safetensors")
+    assert torch.equal(p.unet.conv_in.weight, half["conv_in.weight"].float())  # the fp16 file, upcast
+    assert torch.equal(p.vae.encoder.conv_in.weight, full["encoder.conv_in.weight"])  # the plain file
+    with pytest.raises(ValueError, match="pass variant='fp16'"):
+        for f in (folder / "unet").glob("diffusion_pytorch_model.safetensors"):
+            f.unlink()
+        LeviTorPipeline.from_pretrained(folder, variant=None, device="cpu")
+
+
+def test_diffusers_keyword_arguments(tiny_dirs, tmp_path, pipe):
+    import shutil
+
+    image, control = scene()
+    nested = tmp_path / "repo"
+    shutil.copytree(tiny_dirs["svd"], nested / "svd-xt")
+    p = LeviTorPipeline.from_pretrained(nested, tiny_dirs["controlnet"], subfolder="svd-xt", use_safetensors=True,
+                                        low_cpu_mem_usage=False, device="cpu")
+    p.set_progress_bar_config(disable=True)
+    kw = dict(num_inference_steps=1, output_type="latent")
+    assert torch.equal(run(p, image, control, **kw), run(pipe, image, control, **kw))
+    refused = {"use_safetensors": (False, "safetensors"), "device_map": ("auto", "offload"),
+               "cache_dir": ("x", "download"), "safety_checker": (None, "unknown arguments")}
+    for key, (value, message) in refused.items():
+        with pytest.raises(ValueError, match=message):
+            LeviTorPipeline.from_pretrained(tiny_dirs["svd"], device="cpu", **{key: value})
+    with pytest.raises(ValueError, match="not both"):
+        LeviTorPipeline.from_pretrained(tiny_dirs["svd"], device="cpu", precision="fp16", torch_dtype=torch.float32)
+    with pytest.raises(ValueError, match="torch_dtype"):
+        LeviTorPipeline.from_pretrained(tiny_dirs["svd"], device="cpu", torch_dtype=torch.int8)

@@ -123,3 +123,83 @@ def test_residual_dtypes(pair):
             auto = ours(sample, 0.5, emb, ids, down_block_additional_residuals=down,
                         mid_block_additional_residual=mid).sample
     assert torch.isfinite(auto).all()
+
+
+# ------------------------------------------------------------------ temporal context order
+
+
+@pytest.fixture(scope="module")
+def stock_old_order(pair):
+    """A stock diffusers UNet with the pair's weights whose transformers use the 0.24 order."""
+    from old_temporal_context import old_order
+
+    stock, _ = pair
+    copy = UNetSpatioTemporalConditionModel(**TINY_UNET_CONFIG).eval()
+    copy.load_state_dict(stock.state_dict(), strict=True)
+    return old_order(copy)
+
+
+def _distinct_batch(batch=2, h=8, w=6, frames=3, seed=4):
+    sample, emb, ids = _inputs(h, w, batch=batch, frames=frames, seed=seed)
+    emb[0] = 0.0  # like guidance: a zero negative embedding and a real positive one
+    ids[:, 1] = torch.arange(batch) * 20.0 + 100.0
+    return sample, emb, ids
+
+
+def test_per_sample_mode_equals_stock_diffusers(pair):
+    stock, ours = pair
+    sample, emb, ids = _distinct_batch()
+    assert ours.temporal_context == "per-sample"  # the models' default
+    with torch.no_grad():
+        torch.testing.assert_close(ours(sample, 0.8, emb, ids).sample, stock(sample, 0.8, emb, ids).sample,
+                                   rtol=0, atol=0)
+
+
+def test_reference_mode_equals_the_old_broadcast(pair, stock_old_order):
+    _, ours = pair
+    sample, emb, ids = _distinct_batch()
+    with torch.no_grad(), ours.temporal_context_as("reference"):
+        got = ours(sample, 0.8, emb, ids).sample
+    with torch.no_grad():
+        want = stock_old_order(sample, 0.8, emb, ids).sample
+        per_sample = ours(sample, 0.8, emb, ids).sample
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+    assert (got - per_sample).abs().max() > 1e-3  # the two orders differ with distinct contexts
+    assert ours.temporal_context == "per-sample"  # temporal_context_as restores the mode
+
+
+def test_batch_of_one_is_the_same_in_both_modes(pair, stock_old_order):
+    stock, ours = pair
+    sample, emb, ids = _inputs(8, 6, batch=1, frames=3, seed=9)
+    with torch.no_grad():
+        per_sample = ours(sample, 0.8, emb, ids).sample
+        with ours.temporal_context_as("reference"):
+            reference = ours(sample, 0.8, emb, ids).sample
+        old = stock_old_order(sample, 0.8, emb, ids).sample
+    assert torch.equal(per_sample, reference)
+    torch.testing.assert_close(old, per_sample, rtol=0, atol=1e-6)
+
+
+def test_switch_stays_inside_the_model(pair):
+    """No diffusers class is modified: another UNet in the process keeps the stock order."""
+    from diffusers.models.attention import TemporalBasicTransformerBlock
+
+    stock, ours = pair
+    forward = TemporalBasicTransformerBlock.forward
+    sample, emb, ids = _distinct_batch()
+    with torch.no_grad():
+        before = stock(sample, 0.8, emb, ids).sample
+        with ours.temporal_context_as("reference"):
+            after = stock(sample, 0.8, emb, ids).sample
+            assert ours.temporal_context == "reference"
+            assert {type(m).__name__ for m in stock.modules()}.isdisjoint({"ContextOrderTemporalBlock"})
+    assert TemporalBasicTransformerBlock.forward is forward
+    assert torch.equal(before, after)
+    assert set(ours.state_dict()) == set(stock.state_dict())
+
+
+def test_temporal_context_names_are_checked(pair):
+    _, ours = pair
+    with pytest.raises(ValueError, match="temporal_context must be one of reference, per-sample"):
+        ours.set_temporal_context("old")
+    assert ours.temporal_context == "per-sample"

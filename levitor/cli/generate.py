@@ -12,6 +12,17 @@ from pathlib import Path
 
 import numpy as np
 
+from ..generation.options import (
+    DEFAULT_OFFLOAD,
+    DEFAULT_PRECISION,
+    DEFAULT_TEMPORAL_CONTEXT,
+    OFFLOAD_HELP,
+    OFFLOAD_MODES,
+    PRECISION_HELP,
+    PRECISIONS,
+    TEMPORAL_CONTEXT_HELP,
+    TEMPORAL_CONTEXTS,
+)
 from .plan import add_plan_arguments, plan_from_args
 
 
@@ -30,10 +41,10 @@ def add_parser(sub) -> None:
     g.add_argument("--frames-dir", default=None, help="also write the frames as PNGs into this folder")
     g.add_argument("--steps", type=int, default=25, help="sampling steps (default 25)")
     g.add_argument("--seed", type=int, default=217, help="noise seed (default 217, the reference's)")
-    g.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16", "fp16-autocast"],
-                   help="auto: fp16-autocast on CUDA, fp16 on MPS, fp32 on CPU")
-    g.add_argument("--offload", default="none", choices=["none", "model", "sequential"],
-                   help="move models to the device only while they run (model) or per layer (sequential)")
+    g.add_argument("--precision", default=DEFAULT_PRECISION, choices=PRECISIONS, help=PRECISION_HELP)
+    g.add_argument("--offload", default=DEFAULT_OFFLOAD, choices=OFFLOAD_MODES, help=OFFLOAD_HELP)
+    g.add_argument("--temporal-context", default=DEFAULT_TEMPORAL_CONTEXT, choices=TEMPORAL_CONTEXTS,
+                   help=TEMPORAL_CONTEXT_HELP)
     g.add_argument("--fps", type=int, default=6, help="frame rate: conditioning (as fps-1) and output video (default 6)")
     g.add_argument("--motion-bucket", type=int, default=100, help="SVD motion bucket id (default 100)")
     g.add_argument("--control-scale", type=float, default=1.0, help="ControlNet residual scale (default 1.0)")
@@ -80,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
     from ..video_io import write_frames, write_video
 
     pipe = LeviTorPipeline.from_pretrained(
-        args.svd, args.controlnet, precision=args.precision,
-        offload=None if args.offload == "none" else args.offload, device=args.device,
+        args.svd, args.controlnet, precision=args.precision, offload=args.offload, device=args.device,
+        temporal_context=args.temporal_context,
     )
     pipe.set_progress_bar_config(disable=True)
     bar = tqdm(total=args.steps, desc="sampling", unit="step")
@@ -93,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         frames = pipe(
             image, control, num_inference_steps=args.steps, seed=args.seed, fps=args.fps,
-            motion_bucket_id=args.motion_bucket, controlnet_cond_scale=args.control_scale,
+            motion_bucket_id=args.motion_bucket, control_scale=args.control_scale,
             min_guidance_scale=args.min_guidance, max_guidance_scale=args.max_guidance,
             noise_aug_strength=args.noise_aug, decode_chunk_size=args.decode_chunk_size,
             output_type="np", callback_on_step_end=on_step,

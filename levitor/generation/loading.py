@@ -1,7 +1,9 @@
-"""Loading SVD-xt and the LeviTor ControlNet from disk: folders, single files, dtypes, devices.
+"""Loading SVD-xt and the LeviTor ControlNet from disk: folders, single files, variants, dtypes, devices.
 
-Weights are read from safetensors only; nothing is unpickled. Every failure names the path and
-what to do about it.
+Weights are read from safetensors only; nothing is unpickled. Every ``config.json`` is validated
+(:mod:`.configs`) before a module is built, and every failure is a ``ValueError`` that names the
+file and what to do about it. :func:`load_controlnet` is the one ControlNet loader of the library
+(pipeline, nodes, trainer).
 """
 
 from __future__ import annotations
@@ -10,16 +12,35 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
+import transformers
+from accelerate import init_empty_weights
+from diffusers import AutoencoderKLTemporalDecoder, EulerDiscreteScheduler
+from packaging.version import Version
+from safetensors import SafetensorError
+from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
 
-PRECISIONS = ("auto", "fp32", "fp16", "bf16", "fp16-autocast")
-OFFLOAD_MODES = (None, "none", "model", "sequential")
+from ..weights import read_state_dict
+from .configs import read_json_config, validate_controlnet_config, validate_unet_config
+from .models import ControlNetSVDModel, UNetSpatioTemporalControlModel
+from .models.controlnet_svd import describe_mismatch
+from .options import Precision, check_precision
+
 SVD_SUBFOLDERS = ("unet", "vae", "image_encoder", "feature_extractor", "scheduler")
 CONTROLNET_CLASS = "ControlNetSVDModel"
-CONTROLNET_WEIGHTS = "diffusion_pytorch_model.safetensors"
-_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+CONTROLNET_SUBFOLDER = "controlnet"
+DIFFUSERS_WEIGHTS = "diffusion_pytorch_model.safetensors"
+TRANSFORMERS_WEIGHTS = "model.safetensors"
+CONTROLNET_WEIGHTS = DIFFUSERS_WEIGHTS
+#: ``variant="auto"``: the ``.fp16`` weight files where a component has them, else the plain ones.
+AUTO_VARIANT = "auto"
+_DTYPES = {Precision.FP32.value: torch.float32, Precision.FP16.value: torch.float16,
+           Precision.BF16.value: torch.bfloat16}
+_HALF = (torch.float16, torch.bfloat16)
+#: Errors the diffusers / transformers / safetensors readers raise for a broken or missing file.
+_READ_ERRORS = (OSError, ValueError, RuntimeError, KeyError, TypeError, SafetensorError, json.JSONDecodeError)
 
 
 @dataclass(frozen=True)
@@ -50,60 +71,55 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
-def resolve_precision(precision: str = "auto", device: str | torch.device | None = None,
+def resolve_precision(precision: str | Precision = Precision.AUTO, device: str | torch.device | None = None,
                       torch_dtype: torch.dtype | None = None) -> PrecisionPlan:
-    """Turn a precision name (and an optional explicit ``torch_dtype``) into a :class:`PrecisionPlan`.
+    """Turn a precision name (or an explicit ``torch_dtype``) into a :class:`PrecisionPlan`.
 
-    ``"auto"``: ``fp16-autocast`` on CUDA, ``fp16`` on MPS, ``fp32`` on CPU. An explicit
-    ``torch_dtype`` with ``precision="auto"`` holds every component in that dtype.
+    ``"auto"``: ``fp16-autocast`` on CUDA, ``fp16`` on MPS, ``fp32`` elsewhere. ``torch_dtype``
+    (fp32, fp16 or bf16) holds every component in that dtype; it cannot be combined with
+    another precision than ``"auto"``.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}.")
-    device = torch.device(device) if device is not None else default_device()
-    if precision == "auto":
-        if torch_dtype is not None:
-            return PrecisionPlan(str(torch_dtype).replace("torch.", ""), torch_dtype, torch_dtype, torch_dtype)
-        precision = {"cuda": "fp16-autocast", "mps": "fp16"}.get(device.type, "fp32")
-    if precision == "fp16-autocast":
-        half = torch.float16
-        return PrecisionPlan(precision, torch.float32, half, half, autocast_dtype=half)
+    precision = check_precision(precision)
+    if torch_dtype is not None:
+        if torch_dtype not in _DTYPES.values():
+            raise ValueError(f"torch_dtype must be torch.float32, torch.float16 or torch.bfloat16; got {torch_dtype!r}.")
+        if precision != Precision.AUTO.value:
+            raise ValueError(f"pass either precision={precision!r} or torch_dtype={torch_dtype}, not both.")
+        return PrecisionPlan(str(torch_dtype).replace("torch.", ""), torch_dtype, torch_dtype, torch_dtype)
+    if precision == Precision.AUTO.value:
+        device = torch.device(device) if device is not None else default_device()
+        precision = {"cuda": Precision.FP16_AUTOCAST.value, "mps": Precision.FP16.value}.get(
+            device.type, Precision.FP32.value)
+    if precision == Precision.FP16_AUTOCAST.value:
+        return PrecisionPlan(precision, torch.float32, torch.float16, torch.float16, autocast_dtype=torch.float16)
     dtype = _DTYPES[precision]
     return PrecisionPlan(precision, dtype, dtype, dtype)
 
 
-def _has_file(folder: Path, names: tuple[str, ...]) -> bool:
-    return any((folder / n).is_file() for n in names)
+def training_precision(dtype: torch.dtype) -> PrecisionPlan:
+    """The frozen models of a training run in mixed-precision ``dtype``: UNet and image encoder in
+    ``dtype``, the VAE in fp32 (its encoder is unstable in half precision)."""
+    return PrecisionPlan(f"train-{str(dtype).replace('torch.', '')}", dtype, torch.float32, dtype)
 
 
-def resolve_svd_folder(svd_path: str | os.PathLike) -> Path:
+def resolve_svd_folder(svd_path: str | os.PathLike, *, subfolder: str | None = None,
+                       variant: str | None = AUTO_VARIANT) -> Path:
     """Return the local SVD folder; a Hugging Face repo id is downloaded (weights as safetensors)."""
-    path = Path(os.fspath(svd_path)).expanduser()
+    text = os.fspath(svd_path)
+    path = Path(text).expanduser()
     if not path.exists():
-        text = os.fspath(svd_path)
         if text.count("/") == 1 and not text.startswith((".", "/", "~")):
-            try:
-                from huggingface_hub import snapshot_download
-
-                path = Path(
-                    snapshot_download(
-                        text,
-                        allow_patterns=["*.json", "*.txt", "*.fp16.safetensors", "*/model_index.json"],
-                    )
-                )
-            except Exception as exc:  # network / auth / missing repo
-                raise ValueError(
-                    f"svd_path {text!r} is not a local folder and could not be downloaded from the "
-                    f"Hugging Face hub ({exc}). Download stabilityai/stable-video-diffusion-img2vid-xt "
-                    "and pass the folder path."
-                ) from exc
+            path = _download(text, variant)
         else:
             raise ValueError(
                 f"SVD folder {text!r} does not exist. Pass the path of a diffusers "
                 "stable-video-diffusion-img2vid-xt folder (the one holding model_index.json)."
             )
+    if subfolder:
+        path = path / subfolder
     if not path.is_dir():
         raise ValueError(
-            f"svd_path {str(path)!r} is a file; pass the SVD-xt folder that holds model_index.json "
+            f"svd_path {str(path)!r} is not a folder; pass the SVD-xt folder that holds model_index.json "
             "and the unet/, vae/, image_encoder/, feature_extractor/, scheduler/ subfolders."
         )
     missing = [s for s in SVD_SUBFOLDERS if not (path / s).is_dir()]
@@ -115,65 +131,90 @@ def resolve_svd_folder(svd_path: str | os.PathLike) -> Path:
     return path
 
 
-def _weights_variant(folder: Path, base: str) -> str | None:
-    """``"fp16"`` when only/also the fp16 variant is present (as in SVD-xt), else None."""
+def _download(repo_id: str, variant: str | None) -> Path:
+    """Download the configs and safetensors weights of a hub repository (lazily imported client)."""
+    weights = ["*.safetensors"] if variant is None else [f"*.{'fp16' if variant == AUTO_VARIANT else variant}.safetensors"]
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id, allow_patterns=["*.json", "*.txt", *weights]))
+    except Exception as exc:  # network, authentication, missing repository, missing client
+        raise ValueError(
+            f"svd_path {repo_id!r} is not a local folder and could not be downloaded from the "
+            f"Hugging Face hub ({exc}). Download stabilityai/stable-video-diffusion-img2vid-xt "
+            "and pass the folder path."
+        ) from exc
+
+
+def weights_variant(folder: Path, base: str, variant: str | None = AUTO_VARIANT) -> str | None:
+    """The variant to load from ``folder`` for weight file ``base``, falling back per component.
+
+    ``"auto"`` or a variant name: that variant's file (``"auto"`` means ``fp16``) when the folder
+    has it, else the plain file (as ``DiffusionPipeline.from_pretrained`` does). ``None``: the
+    plain file. ValueError when neither exists.
+    """
     stem, ext = base.rsplit(".", 1)
-    if (folder / f"{stem}.fp16.{ext}").is_file():
-        return "fp16"
+    wanted = "fp16" if variant == AUTO_VARIANT else variant
+    if wanted is not None and (folder / f"{stem}.{wanted}.{ext}").is_file():
+        return wanted
     if (folder / base).is_file():
         return None
+    hint = f"{stem}.{wanted}.{ext} or {base}" if wanted else base
+    others = sorted(p.name for p in folder.glob(f"{stem}.*.{ext}")) if folder.is_dir() else []
+    fix = f" (the folder has {', '.join(others)}: pass variant={others[0].split('.')[1]!r})" if others else ""
     raise ValueError(
-        f"No safetensors weights in {str(folder)!r} (expected {base} or {stem}.fp16.{ext}). "
-        "Download the .safetensors files of the model; pickled .bin checkpoints are not loaded."
+        f"no safetensors weights in {str(folder)!r}: expected {hint}{fix}. Download the .safetensors "
+        "files of the model; pickled .bin checkpoints are not loaded."
     )
 
 
 def _transformers_dtype_kwarg() -> str:
     """transformers >= 4.56 calls the dtype argument ``dtype``; older versions ``torch_dtype``."""
-    import transformers
-    from packaging.version import Version
-
     return "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
 
 
-def load_svd_components(svd_path: str | os.PathLike, plan: PrecisionPlan, *, variant: str | None = "auto") -> dict:
+def _read(what: str, where: Path, load: Callable[[], Any]) -> Any:
+    """Run a library loader; its errors become a ValueError naming ``where``."""
+    try:
+        return load()
+    except _READ_ERRORS as exc:
+        raise ValueError(f"cannot load the {what} from {str(where)!r}: {exc}") from exc
+
+
+def load_svd_components(svd_path: str | os.PathLike, plan: PrecisionPlan, *, variant: str | None = AUTO_VARIANT,
+                        subfolder: str | None = None, low_cpu_mem_usage: bool = True) -> dict:
     """Load UNet, VAE, CLIP image encoder, feature extractor and scheduler from an SVD folder.
 
-    ``variant="auto"`` uses the ``.fp16`` weight files when they exist (SVD-xt ships both).
-    Raises ``ValueError`` when the UNet is not an image-to-video UNet (``in_channels`` != 8).
+    ``variant`` is resolved per component (:func:`weights_variant`). The configs are validated
+    first; ValueError when the UNet is not an image-to-video UNet (``in_channels`` != 8).
     """
-    from diffusers import AutoencoderKLTemporalDecoder, EulerDiscreteScheduler
-    from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
-
-    from .models import UNetSpatioTemporalControlModel
-
-    folder = resolve_svd_folder(svd_path)
-    unet_config = json.loads((folder / "unet" / "config.json").read_text()) if (folder / "unet" / "config.json").is_file() else None
-    if unet_config is None:
-        raise ValueError(f"{str(folder / 'unet')!r} has no config.json; the SVD folder is incomplete.")
+    folder = resolve_svd_folder(svd_path, subfolder=subfolder, variant=variant)
+    unet_config_path = folder / "unet" / "config.json"
+    unet_config = validate_unet_config(read_json_config(unet_config_path, "UNet config"), str(unet_config_path))
     if unet_config.get("in_channels") != 8:
         raise ValueError(
             f"The UNet in {str(folder)!r} has in_channels={unet_config.get('in_channels')}; LeviTor needs "
             "an image-to-video SVD UNet (in_channels 8), e.g. stable-video-diffusion-img2vid-xt."
         )
+    read_json_config(folder / "vae" / "config.json", "VAE config")
+    read_json_config(folder / "image_encoder" / "config.json", "image encoder config")
+    read_json_config(folder / "feature_extractor" / "preprocessor_config.json", "feature extractor config")
+    read_json_config(folder / "scheduler" / "scheduler_config.json", "scheduler config")
 
-    def pick(sub: str, base: str) -> str | None:
-        return _weights_variant(folder / sub, base) if variant == "auto" else variant
-
-    common = dict(use_safetensors=True, low_cpu_mem_usage=True)
-    unet = UNetSpatioTemporalControlModel.from_pretrained(
-        folder, subfolder="unet", variant=pick("unet", CONTROLNET_WEIGHTS), torch_dtype=plan.denoiser_dtype, **common
-    )
-    vae = AutoencoderKLTemporalDecoder.from_pretrained(
-        folder, subfolder="vae", variant=pick("vae", CONTROLNET_WEIGHTS), torch_dtype=plan.vae_dtype, **common
-    )
-    enc_variant = pick("image_encoder", "model.safetensors")
-    image_encoder = CLIPVisionModelWithProjection.from_pretrained(
-        folder / "image_encoder", variant=enc_variant, use_safetensors=True,
-        **{_transformers_dtype_kwarg(): plan.image_encoder_dtype},
-    )
-    feature_extractor = CLIPImageProcessor.from_pretrained(folder / "feature_extractor")
-    scheduler = EulerDiscreteScheduler.from_pretrained(folder, subfolder="scheduler")
+    common = dict(use_safetensors=True, low_cpu_mem_usage=low_cpu_mem_usage)
+    unet = _read("UNet", folder / "unet", lambda: UNetSpatioTemporalControlModel.from_pretrained(
+        folder, subfolder="unet", variant=weights_variant(folder / "unet", DIFFUSERS_WEIGHTS, variant),
+        torch_dtype=plan.denoiser_dtype, **common))
+    vae = _read("VAE", folder / "vae", lambda: AutoencoderKLTemporalDecoder.from_pretrained(
+        folder, subfolder="vae", variant=weights_variant(folder / "vae", DIFFUSERS_WEIGHTS, variant),
+        torch_dtype=plan.vae_dtype, **common))
+    image_encoder = _read("image encoder", folder / "image_encoder", lambda: CLIPVisionModelWithProjection.from_pretrained(
+        folder / "image_encoder", variant=weights_variant(folder / "image_encoder", TRANSFORMERS_WEIGHTS, variant),
+        use_safetensors=True, **{_transformers_dtype_kwarg(): plan.image_encoder_dtype}))
+    feature_extractor = _read("feature extractor", folder / "feature_extractor",
+                              lambda: CLIPImageProcessor.from_pretrained(folder / "feature_extractor"))
+    scheduler = _read("scheduler", folder / "scheduler",
+                      lambda: EulerDiscreteScheduler.from_pretrained(folder, subfolder="scheduler"))
     return {
         "unet": unet.train(False),
         "vae": vae.train(False),
@@ -181,6 +222,23 @@ def load_svd_components(svd_path: str | os.PathLike, plan: PrecisionPlan, *, var
         "feature_extractor": feature_extractor,
         "scheduler": scheduler,
     }
+
+
+def saved_controlnet(folder: str | os.PathLike) -> Path | None:
+    """The ``controlnet/`` folder a saved :class:`LeviTorPipeline` lists in its ``model_index.json``."""
+    folder = Path(folder)
+    index_path = folder / "model_index.json"
+    if not index_path.is_file():
+        return None
+    entry = read_json_config(index_path, "pipeline index").get(CONTROLNET_SUBFOLDER)
+    if not isinstance(entry, (list, tuple)) or len(entry) != 2 or entry[0] is None:
+        return None
+    if entry[1] != CONTROLNET_CLASS:
+        raise ValueError(f"{str(index_path)!r}: 'controlnet' is a {entry[1]!r}, not a LeviTor {CONTROLNET_CLASS}")
+    path = folder / CONTROLNET_SUBFOLDER
+    if not path.is_dir():
+        raise ValueError(f"{str(index_path)!r} lists a ControlNet but {str(path)!r} is missing; save the pipeline again")
+    return path
 
 
 def controlnet_config_from_unet(unet_config: Any) -> dict:
@@ -196,22 +254,40 @@ def controlnet_config_from_unet(unet_config: Any) -> dict:
 
 
 def _read_controlnet_config(path: Path) -> dict:
-    try:
-        config = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"Cannot read the ControlNet config {str(path)!r}: {exc}") from exc
+    config = read_json_config(path, "ControlNet config")
     name = config.get("_class_name", CONTROLNET_CLASS)
     if name != CONTROLNET_CLASS:
         raise ValueError(
             f"{str(path)!r} describes a {name}, not a LeviTor {CONTROLNET_CLASS}; pass the controlnet/ "
             "folder of hlwang06/LeviTor."
         )
-    if config.get("with_id_feature", False):
+    return validate_controlnet_config(config, str(path))
+
+
+def _sidecar_config(weights: Path, unet_config: Any) -> dict:
+    """Config of a single ControlNet file: a ``config.json`` of our class beside it, else the UNet's."""
+    sidecar = weights.parent / "config.json"
+    if sidecar.is_file():
+        try:
+            candidate = read_json_config(sidecar)
+        except ValueError:
+            candidate = {}  # some other, unreadable config.json in the same folder
+        if candidate.get("_class_name") == CONTROLNET_CLASS:
+            return _read_controlnet_config(sidecar)
+    config = controlnet_config_from_unet(unet_config) if unet_config is not None else {}
+    return validate_controlnet_config(config, f"ControlNet config derived for {str(weights)!r}")
+
+
+def _check_state_dict(state_dict: dict, model: torch.nn.Module, weights: Path) -> None:
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    wrong = [f"{k}: file {tuple(state_dict[k].shape)} vs model {expected[k]}"
+             for k in expected if k in state_dict and tuple(state_dict[k].shape) != expected[k]]
+    problem = describe_mismatch(set(expected) - set(state_dict), set(state_dict) - set(expected), wrong)
+    if problem:
         raise ValueError(
-            f"{str(path)!r} has with_id_feature=true (point-feature adapter variant), which is not "
-            "supported; the released LeviTor ControlNet has with_id_feature=false."
+            f"ControlNet weights {str(weights)!r} do not match its config: {problem}. Use the "
+            "config.json that came with the weights (SVD-xt architecture for the released model)."
         )
-    return config
 
 
 def load_controlnet(
@@ -219,23 +295,22 @@ def load_controlnet(
     *,
     dtype: torch.dtype = torch.float32,
     unet_config: Any = None,
-):
+    variant: str | None = None,
+    low_cpu_mem_usage: bool = True,
+) -> ControlNetSVDModel:
     """Load a :class:`~levitor.generation.models.ControlNetSVDModel` from a folder or a single ``.safetensors`` file.
 
-    * Folder: ``config.json`` (``_class_name`` ControlNetSVDModel, ``with_id_feature`` false) and
-      ``diffusion_pytorch_model.safetensors`` (or its ``.fp16`` variant).
+    * Folder: ``config.json`` (``_class_name`` ControlNetSVDModel, ``with_id_feature`` false,
+      validated) and ``diffusion_pytorch_model.safetensors``; ``variant`` (e.g. ``"fp16"``)
+      prefers that variant's file and falls back to the plain one; without a variant the plain
+      file is read, or the ``.fp16`` one when it is the only one.
     * File: the config comes from a ``config.json`` of class ControlNetSVDModel next to the file,
       else it is derived from ``unet_config`` (the SVD-xt UNet gives the released architecture),
       else the SVD-xt defaults.
 
-    The state dict must match exactly (no missing or unexpected keys, same shapes).
+    The state dict must match exactly (no missing or unexpected keys, same shapes). With
+    ``low_cpu_mem_usage`` the model is built without memory and takes the file's tensors.
     """
-    from accelerate import init_empty_weights
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    from .models import ControlNetSVDModel
-
     path = Path(os.fspath(controlnet)).expanduser()
     if not path.exists():
         raise ValueError(
@@ -247,58 +322,26 @@ def load_controlnet(
         if not config_path.is_file():
             raise ValueError(f"ControlNet folder {str(path)!r} has no config.json; download the whole controlnet/ folder.")
         config = _read_controlnet_config(config_path)
-        weights = path / CONTROLNET_WEIGHTS
-        if not weights.is_file():
-            weights = path / CONTROLNET_WEIGHTS.replace(".safetensors", ".fp16.safetensors")
-        if not weights.is_file():
-            raise ValueError(
-                f"ControlNet folder {str(path)!r} has no {CONTROLNET_WEIGHTS}; download it (pickled .bin "
-                "files are not loaded)."
-            )
+        if variant is None and not (path / CONTROLNET_WEIGHTS).is_file():
+            variant = AUTO_VARIANT  # only a variant file: take it
+        chosen = weights_variant(path, CONTROLNET_WEIGHTS, variant)
+        weights = path / (CONTROLNET_WEIGHTS if chosen is None else f"diffusion_pytorch_model.{chosen}.safetensors")
     else:
         if path.suffix != ".safetensors":
             raise ValueError(f"ControlNet file {str(path)!r} is not a .safetensors file; convert or download the safetensors weights.")
         weights = path
-        sidecar = path.parent / "config.json"
-        config = None
-        if sidecar.is_file():
-            try:
-                candidate = json.loads(sidecar.read_text())
-            except (OSError, json.JSONDecodeError):
-                candidate = {}
-            if candidate.get("_class_name") == CONTROLNET_CLASS:
-                config = _read_controlnet_config(sidecar)
-        if config is None:
-            config = controlnet_config_from_unet(unet_config) if unet_config is not None else {}
+        config = _sidecar_config(path, unet_config)
 
-    try:
-        state_dict = load_file(str(weights))
-    except (SafetensorError, OSError) as exc:
-        raise ValueError(f"Cannot read ControlNet weights {str(weights)!r}: {exc}") from exc
-
-    with init_empty_weights():
+    state_dict = read_state_dict(weights, what="ControlNet weights")
+    if low_cpu_mem_usage:
+        with init_empty_weights():
+            model = ControlNetSVDModel.from_config(config)
+    else:
         model = ControlNetSVDModel.from_config(config)
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
-    wrong = [
-        f"{k}: file {tuple(state_dict[k].shape)} vs model {expected[k]}"
-        for k in expected
-        if k in state_dict and tuple(state_dict[k].shape) != expected[k]
-    ]
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
-        if wrong:
-            parts.append(f"{len(wrong)} with other shapes (e.g. {'; '.join(wrong[:3])})")
-        raise ValueError(
-            f"ControlNet weights {str(weights)!r} do not match its config: {'; '.join(parts)}. Use the "
-            "config.json that came with the weights (SVD-xt architecture for the released model)."
-        )
-    model.load_state_dict({k: v.to(dtype) for k, v in state_dict.items()}, strict=True, assign=True)
+    _check_state_dict(state_dict, model, weights)
+    model.load_state_dict({k: v.to(dtype) for k, v in state_dict.items()}, strict=True, assign=low_cpu_mem_usage)
+    if not low_cpu_mem_usage:
+        torch.nn.Module.to(model, dtype=dtype)  # parameters were built in fp32
     if unet_config is not None:
         check_controlnet_matches_unet(model.config, unet_config)
     return model.train(False)

@@ -6,27 +6,64 @@ original implementation: Euler (Karras σ, v-prediction, continuous timesteps) f
 scheduler config, classifier-free guidance with a per-frame scale ``linspace(min, max, F)``, the
 ControlNet applied to both guidance halves, and the noise drawn from one CPU generator in a fixed
 order (noise augmentation first, then the initial latents) so a seed gives the same video on any
-device.
+device, and the temporal attention in the original's context order (``temporal_context``).
+
+A call runs :meth:`LeviTorPipeline.check_inputs` (every argument, before any slow work),
+:meth:`~LeviTorPipeline.encode_image`, :meth:`~LeviTorPipeline.prepare_latents`,
+:meth:`~LeviTorPipeline.denoise` and :meth:`~LeviTorPipeline.decode`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import shutil
+import tempfile
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import PIL.Image
 import torch
+from accelerate import cpu_offload
 from diffusers import AutoencoderKLTemporalDecoder, DiffusionPipeline, EulerDiscreteScheduler
 from diffusers.utils import BaseOutput
 from diffusers.video_processor import VideoProcessor
 
-from .loading import OFFLOAD_MODES, PrecisionPlan, default_device, load_controlnet, load_svd_components, resolve_precision
+from .conditioning import added_time_ids, draw_noise, encode_clip_image, encode_first_frame_latents
+from .loading import (
+    AUTO_VARIANT,
+    PrecisionPlan,
+    default_device,
+    load_controlnet,
+    load_svd_components,
+    resolve_precision,
+    saved_controlnet,
+)
 from .models import ControlNetSVDModel, UNetSpatioTemporalControlModel
+from .options import (
+    DEFAULT_PRECISION,
+    DEFAULT_TEMPORAL_CONTEXT,
+    Offload,
+    check_offload,
+    check_temporal_context,
+)
 
 DEFAULT_SEED = 217
+OUTPUT_TYPES = ("pil", "np", "pt", "latent")
+#: diffusers keyword arguments ``from_pretrained`` refuses, with the reason.
+_REFUSED_KWARGS = {
+    "device_map": "use offload='model' or 'sequential' (or device=) instead",
+    "cache_dir": "download the folder first (huggingface-cli download) and pass its path",
+    "revision": "download the folder first (huggingface-cli download) and pass its path",
+    "token": "download the folder first (huggingface-cli download) and pass its path",
+    "local_files_only": "local folders are always read locally; pass the folder path",
+    "force_download": "download the folder first (huggingface-cli download) and pass its path",
+    "custom_pipeline": "LeviTorPipeline is the pipeline",
+}
 
 
 @dataclass
@@ -102,8 +139,10 @@ def control_to_tensor(control: Any) -> torch.Tensor:
 class LeviTorPipeline(DiffusionPipeline):
     """Image + LeviTor control maps → video, with SVD-xt and the LeviTor ControlNet.
 
-    Build it with :meth:`from_pretrained` (an SVD-xt folder plus the ControlNet folder or file) or
-    from components. ``controlnet`` may be ``None`` (plain SVD sampling with the same noise).
+    Build it with :meth:`from_pretrained` (an SVD-xt folder plus the ControlNet folder or file, or
+    a folder written by :meth:`save_pretrained`) or from components. ``controlnet`` may be ``None``
+    (plain SVD sampling with the same noise). ``temporal_context`` (default ``"reference"``, the
+    original's order) is applied to the UNet and the ControlNet for the duration of each call.
     """
 
     model_cpu_offload_seq = "image_encoder->controlnet->unet->vae"
@@ -137,6 +176,7 @@ class LeviTorPipeline(DiffusionPipeline):
         self.video_processor = VideoProcessor(do_resize=False, vae_scale_factor=self.vae_scale_factor)
         self.autocast_dtype: torch.dtype | None = None
         self.offload: str | None = None
+        self.temporal_context: str = DEFAULT_TEMPORAL_CONTEXT
         self._interrupt = False
 
     # ------------------------------------------------------------------ loading
@@ -147,41 +187,107 @@ class LeviTorPipeline(DiffusionPipeline):
         controlnet: str | os.PathLike | ControlNetSVDModel | None = None,
         *,
         torch_dtype: torch.dtype | None = None,
-        precision: str = "auto",
+        precision: str = DEFAULT_PRECISION,
         offload: str | None = None,
         device: str | torch.device | None = None,
-        variant: str | None = "auto",
+        variant: str | None = AUTO_VARIANT,
+        temporal_context: str = DEFAULT_TEMPORAL_CONTEXT,
+        use_safetensors: bool | None = None,
+        subfolder: str | None = None,
+        low_cpu_mem_usage: bool = True,
         **kwargs: Any,
     ) -> "LeviTorPipeline":
         """Load SVD-xt from ``svd_path`` and the LeviTor ControlNet from ``controlnet``.
 
         Args:
-            svd_path: diffusers ``stable-video-diffusion-img2vid-xt`` folder (or its hub id).
+            svd_path: diffusers ``stable-video-diffusion-img2vid-xt`` folder (or its hub id), or a
+                folder written by :meth:`save_pretrained` (its ``controlnet/`` is loaded too).
             controlnet: LeviTor ``controlnet/`` folder, a single ``.safetensors`` file, a loaded
-                :class:`ControlNetSVDModel`, or ``None`` for plain SVD.
-            torch_dtype: hold every component in this dtype (only with ``precision="auto"``).
+                :class:`ControlNetSVDModel`, or ``None`` (the saved pipeline's ControlNet if
+                ``svd_path`` has one, else plain SVD).
+            torch_dtype: hold every component in this dtype (fp32, fp16 or bf16; only with
+                ``precision="auto"``).
             precision: ``"auto"`` (``fp16-autocast`` on CUDA, ``fp16`` on MPS, ``fp32`` on CPU),
                 ``"fp32"``, ``"fp16"``, ``"bf16"`` or ``"fp16-autocast"`` (fp32 UNet/ControlNet run
                 under fp16 autocast, fp16 VAE and image encoder: the original implementation's regime).
-            offload: ``None`` (everything on ``device``), ``"model"`` (each model moves to the
-                device while it runs) or ``"sequential"`` (weights stream in per layer; least memory).
-            device: execution device; default CUDA, then MPS, then CPU.
-            variant: ``"auto"`` uses ``.fp16`` weight files where present; or a variant name / ``None``.
+            offload: ``None``/``"none"`` (everything on ``device``), ``"model"`` (each model moves to
+                the device while it runs) or ``"sequential"`` (weights stream in per layer; least memory).
+            device: execution device; default the accelerator torch reports, else the CPU.
+            variant: ``"auto"`` uses ``.fp16`` weight files where present; a variant name (``"fp16"``)
+                does the same for that variant; both fall back per component to the plain files.
+                ``None``: plain files only.
+            temporal_context: ``"reference"`` (the original implementation's temporal-attention
+                context order) or ``"per-sample"`` (current diffusers); see :mod:`.models.temporal_context`.
+            use_safetensors: ``None`` or ``True``; weights are read from safetensors only.
+            subfolder: the SVD folder is ``svd_path/subfolder``.
+            low_cpu_mem_usage: build the models without memory and take the file's tensors (default).
         """
+        for key in kwargs:
+            if key in _REFUSED_KWARGS:
+                raise ValueError(f"LeviTorPipeline.from_pretrained does not take {key}=: {_REFUSED_KWARGS[key]}.")
         if kwargs:
-            raise ValueError(f"LeviTorPipeline.from_pretrained got unknown arguments: {', '.join(kwargs)}.")
-        if offload not in OFFLOAD_MODES:
-            raise ValueError(f"offload must be None, 'model' or 'sequential'; got {offload!r}.")
+            raise ValueError(
+                f"LeviTorPipeline.from_pretrained got unknown arguments: {', '.join(kwargs)}. It takes controlnet, "
+                "torch_dtype, precision, offload, device, variant, temporal_context, use_safetensors, subfolder "
+                "and low_cpu_mem_usage."
+            )
+        if use_safetensors is False:
+            raise ValueError("use_safetensors=False is not supported: weights are read from .safetensors files only "
+                             "(pickled .bin checkpoints are never loaded).")
+        offload = check_offload(offload)
+        temporal_context = check_temporal_context(temporal_context)
         device = torch.device(device) if device is not None else default_device()
         plan = resolve_precision(precision, device, torch_dtype)
-        parts = load_svd_components(svd_path, plan, variant=variant)
-        if controlnet is not None and not isinstance(controlnet, ControlNetSVDModel):
-            controlnet = load_controlnet(controlnet, dtype=plan.denoiser_dtype, unet_config=parts["unet"].config)
-        elif controlnet is not None:
+        parts = load_svd_components(svd_path, plan, variant=variant, subfolder=subfolder,
+                                    low_cpu_mem_usage=low_cpu_mem_usage)
+        if controlnet is None:
+            root = Path(os.fspath(svd_path)).expanduser()
+            controlnet = saved_controlnet(root / subfolder if subfolder else root)
+        if isinstance(controlnet, ControlNetSVDModel):
             controlnet = controlnet.to(dtype=plan.denoiser_dtype)
+        elif controlnet is not None:
+            controlnet = load_controlnet(
+                controlnet, dtype=plan.denoiser_dtype, unet_config=parts["unet"].config,
+                variant=None if variant == AUTO_VARIANT else variant, low_cpu_mem_usage=low_cpu_mem_usage,
+            )
+        return cls.assemble(parts, controlnet, plan, offload=offload, device=device, temporal_context=temporal_context)
+
+    @classmethod
+    def assemble(cls, parts: dict, controlnet: ControlNetSVDModel | None, plan: PrecisionPlan, *,
+                 offload: str | None = None, device: str | torch.device | None = None,
+                 temporal_context: str = DEFAULT_TEMPORAL_CONTEXT) -> "LeviTorPipeline":
+        """A pipeline from loaded components (``unet``, ``vae``, ``image_encoder``,
+        ``feature_extractor``, ``scheduler``) placed as ``plan`` and ``offload`` say; the last
+        step of every loader (folders here, single checkpoint files elsewhere)."""
         pipe = cls(controlnet=controlnet, **parts)
-        pipe.configure(plan, offload=offload, device=device)
+        pipe.temporal_context = check_temporal_context(temporal_context)
+        pipe.configure(plan, offload=check_offload(offload), device=device)
         return pipe
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> None:
+        """Write the pipeline in the diffusers layout (``model_index.json`` lists ``controlnet/``).
+
+        Each component is written completely before it replaces the one of an earlier save;
+        other files in ``save_directory`` are left alone. Keyword arguments go to diffusers'
+        ``save_pretrained`` (``variant``, ``safe_serialization`` must stay true).
+        """
+        if kwargs.get("safe_serialization", True) is False:
+            raise ValueError("safe_serialization=False is not supported: the pipeline is saved as safetensors.")
+        if kwargs.get("push_to_hub"):
+            raise ValueError("push_to_hub is not supported: save to a folder and upload it with huggingface-cli.")
+        target = Path(os.fspath(save_directory)).absolute()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+        try:
+            super().save_pretrained(tmp, safe_serialization=True, **kwargs)
+            target.mkdir(exist_ok=True)
+            for entry in sorted(tmp.iterdir(), key=lambda e: e.name == "model_index.json"):  # the index last
+                dest = target / entry.name
+                if dest.is_dir():
+                    shutil.rmtree(dest)
+                os.replace(entry, dest)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def configure(self, plan: PrecisionPlan | None = None, *, offload: str | None = None,
                   device: str | torch.device | None = None) -> "LeviTorPipeline":
@@ -189,18 +295,14 @@ class LeviTorPipeline(DiffusionPipeline):
         device = torch.device(device) if device is not None else default_device()
         if plan is not None:
             self.autocast_dtype = plan.autocast_dtype
-        offload = None if offload == "none" else offload
-        if offload not in (None, "model", "sequential"):
-            raise ValueError(f"offload must be None, 'model' or 'sequential'; got {offload!r}.")
+        offload = check_offload(offload)
         self.offload = offload
-        if offload == "model":
+        if offload == Offload.MODEL.value:
             self.enable_model_cpu_offload(device=device)
-        elif offload == "sequential":
+        elif offload == Offload.SEQUENTIAL.value:
             if device.type == "cpu":
                 # diffusers would use "cpu:0", which accelerate's parameter swap does not accept;
                 # the same hooks with the plain CPU device keep weights on "meta" between layers.
-                from accelerate import cpu_offload
-
                 self.remove_all_hooks()
                 for model in self.components.values():
                     if isinstance(model, torch.nn.Module):
@@ -211,40 +313,140 @@ class LeviTorPipeline(DiffusionPipeline):
             self.to(device)
         return self
 
-    # ------------------------------------------------------------------ conditioning
-    def _clip_embedding(self, image: torch.Tensor, device: torch.device) -> torch.Tensor:
-        """CLIP image embedding ``(1, 1, D)``: antialiased resize to 224 then CLIP normalisation."""
-        from diffusers.pipelines.stable_video_diffusion.pipeline_stable_video_diffusion import (
-            _resize_with_antialiasing,
-        )
+    # ------------------------------------------------------------------ stages
+    def check_inputs(
+        self,
+        image: Any,
+        control: Any,
+        *,
+        num_inference_steps: int,
+        min_guidance_scale: float,
+        max_guidance_scale: float,
+        fps: int,
+        motion_bucket_id: int,
+        noise_aug_strength: float,
+        control_scale: float,
+        decode_chunk_size: int | None,
+        output_type: str,
+        temporal_context: str,
+        generator: Any,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Generator | None]:
+        """Validate every argument of a call; return the image ``(1, 3, H, W)``, the control maps
+        ``(F, 3, H, W)`` and the one generator (or None). Raises ``ValueError`` naming the input."""
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"output_type must be one of {', '.join(map(repr, OUTPUT_TYPES))}; got {output_type!r}.")
+        check_temporal_context(temporal_context)
+        if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int) or num_inference_steps < 1:
+            raise ValueError(f"num_inference_steps must be a whole number >= 1, got {num_inference_steps!r}.")
+        for name, value in (("min_guidance_scale", min_guidance_scale), ("max_guidance_scale", max_guidance_scale),
+                            ("noise_aug_strength", noise_aug_strength), ("control_scale", control_scale),
+                            ("fps", fps), ("motion_bucket_id", motion_bucket_id)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}.")
+        if noise_aug_strength < 0:
+            raise ValueError(f"noise_aug_strength must be >= 0, got {noise_aug_strength}.")
+        if decode_chunk_size is not None and (not isinstance(decode_chunk_size, int) or decode_chunk_size < 1):
+            raise ValueError(f"decode_chunk_size must be >= 1 or None, got {decode_chunk_size!r}.")
+        if isinstance(generator, (list, tuple)):
+            if len(generator) != 1:
+                raise ValueError(f"pass one torch.Generator (one video per call), got a list of {len(generator)}.")
+            generator = generator[0]
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}.")
+        image_t = image_to_tensor(image)
+        control_t = control_to_tensor(control)
+        channels, height, width = control_t.shape[1:]
+        if (height, width) != tuple(image_t.shape[-2:]):
+            raise ValueError(
+                f"The image is {image_t.shape[-1]}x{image_t.shape[-2]} (W x H) but the control maps are "
+                f"{width}x{height}; plan on the same image that is passed to the sampler."
+            )
+        if height % self.vae_scale_factor or width % self.vae_scale_factor:
+            raise ValueError(
+                f"Image size {width}x{height} (W x H) must be a multiple of {self.vae_scale_factor} in both "
+                "directions (e.g. 288x512); resize the image before planning."
+            )
+        if self.controlnet is not None and channels != self.controlnet.config.conditioning_channels:
+            raise ValueError(
+                f"control has {channels} channels but the ControlNet expects "
+                f"{self.controlnet.config.conditioning_channels} ([heatmap, id, depth])."
+            )
+        return image_t, control_t, generator
 
-        dtype = next(self.image_encoder.parameters()).dtype
-        x = _resize_with_antialiasing(image * 2.0 - 1.0, (224, 224))
-        x = (x + 1.0) / 2.0
-        pixels = self.feature_extractor(
-            images=x, do_normalize=True, do_center_crop=False, do_resize=False, do_rescale=False,
-            return_tensors="pt",
-        ).pixel_values
-        embeds = self.image_encoder(pixels.to(device=device, dtype=dtype)).image_embeds
-        return embeds.unsqueeze(1)
+    def encode_image(self, image: torch.Tensor, num_frames: int, *, noise_aug_strength: float,
+                     generator: torch.Generator | None, do_cfg: bool,
+                     device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """CLIP embedding ``(B, 1, D)`` and image latents ``(B, F, 4, h, w)`` of ``image`` in [0, 1].
 
-    def _vae_image_latents(self, image: torch.Tensor, device: torch.device) -> torch.Tensor:
-        """VAE latent mode ``(1, 4, h, w)`` of an image in [-1, 1] (fp32 encode when the VAE asks for it)."""
-        vae_dtype = self.vae.dtype
-        upcast = vae_dtype in (torch.float16, torch.bfloat16) and self.vae.config.force_upcast and self.offload != "sequential"
-        if upcast:
-            self.vae.to(dtype=torch.float32)
-        try:
-            latents = self.vae.encode(image.to(device=device, dtype=self.vae.dtype)).latent_dist.mode()
-        finally:
-            if upcast:
-                self.vae.to(dtype=vae_dtype)
-        return latents
+        ``B`` is 2 with guidance (batch order ``[uncond, cond]``, zeros for the unconditional half).
+        The noise augmentation is the generator's first draw.
+        """
+        pixels = image * 2.0 - 1.0
+        embeds = encode_clip_image(self.image_encoder, self.feature_extractor, pixels, device=device)
+        latents = encode_first_frame_latents(self.vae, pixels, noise_aug_strength, generator=generator, device=device,
+                                             upcast=self.offload != Offload.SEQUENTIAL.value).to(embeds.dtype)
+        if do_cfg:
+            embeds = torch.cat([torch.zeros_like(embeds), embeds])
+            latents = torch.cat([torch.zeros_like(latents), latents])
+        return embeds, latents.unsqueeze(1).repeat(1, num_frames, 1, 1, 1)
+
+    def prepare_latents(self, num_frames: int, height: int, width: int, *, dtype: torch.dtype,
+                        device: torch.device, generator: torch.Generator | None) -> torch.Tensor:
+        """Initial latents ``(1, F, 4, H/8, W/8)`` × ``init_noise_sigma``: the generator's second draw."""
+        shape = (1, num_frames, self.unet.config.in_channels // 2,
+                 height // self.vae_scale_factor, width // self.vae_scale_factor)
+        latents = draw_noise(shape, generator, dtype=dtype).to(device)
+        return latents * self.scheduler.init_noise_sigma
 
     def _autocast(self, device: torch.device):
         if self.autocast_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=device.type, dtype=self.autocast_dtype)
+
+    def predict(self, model_in: torch.Tensor, t: torch.Tensor, *, embeds: torch.Tensor, time_ids: torch.Tensor,
+                cond: torch.Tensor, control_scale: float, device: torch.device) -> torch.Tensor:
+        """One model evaluation: ControlNet residuals (when there is a ControlNet) into the UNet."""
+        residuals = {}
+        with self._autocast(device):
+            if self.controlnet is not None:
+                down, mid = self.controlnet(
+                    model_in, t, encoder_hidden_states=embeds, added_time_ids=time_ids,
+                    controlnet_cond=cond, conditioning_scale=control_scale, return_dict=False,
+                )
+                if self.autocast_dtype is not None:  # autocast models hand fp32 outputs on
+                    down, mid = tuple(d.float() for d in down), mid.float()
+                residuals = dict(down_block_additional_residuals=down, mid_block_additional_residual=mid)
+            pred = self.unet(model_in, t, encoder_hidden_states=embeds, added_time_ids=time_ids,
+                             return_dict=False, **residuals)[0]
+        return pred.float() if self.autocast_dtype is not None else pred
+
+    def denoise(self, latents: torch.Tensor, *, image_latents: torch.Tensor, embeds: torch.Tensor,
+                time_ids: torch.Tensor, cond: torch.Tensor, guidance: torch.Tensor, control_scale: float,
+                timesteps: torch.Tensor, device: torch.device,
+                callback_on_step_end: Callable | None = None) -> torch.Tensor:
+        """The Euler loop over ``timesteps`` (set on the scheduler) with per-frame classifier-free
+        guidance; returns the final latents."""
+        do_cfg = embeds.shape[0] == 2
+        self._num_timesteps = len(timesteps)
+        with self.progress_bar(total=len(timesteps)) as progress:
+            for i, t in enumerate(timesteps):
+                if self._interrupt:
+                    break
+                model_in = torch.cat([latents] * 2) if do_cfg else latents
+                model_in = self.scheduler.scale_model_input(model_in, t)
+                model_in = torch.cat([model_in, image_latents.to(model_in.dtype)], dim=2)
+                pred = self.predict(model_in, t, embeds=embeds, time_ids=time_ids, cond=cond,
+                                    control_scale=control_scale, device=device)
+                if do_cfg:
+                    uncond, cond_pred = pred.chunk(2)
+                    pred = uncond + guidance.to(pred.dtype) * (cond_pred - uncond)
+                latents = self.scheduler.step(pred, t, latents).prev_sample
+                if callback_on_step_end is not None:
+                    out = callback_on_step_end(self, i, t, {"latents": latents})
+                    if out:
+                        latents = out.pop("latents", latents)
+                progress.update()
+        return latents
 
     def decode_latents(self, latents: torch.Tensor, num_frames: int, decode_chunk_size: int) -> torch.Tensor:
         """Decode ``(B, F, 4, h, w)`` latents to ``(B, 3, F, H, W)`` float32 in [-1, 1], ``decode_chunk_size`` frames at a time."""
@@ -255,6 +457,14 @@ class LeviTorPipeline(DiffusionPipeline):
             frames.append(self.vae.decode(chunk, num_frames=chunk.shape[0]).sample)
         video = torch.cat(frames).reshape(-1, num_frames, *frames[0].shape[1:]).permute(0, 2, 1, 3, 4)
         return video.float()
+
+    def decode(self, latents: torch.Tensor, *, decode_chunk_size: int | None, output_type: str) -> Any:
+        """Frames in ``output_type`` from the final latents (``"latent"`` returns them unchanged)."""
+        if output_type == "latent":
+            return latents
+        num_frames = latents.shape[1]
+        video = self.decode_latents(latents, num_frames, decode_chunk_size or num_frames)
+        return self.video_processor.postprocess_video(video=video, output_type=output_type)
 
     @property
     def interrupt(self) -> bool:
@@ -273,13 +483,15 @@ class LeviTorPipeline(DiffusionPipeline):
         fps: int = 6,
         motion_bucket_id: int = 100,
         noise_aug_strength: float = 0.02,
-        controlnet_cond_scale: float = 1.0,
+        control_scale: float = 1.0,
         decode_chunk_size: int | None = None,
         generator: torch.Generator | None = None,
         seed: int | None = DEFAULT_SEED,
         output_type: str = "pil",
+        temporal_context: str | None = None,
         callback_on_step_end: Callable[["LeviTorPipeline", int, Any, dict], dict] | None = None,
         return_dict: bool = True,
+        controlnet_cond_scale: float | None = None,
     ) -> LeviTorPipelineOutput | tuple:
         """Generate ``F`` frames in which the objects follow the control maps.
 
@@ -293,128 +505,58 @@ class LeviTorPipeline(DiffusionPipeline):
             fps: frame rate; the model is conditioned on ``fps - 1``.
             motion_bucket_id: SVD motion conditioning (100).
             noise_aug_strength: noise added to the conditioning image (0.02).
-            controlnet_cond_scale: multiplies every ControlNet residual (1.0).
+            control_scale: multiplies every ControlNet residual (1.0).
             decode_chunk_size: frames decoded per VAE call (default: all).
             generator: torch generator for the two noise draws; default a CPU generator seeded with ``seed``.
             seed: used when ``generator`` is None (217); ``None`` draws from the global RNG.
             output_type: ``"pil"``, ``"np"``, ``"pt"`` or ``"latent"``.
+            temporal_context: ``"reference"`` or ``"per-sample"`` for this call (default: the
+                pipeline's ``temporal_context``, ``"reference"`` unless set otherwise).
             callback_on_step_end: ``fn(pipe, step, timestep, {"latents": ...}) -> dict`` after every
                 step; returning ``{"latents": x}`` replaces the latents; set ``pipe._interrupt = True``
                 (or raise) to stop: the remaining steps are skipped.
             return_dict: return :class:`LeviTorPipelineOutput` instead of a tuple.
+            controlnet_cond_scale: former name of ``control_scale`` (deprecated).
         """
-        if output_type not in ("pil", "np", "pt", "latent"):
-            raise ValueError(f"output_type must be 'pil', 'np', 'pt' or 'latent'; got {output_type!r}.")
-        if num_inference_steps < 1:
-            raise ValueError(f"num_inference_steps must be >= 1, got {num_inference_steps}.")
-        image_t = image_to_tensor(image)
-        control_t = control_to_tensor(control)
-        num_frames, channels, height, width = control_t.shape
-        if (height, width) != tuple(image_t.shape[-2:]):
-            raise ValueError(
-                f"The image is {image_t.shape[-1]}x{image_t.shape[-2]} (W x H) but the control maps are "
-                f"{width}x{height}; plan on the same image that is passed to the sampler."
-            )
-        if height % self.vae_scale_factor or width % self.vae_scale_factor:
-            raise ValueError(
-                f"Image size {width}x{height} (W x H) must be a multiple of {self.vae_scale_factor} in both "
-                "directions (e.g. 288x512); resize the image before planning."
-            )
-        if self.controlnet is not None and channels != self.controlnet.config.conditioning_channels:
-            raise ValueError(
-                f"control has {channels} channels but the ControlNet expects "
-                f"{self.controlnet.config.conditioning_channels} ([heatmap, id, depth])."
-            )
-        if decode_chunk_size is not None and decode_chunk_size < 1:
-            raise ValueError(f"decode_chunk_size must be >= 1 or None, got {decode_chunk_size}.")
-        decode_chunk_size = decode_chunk_size or num_frames
-
+        if controlnet_cond_scale is not None:
+            warnings.warn("controlnet_cond_scale is deprecated; pass control_scale", DeprecationWarning, stacklevel=2)
+            if control_scale != 1.0 and control_scale != controlnet_cond_scale:
+                raise ValueError("pass control_scale only (controlnet_cond_scale is its former name).")
+            control_scale = controlnet_cond_scale
+        temporal_context = self.temporal_context if temporal_context is None else temporal_context
+        image_t, control_t, generator = self.check_inputs(
+            image, control, num_inference_steps=num_inference_steps, min_guidance_scale=min_guidance_scale,
+            max_guidance_scale=max_guidance_scale, fps=fps, motion_bucket_id=motion_bucket_id,
+            noise_aug_strength=noise_aug_strength, control_scale=control_scale,
+            decode_chunk_size=decode_chunk_size, output_type=output_type, temporal_context=temporal_context,
+            generator=generator,
+        )
+        num_frames, _, height, width = control_t.shape
         self._interrupt = False
         device = self._execution_device
         do_cfg = max_guidance_scale > 1.0
-        if isinstance(generator, (list, tuple)):
-            if len(generator) != 1:
-                raise ValueError(f"pass one torch.Generator (one video per call), got a list of {len(generator)}.")
-            generator = generator[0]
         if generator is None and seed is not None:
             generator = torch.Generator("cpu").manual_seed(int(seed))
-        gen_device = generator.device if generator is not None else torch.device("cpu")
 
-        # 1. CLIP embedding (zeros for the unconditional half, batch order [uncond, cond]).
-        embeds = self._clip_embedding(image_t, device)
-        emb_dtype = embeds.dtype
-        if do_cfg:
-            embeds = torch.cat([torch.zeros_like(embeds), embeds])
-
-        # 2. Noise-augmented VAE latents of the image. First draw of the generator.
-        vae_in = image_t * 2.0 - 1.0
-        noise = torch.randn(vae_in.shape, generator=generator, device=gen_device, dtype=torch.float32)
-        vae_in = vae_in + noise_aug_strength * noise.to(vae_in.device)
-        image_latents = self._vae_image_latents(vae_in, device).to(emb_dtype)
-        if do_cfg:
-            image_latents = torch.cat([torch.zeros_like(image_latents), image_latents])
-        image_latents = image_latents.unsqueeze(1).repeat(1, num_frames, 1, 1, 1)
-
-        # 3. Micro-conditioning; SVD was trained on fps - 1.
-        add_time_ids = torch.tensor([[fps - 1, motion_bucket_id, noise_aug_strength]], dtype=emb_dtype)
-        add_time_ids = add_time_ids.repeat(2 if do_cfg else 1, 1).to(device)
-
-        # 4. Control maps, identical for both halves.
-        cond = control_t[None].to(device=device, dtype=emb_dtype)
-        if do_cfg:
-            cond = torch.cat([cond, cond])
-
-        # 5. Timesteps and initial latents. Second (and last) draw of the generator.
-        self.scheduler.set_timesteps(num_inference_steps, device=device)
-        timesteps = self.scheduler.timesteps
-        latent_channels = self.unet.config.in_channels // 2
-        shape = (1, num_frames, latent_channels, height // self.vae_scale_factor, width // self.vae_scale_factor)
-        latents = torch.randn(shape, generator=generator, device=gen_device, dtype=emb_dtype).to(device)
-        latents = latents * self.scheduler.init_noise_sigma
-
-        # 6. Per-frame guidance (1, F, 1, 1, 1).
-        guidance = guidance_scales(min_guidance_scale, max_guidance_scale, num_frames)
-        guidance = guidance.to(device, latents.dtype).view(1, num_frames, 1, 1, 1)
-
-        self._num_timesteps = len(timesteps)
-        with self.progress_bar(total=len(timesteps)) as progress:
-            for i, t in enumerate(timesteps):
-                if self._interrupt:
-                    break
-                model_in = torch.cat([latents] * 2) if do_cfg else latents
-                model_in = self.scheduler.scale_model_input(model_in, t)
-                model_in = torch.cat([model_in, image_latents.to(model_in.dtype)], dim=2)
-                residuals = {}
-                with self._autocast(device):
-                    if self.controlnet is not None:
-                        down, mid = self.controlnet(
-                            model_in, t, encoder_hidden_states=embeds, added_time_ids=add_time_ids,
-                            controlnet_cond=cond, conditioning_scale=controlnet_cond_scale, return_dict=False,
-                        )
-                        if self.autocast_dtype is not None:  # autocast models hand fp32 outputs on
-                            down, mid = tuple(d.float() for d in down), mid.float()
-                        residuals = dict(down_block_additional_residuals=down, mid_block_additional_residual=mid)
-                    pred = self.unet(
-                        model_in, t, encoder_hidden_states=embeds, added_time_ids=add_time_ids,
-                        return_dict=False, **residuals,
-                    )[0]
-                if self.autocast_dtype is not None:
-                    pred = pred.float()
-                if do_cfg:
-                    uncond, cond_pred = pred.chunk(2)
-                    pred = uncond + guidance.to(pred.dtype) * (cond_pred - uncond)
-                latents = self.scheduler.step(pred, t, latents).prev_sample
-                if callback_on_step_end is not None:
-                    out = callback_on_step_end(self, i, t, {"latents": latents})
-                    if out:
-                        latents = out.pop("latents", latents)
-                progress.update()
-
-        if output_type == "latent":
-            frames = latents
-        else:
-            video = self.decode_latents(latents, num_frames, decode_chunk_size)
-            frames = self.video_processor.postprocess_video(video=video, output_type=output_type)
+        with contextlib.ExitStack() as stack:
+            for model in (self.unet, self.controlnet):
+                if model is not None:
+                    stack.enter_context(model.temporal_context_as(temporal_context))
+            embeds, image_latents = self.encode_image(image_t, num_frames, noise_aug_strength=noise_aug_strength,
+                                                      generator=generator, do_cfg=do_cfg, device=device)
+            dtype = embeds.dtype
+            time_ids = added_time_ids(fps, motion_bucket_id, noise_aug_strength, embeds.shape[0], dtype=dtype,
+                                      device=device)
+            cond = control_t[None].to(device=device, dtype=dtype).repeat(embeds.shape[0], 1, 1, 1, 1)
+            self.scheduler.set_timesteps(num_inference_steps, device=device)  # sets init_noise_sigma too
+            latents = self.prepare_latents(num_frames, height, width, dtype=dtype, device=device, generator=generator)
+            guidance = guidance_scales(min_guidance_scale, max_guidance_scale, num_frames)
+            guidance = guidance.to(device, latents.dtype).view(1, num_frames, 1, 1, 1)
+            latents = self.denoise(latents, image_latents=image_latents, embeds=embeds, time_ids=time_ids, cond=cond,
+                                   guidance=guidance, control_scale=control_scale,
+                                   timesteps=self.scheduler.timesteps, device=device,
+                                   callback_on_step_end=callback_on_step_end)
+        frames = self.decode(latents, decode_chunk_size=decode_chunk_size, output_type=output_type)
         self.maybe_free_model_hooks()
         if not return_dict:
             return (frames,)

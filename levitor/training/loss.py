@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..generation.conditioning import added_time_ids  # noqa: F401  (the trainer's import path)
+
 SIGMA_DISTRIBUTIONS = ("lognormal", "cosine_interpolated")
 WEIGHTINGS = ("edm", "v", "x0")
 
@@ -167,11 +169,3 @@ def dropout_masks(batch_size: int, image_p: float, control_p: float, *, generato
     uc = torch.rand(batch_size, generator=generator)
     keep = [(~drop_emb).float(), (~drop_lat).float(), (uc >= control_p).float()]
     return tuple(k.to(device) for k in keep)
-
-
-def added_time_ids(fps: int, motion_bucket_id: int, noise_aug_strength: float, batch_size: int, *,
-                   dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> torch.Tensor:
-    """SVD micro-conditioning ``[fps - 1, motion_bucket_id, noise_aug_strength]`` per video, as the
-    inference pipeline builds it (fps 6 -> 5)."""
-    ids = torch.tensor([[fps - 1, motion_bucket_id, noise_aug_strength]], dtype=dtype, device=device)
-    return ids.repeat(batch_size, 1)

@@ -293,47 +293,26 @@ def resolve_resume(cfg: TrainConfig) -> Path | None:
     return path
 
 
-def _from_pretrained(cls, src: str, subfolder: str, dtype: torch.dtype):
-    """Load a frozen component in ``dtype``, from the ``.fp16`` variant files when they exist."""
-    if dtype in (torch.float16, torch.bfloat16):
-        try:
-            return cls.from_pretrained(src, subfolder=subfolder, torch_dtype=dtype, variant="fp16",
-                                       use_safetensors=True)
-        except (OSError, ValueError):
-            pass
-    return cls.from_pretrained(src, subfolder=subfolder, torch_dtype=dtype, use_safetensors=True)
-
-
 def load_frozen_models(cfg: TrainConfig, dtype: torch.dtype = torch.float32):
     """UNet, VAE, CLIP image encoder, feature extractor and the trainable ControlNet.
 
     The frozen UNet and image encoder are loaded in ``dtype`` (the mixed-precision dtype), the VAE
-    in fp32 for fp16 runs (its encoder is unstable in fp16), the ControlNet always in fp32
-    (master weights)."""
-    from diffusers import AutoencoderKLTemporalDecoder
-    from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
+    in fp32 (its encoder is unstable in half precision), the ControlNet always in fp32
+    (master weights); all through the library's loaders."""
+    from ..generation.loading import load_controlnet, load_svd_components, training_precision
+    from ..generation.models import ControlNetSVDModel
 
-    from ..generation.models import ControlNetSVDModel, UNetSpatioTemporalControlModel
-
-    src = cfg.pretrained_model_name_or_path
-    unet = _from_pretrained(UNetSpatioTemporalControlModel, src, "unet", dtype)
-    vae = _from_pretrained(AutoencoderKLTemporalDecoder, src, "vae",
-                           torch.float32 if dtype == torch.float16 else dtype)
-    image_encoder = _from_pretrained(CLIPVisionModelWithProjection, src, "image_encoder", dtype)
-    try:
-        feature_extractor = CLIPImageProcessor.from_pretrained(src, subfolder="feature_extractor")
-    except (OSError, ValueError):
-        feature_extractor = None
+    parts = load_svd_components(cfg.pretrained_model_name_or_path, training_precision(dtype))
+    unet = parts["unet"]
     if cfg.controlnet_model_name_or_path:
-        controlnet = ControlNetSVDModel.from_pretrained(cfg.controlnet_model_name_or_path, torch_dtype=torch.float32,
-                                                        use_safetensors=True)
+        controlnet = load_controlnet(cfg.controlnet_model_name_or_path, dtype=torch.float32, unet_config=unet.config)
     else:
         controlnet = ControlNetSVDModel.from_unet(
             unet, conditioning_channels=3,
             conditioning_embedding_out_channels=tuple(cfg.conditioning_embedding_out_channels))
     if controlnet.dtype != torch.float32:
         controlnet = controlnet.to(torch.float32)
-    return unet, vae, image_encoder, feature_extractor, controlnet
+    return unet, parts["vae"], parts["image_encoder"], parts["feature_extractor"], controlnet
 
 
 def _make_optimizer(cfg: TrainConfig, params, lr: float):
@@ -373,7 +352,7 @@ def train(cfg: TrainConfig, *, estimator=None, should_stop: Callable[[], bool] |
     from diffusers.optimization import get_scheduler
     from tqdm.auto import tqdm
 
-    from ..generation.models import ControlNetSVDModel
+    from ..generation.loading import load_controlnet
     from .clip_dataset import collate_clips, seed_worker
 
     cfg.validate()
@@ -442,7 +421,7 @@ def train(cfg: TrainConfig, *, estimator=None, should_stop: Callable[[], bool] |
     def load_hook(models, inp):
         while models:
             m = models.pop()
-            loaded = ControlNetSVDModel.from_pretrained(os.path.join(inp, "controlnet"), use_safetensors=True)
+            loaded = load_controlnet(os.path.join(inp, "controlnet"))
             accelerator.unwrap_model(m).load_state_dict(loaded.state_dict(), strict=True)
             del loaded
 

@@ -26,6 +26,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.unets.unet_3d_blocks import UNetMidBlockSpatioTemporal, get_down_block
 from diffusers.utils import BaseOutput
 
+from .temporal_context import TemporalContextMixin
 from .unet_svd import run_down_blocks, svd_embeddings
 
 _DOWN_BLOCKS = (
@@ -54,6 +55,18 @@ class ControlNetSVDOutput(BaseOutput):
 
     down_block_res_samples: tuple[torch.Tensor, ...]
     mid_block_res_sample: torch.Tensor
+
+
+def describe_mismatch(missing: Sequence[str], unexpected: Sequence[str], wrong: Sequence[str]) -> str:
+    """One line about the tensors a state dict lacks, has too many of, or has in other shapes ("" if none)."""
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing (e.g. {', '.join(sorted(missing)[:3])})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(sorted(unexpected)[:3])})")
+    if wrong:
+        parts.append(f"{len(wrong)} with other shapes (e.g. {'; '.join(list(wrong)[:3])})")
+    return "; ".join(parts)
 
 
 def zero_module(module: nn.Module) -> nn.Module:
@@ -96,13 +109,15 @@ class ControlNetConditioningEmbeddingSVD(nn.Module):
         return self.conv_out(x)
 
 
-class ControlNetSVDModel(ModelMixin, AttentionMixin, ConfigMixin):
+class ControlNetSVDModel(TemporalContextMixin, ModelMixin, AttentionMixin, ConfigMixin):
     """SVD ControlNet taking ``(B, F, 3, H, W)`` control maps (682,021,537 parameters at SVD-xt size).
 
     The constructor arguments mirror the SVD UNet config plus the control embedding; the keys
     ``with_id_feature``, ``feature_channels`` and ``feature_out_channels`` of the original
     ``config.json`` are accepted, but only ``with_id_feature=False`` (the released model) is
-    supported.
+    supported. Load released or saved folders with :func:`levitor.generation.loading.load_controlnet`
+    (it validates the config and requires an exact state dict). :meth:`set_temporal_context`
+    chooses the temporal-attention context order (default ``"per-sample"``, as stock diffusers).
     """
 
     _supports_gradient_checkpointing = True
@@ -130,6 +145,10 @@ class ControlNetSVDModel(ModelMixin, AttentionMixin, ConfigMixin):
         feature_out_channels: tuple[int, ...] = (160, 160, 256, 256),
     ):
         super().__init__()
+        if not isinstance(with_id_feature, bool):
+            raise ValueError(
+                f"ControlNetSVDModel: with_id_feature must be true or false, got {with_id_feature!r}."
+            )
         if with_id_feature:
             raise ValueError(
                 "ControlNetSVDModel: with_id_feature=true (the point-feature adapter variant) is not "
@@ -208,26 +227,22 @@ class ControlNetSVDModel(ModelMixin, AttentionMixin, ConfigMixin):
         )
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs: Any) -> "ControlNetSVDModel":
-        """Load a ControlNet folder (``config.json`` + safetensors) or a single ``.safetensors`` file.
-
-        Local paths go through :func:`levitor.generation.loading.load_controlnet`: the config is checked
-        (``with_id_feature`` must be false) and the state dict must match exactly, key for key and
-        shape for shape. ``torch_dtype`` and ``subfolder`` are honoured; other sources (hub ids,
-        other keyword arguments) use diffusers' loader.
-        """
-        import os
-        from pathlib import Path
-
-        from ..loading import load_controlnet
-
-        extra = set(kwargs) - {"torch_dtype", "subfolder"}
-        path = Path(os.fspath(pretrained_model_name_or_path))
-        if kwargs.get("subfolder"):
-            path = path / kwargs["subfolder"]
-        if not extra and path.exists():
-            return load_controlnet(path, dtype=kwargs.get("torch_dtype") or torch.float32)
-        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs: Any):
+        """diffusers' ``from_pretrained``, strict: a missing, unexpected or differently shaped tensor
+        is a ``ValueError`` instead of a randomly initialised layer. (The library itself loads
+        ControlNets with :func:`levitor.generation.loading.load_controlnet`.)"""
+        want_info = kwargs.pop("output_loading_info", False)
+        kwargs.setdefault("use_safetensors", True)
+        try:
+            model, info = super().from_pretrained(pretrained_model_name_or_path, output_loading_info=True, **kwargs)
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise ValueError(f"cannot load a ControlNetSVDModel from {str(pretrained_model_name_or_path)!r}: {exc}") from exc
+        wrong = [f"{k}: file {tuple(a)} vs model {tuple(b)}" for k, a, b in info.get("mismatched_keys") or []]
+        problem = describe_mismatch(info.get("missing_keys") or [], info.get("unexpected_keys") or [], wrong)
+        if problem:
+            raise ValueError(f"ControlNet weights in {str(pretrained_model_name_or_path)!r} do not match its config: "
+                             f"{problem}. Use the config.json that came with the weights.")
+        return (model, info) if want_info else model
 
     @classmethod
     def from_unet(

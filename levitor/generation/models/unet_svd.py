@@ -7,7 +7,10 @@ folder loads into it unchanged. Only ``forward`` differs:
 * ``down_block_additional_residuals`` (one tensor per skip connection, 12 for SVD) are added to the
   encoder's skip tensors and ``mid_block_additional_residual`` to the mid-block output;
 * every up block upsamples to the exact size of the skip tensor it is concatenated with, so latent
-  sizes that are not multiples of 8 (e.g. 64×36 → 32×18 → 16×9 → 8×5 and back) work.
+  sizes that are not multiples of 8 (e.g. 64×36 → 32×18 → 16×9 → 8×5 and back) work;
+* ``set_temporal_context("reference")`` restores the temporal-attention context order of
+  diffusers 0.24 (the original implementation's); the default ``"per-sample"`` is stock diffusers
+  (see :mod:`.temporal_context`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from diffusers.models.unets.unet_spatio_temporal_condition import (
     UNetSpatioTemporalConditionModel,
     UNetSpatioTemporalConditionOutput,
 )
+
+from .temporal_context import TemporalContextMixin
 
 
 def _timestep_tensor(timestep: torch.Tensor | float | int, sample: torch.Tensor) -> torch.Tensor:
@@ -95,11 +100,12 @@ def run_down_blocks(
     return sample, skips
 
 
-class UNetSpatioTemporalControlModel(UNetSpatioTemporalConditionModel):
+class UNetSpatioTemporalControlModel(TemporalContextMixin, UNetSpatioTemporalConditionModel):
     """SVD UNet whose forward accepts ControlNet residuals and any latent size.
 
     Same ``__init__``, config and weights as :class:`diffusers.UNetSpatioTemporalConditionModel`
     (1,524,623,082 parameters at the SVD-xt config); load it with ``from_pretrained(svd, subfolder="unet")``.
+    :meth:`set_temporal_context` chooses the temporal-attention context order (default ``"per-sample"``).
     """
 
     def forward(

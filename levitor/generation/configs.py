@@ -1,0 +1,166 @@
+"""Reading and validating the generator's ``config.json`` files before any module is built.
+
+Every problem is a ``ValueError`` naming the file and the key: a file that is not a JSON object,
+a number that is not a number or lies outside its range, a list of the wrong length, a boolean
+written as a string. The ranges are generous (SVD-xt uses a fraction of each) but keep a damaged
+or hostile config from asking for terabytes or from reaching a constructor that fails obscurely.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .models import ControlNetSVDModel, UNetSpatioTemporalControlModel
+
+#: Upper bounds of the architecture numbers (SVD-xt: 1280 channels, 20 heads, 25 frames).
+MAX_CHANNELS = 8192
+MAX_LAYERS = 16
+MAX_HEADS = 1024
+MAX_FRAMES = 1024
+MAX_BLOCKS = 8
+MAX_INPUT_CHANNELS = 64
+MAX_SAMPLE_SIZE = 4096
+MAX_CONFIG_BYTES = 1 << 20
+#: diffusers' SVD blocks normalise with 32 groups: channel counts must be multiples of 32.
+NORM_GROUPS = 32
+
+DOWN_BLOCK_TYPES = ("CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal")
+UP_BLOCK_TYPES = ("CrossAttnUpBlockSpatioTemporal", "UpBlockSpatioTemporal")
+
+
+def _defaults(cls) -> dict:
+    """Constructor defaults: what ``from_config`` uses for a key the file leaves out."""
+    params = inspect.signature(cls.__init__).parameters.values()
+    return {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+
+
+UNET_DEFAULTS = _defaults(UNetSpatioTemporalControlModel)
+CONTROLNET_DEFAULTS = _defaults(ControlNetSVDModel)
+
+
+def read_json_config(path: str | os.PathLike, what: str = "config") -> dict:
+    """The JSON object in ``path``; ValueError naming the file when it is missing, unreadable,
+    too large, not JSON or not an object."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ValueError(f"{size} bytes is more than a config file holds ({MAX_CONFIG_BYTES})")
+        text = path.read_text(encoding="utf-8")
+        config = json.loads(text)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ValueError(f"cannot read the {what} {str(path)!r}: {exc}; download it again") from exc
+    if not isinstance(config, dict):
+        raise ValueError(f"the {what} {str(path)!r} holds a JSON {type(config).__name__}, not an object "
+                         "of settings; download it again")
+    return config
+
+
+class _Checker:
+    def __init__(self, config: dict, source: str):
+        self.config, self.source = config, source
+
+    def fail(self, key: str, message: str) -> ValueError:
+        return ValueError(f"{self.source}: {key!r} {message}")
+
+    def int(self, key: str, low: int, high: int, *, default: Any = None, optional: bool = False) -> int | None:
+        value = self.config.get(key, default)
+        if value is None and optional:
+            return None
+        return self.int_value(key, value, low, high)
+
+    def int_value(self, key: str, value: Any, low: int, high: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(key, f"must be a whole number, got {value!r}")
+        if not low <= value <= high:
+            raise self.fail(key, f"must lie in [{low}, {high}], got {value}")
+        return value
+
+    def bool(self, key: str, default: bool) -> bool:
+        value = self.config.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(key, f"must be true or false (a JSON boolean), got {value!r}")
+        return value
+
+    def names(self, key: str, allowed: tuple[str, ...], default: Any) -> list[str]:
+        value = self.config.get(key, default)
+        if not isinstance(value, (list, tuple)) or not 1 <= len(value) <= MAX_BLOCKS:
+            raise self.fail(key, f"must be a list of 1 to {MAX_BLOCKS} block names, got {value!r}")
+        for item in value:
+            if item not in allowed:
+                raise self.fail(key, f"holds {item!r}; allowed: {', '.join(allowed)}")
+        return list(value)
+
+    def ints(self, key: str, low: int, high: int, default: Any, *, length: int | None = None,
+             per_block: bool = False) -> list[int]:
+        """A list of ints (or, with ``per_block``, one int meaning the same for every block)."""
+        value = self.config.get(key, default)
+        if per_block and not isinstance(value, (list, tuple)):
+            return [self.int_value(key, value, low, high)] * (length or 1)
+        if not isinstance(value, (list, tuple)) or not 1 <= len(value) <= MAX_BLOCKS:
+            raise self.fail(key, f"must be a list of 1 to {MAX_BLOCKS} whole numbers, got {value!r}")
+        if length is not None and len(value) != length:
+            raise self.fail(key, f"must have {length} entries (one per down block), got {len(value)}")
+        return [self.int_value(key, v, low, high) for v in value]
+
+
+def _check_encoder(c: _Checker, defaults: dict) -> list[int]:
+    """The keys the SVD UNet and the ControlNet share; returns ``block_out_channels``."""
+    d = defaults
+    c.int("sample_size", 1, MAX_SAMPLE_SIZE, default=d.get("sample_size"), optional=True)
+    c.int("in_channels", 1, MAX_INPUT_CHANNELS, default=d["in_channels"])
+    c.int("out_channels", 1, MAX_INPUT_CHANNELS, default=d["out_channels"])
+    down = c.names("down_block_types", DOWN_BLOCK_TYPES, d["down_block_types"])
+    n = len(down)
+    up = c.names("up_block_types", UP_BLOCK_TYPES, d["up_block_types"])
+    if len(up) != n:
+        raise c.fail("up_block_types", f"must have {n} entries like down_block_types, got {len(up)}")
+    channels = c.ints("block_out_channels", NORM_GROUPS, MAX_CHANNELS, d["block_out_channels"], length=n)
+    for ch in channels:
+        if ch % NORM_GROUPS:
+            raise c.fail("block_out_channels", f"entries must be multiples of {NORM_GROUPS}, got {ch}")
+    time_dim = c.int("addition_time_embed_dim", 1, MAX_CHANNELS, default=d["addition_time_embed_dim"])
+    projection = c.int("projection_class_embeddings_input_dim", 1, 3 * MAX_CHANNELS,
+                       default=d["projection_class_embeddings_input_dim"])
+    if projection != 3 * time_dim:
+        raise c.fail("projection_class_embeddings_input_dim",
+                     f"must be 3 x addition_time_embed_dim = {3 * time_dim} (three time ids), got {projection}")
+    c.ints("layers_per_block", 1, MAX_LAYERS, d["layers_per_block"], length=n, per_block=True)
+    c.ints("cross_attention_dim", 1, MAX_CHANNELS, d["cross_attention_dim"], length=n, per_block=True)
+    c.ints("transformer_layers_per_block", 1, MAX_LAYERS, d["transformer_layers_per_block"], length=n,
+           per_block=True)
+    heads = c.ints("num_attention_heads", 1, MAX_HEADS, d["num_attention_heads"], length=n, per_block=True)
+    for ch, h in zip(channels, heads):
+        if ch % h:
+            raise c.fail("num_attention_heads", f"{h} heads do not divide {ch} channels")
+    c.int("num_frames", 1, MAX_FRAMES, default=d["num_frames"])
+    return channels
+
+
+def validate_unet_config(config: Any, source: str) -> dict:
+    """Check an SVD UNet ``config.json`` (``source`` names it in errors); returns it unchanged."""
+    if not isinstance(config, dict):
+        raise ValueError(f"{source}: the UNet config must be a JSON object, got {type(config).__name__}")
+    _check_encoder(_Checker(config, source), UNET_DEFAULTS)
+    return config
+
+
+def validate_controlnet_config(config: Any, source: str) -> dict:
+    """Check a LeviTor ControlNet ``config.json``; returns it unchanged."""
+    if not isinstance(config, dict):
+        raise ValueError(f"{source}: the ControlNet config must be a JSON object, got {type(config).__name__}")
+    c = _Checker(config, source)
+    d = CONTROLNET_DEFAULTS
+    _check_encoder(c, d)
+    c.int("conditioning_channels", 1, MAX_INPUT_CHANNELS, default=d["conditioning_channels"])
+    c.ints("conditioning_embedding_out_channels", 1, MAX_CHANNELS, d["conditioning_embedding_out_channels"])
+    if c.bool("with_id_feature", d["with_id_feature"]):
+        raise c.fail("with_id_feature", "is true (the point-feature adapter variant), which is not supported; "
+                     "the released LeviTor ControlNet has with_id_feature=false")
+    c.int("feature_channels", 1, MAX_CHANNELS, default=d["feature_channels"])
+    c.ints("feature_out_channels", 1, MAX_CHANNELS, d["feature_out_channels"])
+    return config
