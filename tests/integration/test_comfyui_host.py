@@ -132,3 +132,65 @@ def test_every_node_registers_through_v3_without_warnings():
     assert reg["name"] == "levitor" and reg["publisher"] and reg["icon"].startswith("https://")
     assert reg["os"] and set(reg["gpu"]) == {"GPU :: NVIDIA CUDA", "GPU :: Apple Metal"}
     assert reg["comfyui"].startswith(">=") and reg["repository"].startswith("https://")
+
+
+FRONTEND = Path(os.environ.get("LEVITOR_HOST_TOOLS", "")) / "frontend.py"
+UI_WORKFLOWS = sorted(p for p in (REPO / "example_workflows").glob("levitor_*.json"))
+
+
+@pytest.mark.browser
+def test_the_real_frontend_turns_the_saved_ui_workflows_into_the_same_prompts(host_models, tmp_path):
+    """The UI-format example workflows (saved with earlier versions of the pack) load in the real
+    frontend on the V3 nodes and give the prompts they always gave; the only change is the loader's
+    later optional input, filled with its default."""
+    import socket
+    import time
+    import urllib.request
+
+    pytest.importorskip("selenium")
+    if not (FRONTEND.is_file() and shutil.which("chromedriver")):
+        pytest.skip("needs the host tools' frontend.py, Chromium and chromedriver")
+    work = tmp_path / "work"
+    for d in ("custom_nodes", "output", "input", "temp", "user"):
+        (work / d).mkdir(parents=True)
+    (work / "custom_nodes" / PACK.name).symlink_to(PACK, target_is_directory=True)
+    lines = ["host:", f"  custom_nodes: {work / 'custom_nodes'}"]
+    lines += [f"  {key}: {host_models / key}" for key in ("diffusers", "levitor", "sams", "depthanything")]
+    (work / "extra.yaml").write_text("\n".join(lines) + "\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    cmd = [COMFY_PY, "main.py", "--listen", "127.0.0.1", "--port", str(port), "--cpu", "--disable-api-nodes",
+           "--disable-auto-launch", "--database-url", "sqlite:///:memory:",
+           "--extra-model-paths-config", str(work / "extra.yaml"), "--disable-all-custom-nodes",
+           "--whitelist-custom-nodes", PACK.name]
+    for d in ("output", "input", "temp", "user"):
+        cmd += [f"--{d}-directory", str(work / d)]
+    with open(work / "log.txt", "w") as log:
+        server = subprocess.Popen(cmd, cwd=COMFY_DIR, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(url + "/system_stats", timeout=2)
+                break
+            except OSError:
+                time.sleep(1)
+        args = []
+        for ui in UI_WORKFLOWS:
+            args += ["--convert", str(ui), str(tmp_path / f"{ui.stem}_api.json")]
+        proc = subprocess.run([sys.executable, str(FRONTEND), "--url", url, *args], capture_output=True, text=True,
+                              timeout=600)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    finally:
+        server.terminate()
+        server.wait(60)
+    for ui in UI_WORKFLOWS:
+        got = json.loads((tmp_path / f"{ui.stem}_api.json").read_text())
+        want = json.loads((WORKFLOWS / f"{ui.stem}_api.json").read_text())
+        for node in [*got.values(), *want.values()]:
+            node.pop("_meta", None)  # the node titles the frontend adds
+        for node in got.values():
+            if node["class_type"] == "LoadLeviTorModel":
+                assert node["inputs"].pop("temporal_context") == "reference"
+        assert got == want, ui.name
