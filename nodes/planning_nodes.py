@@ -45,10 +45,8 @@ def render_track_set(track_set: TrackSet, options: PlanOptions, camera_move: str
                         camera_move=moving)
     camera = track_set.tracks[n] if moving else None
     moved = render_stage(scene, track_set.tracks[:n], options, camera_track=camera, device=device)
-    notes = list(track_set.notes)
     if track_set.has_camera_track and not moving:
-        notes.append("the last track is a camera track: enable camera_move to use it (it is ignored)")
-    moved.warnings[:0] = notes
+        moved.warnings.insert(0, "the last track is a camera track: enable camera_move to use it (it is ignored)")
     return moved
 
 
@@ -89,14 +87,15 @@ class LeviTorRenderMovedMasks(io.ComfyNode):
                 io.Float.Input("min_area_frac", default=DEFAULTS.min_area_frac, step=0.0005, optional=True,
                                **limits.MIN_AREA_FRAC.widget(),
                                tooltip="Segments not larger than this fraction of the image are dropped "
-                                       "(reference 0.001)."),
+                                       f"(reference {DEFAULTS.min_area_frac:g})."),
                 io.Int.Input("points_per_pixel", default=DEFAULTS.points_per_pixel, optional=True,
                              **limits.POINTS_PER_PIXEL.widget(),
-                             tooltip="Splatting depth: nearest points kept per pixel (reference 10)."),
+                             tooltip="Splatting depth: nearest points kept per pixel "
+                                     f"(reference {DEFAULTS.points_per_pixel})."),
                 io.Float.Input("base_radius", default=DEFAULTS.base_radius, step=0.001, optional=True,
                                **limits.BASE_RADIUS.widget(),
-                               tooltip="Splat radius in normalised device units (reference 0.011); it grows as "
-                                       "objects come nearer."),
+                               tooltip="Splat radius in normalised device units "
+                                       f"(reference {DEFAULTS.base_radius:g}); it grows as objects come nearer."),
                 io.Combo.Input("splat_units", options=list(SPLAT_UNITS), default=DEFAULTS.splat_units, optional=True,
                                tooltip="pixels: one unit is 144 px at every image size (the reference's own scale "
                                        "at 288 px wide); ndc: half the shorter image side, as the reference's code "
@@ -167,7 +166,8 @@ class LeviTorKMeansControlPoints(io.ComfyNode):
                 io.Boolean.Input("use_depth", default=DEFAULTS.use_depth,
                                  tooltip="Write depth codes into channel 2 (the model was trained with them)."),
                 io.Int.Input("radius", default=DEFAULTS.radius, optional=True, **limits.RADIUS.widget(),
-                             tooltip="Half size in pixels of each point's heatmap patch (reference 10)."),
+                             tooltip="Half size in pixels of each point's heatmap patch "
+                                     f"(reference {DEFAULTS.radius})."),
                 io.Boolean.Input("safe_k", default=DEFAULTS.safe_k, optional=True,
                                  tooltip="Cap k at the pixels a region has (the reference raises there instead)."),
             ],

@@ -77,6 +77,8 @@ def test_editor_without_tracks_keeps_objects_in_place(pack, scene):
     x, y, d = track_set.tracks[0][0]
     assert abs(x - 37) < 0.5 and abs(y - 121) < 0.5 and d == 1 / 255
     assert "stays in place" in report
+    moved, _ = run_node(node_map(pack)["LeviTorRenderMovedMasks"], track_set, 3, "off")
+    assert moved.warnings == ["track 0 has one point: object 0 stays in place"]  # said once
 
 
 def test_editor_reads_kjnodes_coord_str_with_depth_list(pack, scene):

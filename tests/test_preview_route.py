@@ -201,3 +201,19 @@ def test_aiohttp_handler_answers_png_and_json_errors(route, stored_scene):
     assert status == 200 and ctype.startswith("image/png")
     assert _png(png)[22:28, 47:53, 3].min() == 255
     assert bad_status == 400 and err["field"] == "num_frames"
+
+
+def test_the_scene_is_lifted_once_and_one_frame_is_rendered(route, stored_scene, monkeypatch):
+    lifts, rendered = [], []
+    real_lift, real_render = route.lift_scene, route.render_stage
+    monkeypatch.setattr(route, "lift_scene", lambda scene, device=None: lifts.append(1) or real_lift(scene, device))
+
+    def render(scene, tracks, options=None, **kw):
+        rendered.append(kw["frames"])
+        return real_render(scene, tracks, options, **kw)
+
+    monkeypatch.setattr(route, "render_stage", render)
+    route._lift_cache.clear()
+    for frame in (1, 3, 2):
+        assert route.handle_preview(_body([[10, 25, 0.01], [50, 25, 0.01]], frame=frame))[0] == 200
+    assert lifts == [1] and rendered == [[1], [3], [2]]

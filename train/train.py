@@ -5,7 +5,8 @@ Single GPU::
     python train/train.py --pretrained_model_name_or_path PATH/stable-video-diffusion-img2vid-xt \\
         --data_root PATH/DAVIS --output_dir runs/levitor --mixed_precision fp16 --gradient_checkpointing
 
-Several GPUs or nodes: the same flags under ``accelerate launch`` (or ``torchrun``).
+Several GPUs or nodes: the same flags under ``accelerate launch`` (or ``torchrun``); several CPU
+processes: ``ACCELERATE_USE_CPU=1 torchrun --standalone --nproc_per_node 2 train/train.py ...``.
 Inspect the training inputs without a model: ``--data_only --preview_dir previews/``.
 See docs/training.md.
 """

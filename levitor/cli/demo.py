@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..planning.options import PlanOptions
+
+DEFAULTS = PlanOptions()
+
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("demo", help="run the planning stage on the shipped example scene",
                             description=__doc__)
     parser.add_argument("--out", default="levitor_demo", help="output folder (default ./levitor_demo)")
-    parser.add_argument("--frames", type=int, default=16, help="number of frames (default 16)")
+    parser.add_argument("--frames", type=int, default=DEFAULTS.num_frames,
+                        help=f"number of frames (default {DEFAULTS.num_frames})")
     parser.add_argument("--format", choices=["mp4", "gif"], default="mp4", help="preview video format")
     parser.add_argument("--device", default=None, help="torch device for rendering (default cpu)")
     parser.set_defaults(run=run)
@@ -25,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     plan_args = argparse.Namespace(
         image=str(ASSET_DIR / "image.png"), depth=str(ASSET_DIR / "disparity8.png"), depth_kind="disparity8",
         masks=[str(p) for p in objects], static=[str(p) for p in statics], tracks=str(ASSET_DIR / "tracks.json"),
-        frames=args.frames, ratio=1.0, radius=10, no_id=False, no_depth=False, device=args.device,
+        frames=args.frames, ratio=DEFAULTS.ratio, radius=DEFAULTS.radius, no_id=False, no_depth=False,
+        device=args.device,
     )
     plan = plan_from_args(plan_args)
     paths = write_plan_outputs(plan, Path(args.out), video_format=args.format)

@@ -68,7 +68,7 @@ def fill_label(initial: np.ndarray, row: int, col: int) -> int:
 
 def splat_coverage(x: torch.Tensor, y: torch.Tensor, rank: torch.Tensor, valid: torch.Tensor,
                    radius_px: torch.Tensor, height: int, width: int, label: float,
-                   points_per_pixel: int = 10) -> torch.Tensor:
+                   points_per_pixel: int = REFERENCE_POINTS_PER_PIXEL) -> torch.Tensor:
     """Which pixels a point cloud covers, per frame: ``(C, H, W)`` bool.
 
     ``x``, ``y``: ``(C, N)`` projected positions in pixels (pixel ``(r, c)`` has its centre at

@@ -134,16 +134,16 @@ def _warnings(scene: Scene, tracks: list, opts: PlanOptions) -> list[str]:
     if opts.splat_units == "ndc" and opts.base_radius * min(scene.height, scene.width) / 2.0 < 0.75:
         notes.append(f"the image is {scene.width}x{scene.height}: with splat_units 'ndc' the splat radius is under "
                      "a pixel, so moved objects barely render; use splat_units 'pixels'")
+    def who(k: int) -> tuple[str, str]:  # (the object, its track)
+        return ("the background", "the camera track") if k == scene.num_tracks else (f"object {k}", f"track {k}")
+
     for k in range(scene.num_objects):
         if not scene.object_present(k):
-            what = "the background" if k == scene.num_tracks else f"object {k}"
-            notes.append(f"{what} lost all its pixels in the label map (too small, or covered by a later larger "
-                         "mask); its track has no effect")
+            notes.append(f"{who(k)[0]} lost all its pixels in the label map (too small, or covered by a later "
+                         "larger mask); its track has no effect")
     for k, t in enumerate(tracks):
         if len(t) == 1:
-            what = "the camera track" if k == scene.num_tracks else f"track {k}"
-            notes.append(f"{what} has one point: {'the background' if k == scene.num_tracks else f'object {k}'} "
-                         "stays in place")
+            notes.append(f"{who(k)[1]} has one point: {who(k)[0]} stays in place")
     return notes
 
 

@@ -80,12 +80,17 @@ class VOSClipDataset(torch.utils.data.Dataset):
 
     def load_checked(self, index: int) -> TrainingClip:
         """:meth:`load`, skipping unreadable videos per ``on_bad_data``."""
+        return self._load_checked(index)[1]
+
+    def _load_checked(self, index: int) -> tuple[int, TrainingClip]:
+        """``(video index, clip)``: the clip of ``index`` or, when it is unreadable and
+        ``on_bad_data`` is ``"skip"``, of another video."""
         n = len(self.records)
         candidate = index
         for attempt in range(self.max_retries + 1):
             if candidate not in self._bad:
                 try:
-                    return self.load(candidate)
+                    return candidate, self.load(candidate)
                 except (BadDataError, OSError, ValueError) as exc:
                     path = exc.path if isinstance(exc, BadDataError) else str(self.records[candidate].source)
                     reason = exc.reason if isinstance(exc, BadDataError) else str(exc)
@@ -104,18 +109,21 @@ class VOSClipDataset(torch.utils.data.Dataset):
                            f"unreadable); last problems: " + "; ".join(str(p) for p in self.problems[-3:]))
 
     def __getitem__(self, index: int) -> dict:
-        clip = self.load_checked(index)
+        video, clip = self._load_checked(index)
         out = clip_tensors(clip)
         out["num_objects"] = clip.num_objects
+        out["video"] = video
+        out["start"] = clip.indices[0] if clip.indices else 0
         return out
 
 
 def collate_clips(batch: list[dict]) -> dict:
-    """Stack clips into ``frames`` (B,F,3,H,W) uint8 and ``control`` (B,F,3,H,W) int16."""
+    """Stack clips into ``frames`` (B,F,3,H,W) uint8 and ``control`` (B,F,3,H,W) int16, with
+    ``num_objects``, ``video`` (index in the dataset) and ``start`` (first annotated frame) per clip."""
     return {
         "frames": torch.stack([b["frames"] for b in batch]),
         "control": torch.stack([b["control"] for b in batch]),
-        "num_objects": torch.tensor([b["num_objects"] for b in batch]),
+        **{key: torch.tensor([b[key] for b in batch]) for key in ("num_objects", "video", "start")},
     }
 
 

@@ -11,8 +11,10 @@ Two layouts are read:
   ``s``-th video frame, ``s = round(video_frame_count / len(masklet))`` (4 for SA-V's 24 fps
   videos annotated at 6 fps).
 
-Every problem found (missing annotations, size mismatch, empty videos, unreadable files) is a
-:class:`DataProblem` naming the file; :class:`BadDataError` carries one when it is raised.
+Every problem found (missing annotations, size mismatch, empty videos, unreadable or damaged
+files) is a :class:`DataProblem` naming the file; :class:`BadDataError` carries one when it is
+raised. A scan never stops at one bad video: whatever goes wrong while one video is looked at
+becomes that video's problem and the scan goes on.
 """
 
 from __future__ import annotations
@@ -21,14 +23,17 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from .rle import RLEError, rle_decode
+from .rle import RLEError, rle_decode, rle_size
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
+
+# What reading one damaged file can raise besides BadDataError: caught per video by the scans.
+READ_ERRORS = (OSError, ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError)
 
 
 class BadDataError(ValueError):
@@ -119,43 +124,80 @@ def scan_davis(root: str | os.PathLike, *, resolution: str | None = None,
     records: list[VideoRecord] = []
     problems: list[DataProblem] = []
     for vdir in sorted(p for p in img_root.iterdir() if p.is_dir()):
-        frames = _images_in(vdir)
-        adir = ann_root / vdir.name
-        if not frames:
-            problems.append(DataProblem(str(vdir), "video folder has no frames"))
-            continue
-        if not adir.is_dir():
-            problems.append(DataProblem(str(adir), "annotation folder is missing"))
-            continue
-        by_stem = {p.stem: p for p in _images_in(adir) if p.suffix.lower() == ".png"}
-        missing = [f for f in frames if f.stem not in by_stem]
-        if missing:
-            problems.append(DataProblem(str(adir / (missing[0].stem + ".png")),
-                                        f"annotation is missing ({len(missing)} of {len(frames)} frames have none)"))
-            continue
-        annotations = [by_stem[f.stem] for f in frames]
-        if check_sizes:
-            try:
-                fsize, asize = _image_size(frames[0]), _image_size(annotations[0])
-            except BadDataError as exc:
-                problems.append(DataProblem(exc.path, exc.reason))
-                continue
-            if fsize != asize:
-                problems.append(DataProblem(str(annotations[0]), f"annotation is {asize[1]}x{asize[0]} but frame "
-                                            f"{frames[0].name} is {fsize[1]}x{fsize[0]} (W x H)"))
-                continue
-        records.append(VideoRecord(vdir.name, "davis", len(frames), frames=frames, annotations=annotations))
+        try:
+            record = _scan_davis_video(vdir, ann_root / vdir.name, check_sizes)
+        except BadDataError as exc:
+            problems.append(DataProblem(exc.path, exc.reason))
+        except READ_ERRORS as exc:
+            problems.append(DataProblem(str(vdir), f"could not be read ({type(exc).__name__}: {exc})"))
+        else:
+            records.append(record)
     return records, problems
+
+
+def _scan_davis_video(vdir: Path, adir: Path, check_sizes: bool) -> VideoRecord:
+    """One DAVIS video; BadDataError names what is wrong."""
+    frames = _images_in(vdir)
+    if not frames:
+        raise BadDataError(vdir, "video folder has no frames")
+    if not adir.is_dir():
+        raise BadDataError(adir, "annotation folder is missing")
+    by_stem = {p.stem: p for p in _images_in(adir) if p.suffix.lower() == ".png"}
+    missing = [f for f in frames if f.stem not in by_stem]
+    if missing:
+        raise BadDataError(adir / (missing[0].stem + ".png"),
+                           f"annotation is missing ({len(missing)} of {len(frames)} frames have none)")
+    annotations = [by_stem[f.stem] for f in frames]
+    if check_sizes:
+        fsize, asize = _image_size(frames[0]), _image_size(annotations[0])
+        if fsize != asize:
+            raise BadDataError(annotations[0], f"annotation is {asize[1]}x{asize[0]} but frame "
+                                               f"{frames[0].name} is {fsize[1]}x{fsize[0]} (W x H)")
+    return VideoRecord(vdir.name, "davis", len(frames), frames=frames, annotations=annotations)
 
 
 def _read_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadDataError(path, f"not readable JSON ({exc})") from exc
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad UTF-8 or JSON
+        raise BadDataError(path, f"not readable JSON ({type(exc).__name__}: {exc})") from exc
     if not isinstance(data, dict) or not isinstance(data.get("masklet"), list):
         raise BadDataError(path, "has no 'masklet' list (expected SA-V masklet annotations)")
+    for i, entries in enumerate(data["masklet"]):
+        if not isinstance(entries, list):
+            raise BadDataError(path, f"annotated frame {i} is not a list of masklets (got {type(entries).__name__})")
     return data
+
+
+def _check_masklet_sizes(data: dict, path: Path, expected: tuple[int | None, int | None]) -> None:
+    """BadDataError when an RLE's size is malformed or differs from ``expected`` (height, width;
+    from the first RLE when unknown). Nothing is decoded."""
+    size = None if None in expected else tuple(expected)
+    for i, entries in enumerate(data["masklet"]):
+        for k, rle in enumerate(entries):
+            if rle is None:
+                continue
+            try:
+                hw = rle_size(rle)
+            except RLEError as exc:
+                raise BadDataError(path, f"masklet {k} of annotated frame {i}: {exc}") from None
+            if size is None:
+                size = hw
+            elif hw != size:
+                raise BadDataError(path, f"masklet size {list(hw)} (H, W) of masklet {k}, annotated frame {i}, does "
+                                         f"not match the video's {list(size)}")
+
+
+def _json_int(value: Any) -> int | None:
+    """A count or size from the JSON as an int (None when absent, not a number or not positive)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        number = float(value)
+        out = int(number)
+    except (ValueError, OverflowError):
+        return None
+    return out if out > 0 and out == number else None
 
 
 def _video_frame_count(path: Path) -> int:
@@ -187,42 +229,40 @@ def scan_sav(root: str | os.PathLike, *, annotation: str = "manual",
         folder = jpath.parent / name
         videos = [jpath.parent / (name + s) for s in VIDEO_SUFFIXES if (jpath.parent / (name + s)).is_file()]
         try:
-            data = _read_json(jpath)
-            n_ann = len(data["masklet"])
-            if n_ann == 0:
-                raise BadDataError(jpath, "has no annotated frames")
-            frames: list[Path] = []
-            video_file = None
-            if videos:
-                video_file = videos[0]
-                try:
-                    n_frames = int(float(data.get("video_frame_count") or 0))
-                except (TypeError, ValueError):
-                    n_frames = 0
-                n_frames = n_frames or _video_frame_count(video_file)
-            elif folder.is_dir():
-                frames = _images_in(folder)
-                n_frames = len(frames)
-            else:
-                raise BadDataError(jpath.parent / (name + ".mp4"), "video file (or frame folder) is missing")
-            if n_frames == 0:
-                raise BadDataError(video_file or folder, "video has no frames")
-            stride = max(1, round(n_frames / n_ann))
-            usable = min(n_ann, (n_frames - 1) // stride + 1)
-            if check_sizes:
-                first = next((r for r in data["masklet"][0] if isinstance(r, dict)), None)
-                size = data.get("video_height"), data.get("video_width")
-                if frames:
-                    size = _image_size(frames[0])
-                if first is not None and None not in size and [int(v) for v in first.get("size", [])] != [int(v) for v in size]:
-                    raise BadDataError(jpath, f"masklet size {first.get('size')} (H, W) does not match the video's "
-                                              f"{list(size)}")
+            records.append(_scan_sav_video(name, jpath, videos, folder, check_sizes))
         except BadDataError as exc:
             problems.append(DataProblem(exc.path, exc.reason))
-            continue
-        records.append(VideoRecord(name, "sav", usable, frames=frames, video_file=video_file,
-                                   masklet_json=jpath, frame_stride=stride))
+        except READ_ERRORS as exc:
+            problems.append(DataProblem(str(jpath), f"could not be read ({type(exc).__name__}: {exc})"))
     return records, problems
+
+
+def _scan_sav_video(name: str, jpath: Path, videos: list[Path], folder: Path, check_sizes: bool) -> VideoRecord:
+    """One SA-V video; BadDataError names what is wrong."""
+    data = _read_json(jpath)
+    n_ann = len(data["masklet"])
+    if n_ann == 0:
+        raise BadDataError(jpath, "has no annotated frames")
+    frames: list[Path] = []
+    video_file = None
+    if videos:
+        video_file = videos[0]
+        n_frames = _json_int(data.get("video_frame_count")) or _video_frame_count(video_file)
+    elif folder.is_dir():
+        frames = _images_in(folder)
+        n_frames = len(frames)
+    else:
+        raise BadDataError(jpath.parent / (name + ".mp4"), "video file (or frame folder) is missing")
+    if n_frames == 0:
+        raise BadDataError(video_file or folder, "video has no frames")
+    stride = max(1, round(n_frames / n_ann))
+    usable = min(n_ann, (n_frames - 1) // stride + 1)
+    if check_sizes:
+        video_size = _image_size(frames[0]) if frames else (_json_int(data.get("video_height")),
+                                                             _json_int(data.get("video_width")))
+        _check_masklet_sizes(data, jpath, video_size)
+    return VideoRecord(name, "sav", usable, frames=frames, video_file=video_file,
+                       masklet_json=jpath, frame_stride=stride)
 
 
 def detect_layout(root: str | os.PathLike) -> str:
@@ -343,33 +383,34 @@ def _masklets_to_labels(entries: list, path: Path, frame_no: int, shape: tuple[i
         if rle is None:
             continue
         try:
-            m = rle_decode(rle)
+            m = rle_decode(rle, shape=shape)  # size checked before the mask is allocated
         except RLEError as exc:
             raise BadDataError(path, f"masklet {k} of annotated frame {frame_no}: {exc}") from exc
-        if m.shape != shape:
-            raise BadDataError(path, f"masklet {k} of annotated frame {frame_no} is {m.shape[1]}x{m.shape[0]} but the "
-                                     f"frame is {shape[1]}x{shape[0]} (W x H)")
         masks.append((int(m.sum()), k, m))
     for _, k, m in sorted(masks, key=lambda x: -x[0]):  # larger first: smaller (nested) masklets stay visible
         labels[m] = k + 1
     return labels
 
 
-_JSON_CACHE: dict[str, tuple[float, dict]] = {}
+_JSON_CACHE: dict[str, tuple[tuple[int, int], dict]] = {}
 
 
 def _masklet_data(path: Path) -> dict:
     key = str(path)
-    mtime = path.stat().st_mtime if path.exists() else -1.0
+    try:
+        st = path.stat()
+        stamp = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = (-1, -1)
     hit = _JSON_CACHE.get(key)
-    if hit is not None and hit[0] == mtime:
+    if hit is not None and hit[0] == stamp:
         return hit[1]
     if not path.exists():
         raise BadDataError(path, "annotation file is missing")
     data = _read_json(path)
     if len(_JSON_CACHE) > 64:
         _JSON_CACHE.clear()
-    _JSON_CACHE[key] = (mtime, data)
+    _JSON_CACHE[key] = (stamp, data)
     return data
 
 
@@ -413,8 +454,9 @@ def load_clip(record: VideoRecord, indices: Sequence[int]) -> tuple[np.ndarray, 
         frames = np.stack(imgs)
     shape = frames.shape[1:3]
     masklet = data["masklet"]
-    labels = np.stack([_masklets_to_labels(masklet[i] if isinstance(masklet[i], list) else [], record.masklet_json,
-                                           i, shape) for i in indices])
+    if max(indices) >= len(masklet):
+        raise BadDataError(record.masklet_json, f"has {len(masklet)} annotated frames, frame {max(indices)} needed")
+    labels = np.stack([_masklets_to_labels(masklet[i], record.masklet_json, i, shape) for i in indices])
     return frames, labels
 
 
@@ -436,7 +478,3 @@ def relabel_instances(labels: np.ndarray) -> tuple[np.ndarray, int]:
     out = np.searchsorted(lut_keys, labels).astype(np.int32)
     return out, int(len(ids))
 
-
-def iter_problems_text(problems: Iterable[DataProblem]) -> str:
-    """Problems as lines of text."""
-    return "\n".join(str(p) for p in problems)

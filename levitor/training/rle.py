@@ -8,6 +8,7 @@ API (LEB128-like, 5 bits per character, offset 48, runs after the third delta-co
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 import numpy as np
@@ -17,15 +18,28 @@ class RLEError(ValueError):
     """A run-length encoding that cannot be decoded."""
 
 
-def _string_to_counts(text: str) -> list[int]:
+# One run needs at most this many characters (5 bits each): enough for any run of a frame of
+# MAX_PIXELS pixels, and a bound on the work a damaged string can cause.
+_MAX_CHARS_PER_VALUE = 13
+
+# The largest mask decoded (height * width): checked before anything is allocated.
+MAX_PIXELS = 1 << 26
+
+
+def _string_to_counts(text: str | bytes) -> list[int]:
     counts: list[int] = []
-    data = text.encode("ascii") if isinstance(text, str) else bytes(text)
+    try:
+        data = text.encode("ascii") if isinstance(text, str) else bytes(text)
+    except UnicodeEncodeError:
+        raise RLEError("RLE counts string must be ASCII") from None
     pos, n = 0, len(data)
     while pos < n:
         value, shift, more = 0, 0, True
         while more:
             if pos >= n:
                 raise RLEError("RLE counts string ends in the middle of a value")
+            if shift >= _MAX_CHARS_PER_VALUE:
+                raise RLEError(f"RLE counts string has a value longer than {_MAX_CHARS_PER_VALUE} characters")
             c = data[pos] - 48
             if c < 0 or c > 63:
                 raise RLEError(f"RLE counts string has an invalid character {chr(data[pos])!r}")
@@ -58,32 +72,62 @@ def _counts_to_string(counts: list[int]) -> str:
     return out.decode("ascii")
 
 
-def rle_decode(rle: Mapping[str, Any]) -> np.ndarray:
-    """Decode one COCO RLE dict to an ``(H, W)`` bool mask."""
+def _as_int(value: Any, what: str) -> int:
+    """``value`` as a Python int: ints and integral floats only (no bool, no strings)."""
+    if isinstance(value, bool):
+        raise RLEError(f"{what} must be an integer, got {value!r}")
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
+        return int(value)
+    raise RLEError(f"{what} must be an integer, got {value!r:.40}")
+
+
+def rle_size(rle: Mapping[str, Any], *, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+    """``(height, width)`` of a COCO RLE dict, checked (non-negative, at most ``max_pixels``)."""
     if not isinstance(rle, Mapping) or "size" not in rle or "counts" not in rle:
         raise RLEError("an RLE must be a dict with 'size' [height, width] and 'counts'")
-    try:
-        height, width = (int(v) for v in rle["size"])
-    except (TypeError, ValueError):
-        raise RLEError(f"RLE 'size' must be [height, width], got {rle['size']!r}") from None
+    size = rle["size"]
+    if not isinstance(size, (list, tuple)) or len(size) != 2:
+        raise RLEError(f"RLE 'size' must be [height, width], got {size!r:.60}")
+    height, width = (_as_int(v, "RLE 'size'") for v in size)
     if height < 0 or width < 0:
-        raise RLEError(f"RLE 'size' must be non-negative, got {rle['size']!r}")
+        raise RLEError(f"RLE 'size' must be non-negative, got {size!r}")
+    if height * width > max_pixels:
+        raise RLEError(f"RLE 'size' {height}x{width} exceeds {max_pixels} pixels")
+    return height, width
+
+
+def rle_decode(rle: Mapping[str, Any], *, shape: tuple[int, int] | None = None,
+               max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode one COCO RLE dict to an ``(H, W)`` bool mask.
+
+    Everything is checked before the mask is allocated: the size (at most ``max_pixels``, and
+    equal to ``shape`` when given) and every run, one by one in Python integers, against
+    ``H * W``. Any problem is an :class:`RLEError`."""
+    height, width = rle_size(rle, max_pixels=max_pixels)
+    if shape is not None and (height, width) != tuple(shape):
+        raise RLEError(f"RLE is {width}x{height} but the frame is {shape[1]}x{shape[0]} (W x H)")
+    total = height * width
     counts = rle["counts"]
     if isinstance(counts, (str, bytes)):
         counts = _string_to_counts(counts)
-    else:
-        try:
-            counts = [int(c) for c in counts]
-        except (TypeError, ValueError):
-            raise RLEError("RLE 'counts' must be a string or a list of integers") from None
-    runs = np.asarray(counts, dtype=np.int64)
-    total = height * width
-    if (runs < 0).any():
-        raise RLEError("RLE has a negative run length")
-    if runs.sum() != total:
-        raise RLEError(f"RLE runs cover {int(runs.sum())} pixels but size {height}x{width} has {total}")
+    elif not isinstance(counts, (list, tuple)):
+        raise RLEError("RLE 'counts' must be a string or a list of integers")
+    runs = []
+    covered = 0
+    for c in counts:
+        run = _as_int(c, "RLE run")
+        if run < 0:
+            raise RLEError("RLE has a negative run length")
+        covered += run
+        if covered > total:
+            raise RLEError(f"RLE runs cover more than the {total} pixels of size {height}x{width}")
+        runs.append(run)
+    if covered != total:
+        raise RLEError(f"RLE runs cover {covered} pixels but size {height}x{width} has {total}")
     values = (np.arange(len(runs)) % 2).astype(bool)
-    flat = np.repeat(values, runs)
+    flat = np.repeat(values, np.asarray(runs, dtype=np.int64))
     return flat.reshape(width, height).T.copy()
 
 

@@ -3,7 +3,9 @@
 Only the ControlNet learns; it starts as a copy of the SVD UNet's encoder
 (:meth:`ControlNetSVDModel.from_unet`) or from an existing ControlNet folder. UNet, VAE and CLIP
 image encoder are frozen. Distribution, mixed precision and gradient accumulation come from
-Hugging Face accelerate, so ``accelerate launch`` and ``torchrun`` run it on one or many GPUs.
+Hugging Face accelerate, so ``accelerate launch`` and ``torchrun`` run it on one or many GPUs (or
+several CPU processes); :mod:`.launch` refuses a launch whose processes accelerate did not join and
+:mod:`.checkpoints` keeps every checkpoint's file-system work on the main process.
 
 Per step: VAE latents of the clip are noised to a continuous ``sigma`` (EDM preconditioning,
 v-prediction, :mod:`levitor.training.loss`); the ControlNet sees them with the first-frame latents,
@@ -17,23 +19,40 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
-import shutil
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
+from accelerate import Accelerator
+from accelerate.utils import ProjectConfiguration, set_seed
+from diffusers import AutoencoderKLTemporalDecoder
+from diffusers.optimization import get_scheduler
+from tqdm.auto import tqdm
+from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
 
-from .clips import ClipOptions, DepthCache, DepthFolder, batch_to_model_inputs
-from .datasets import DataProblem, scan_dataset
-from .loss import SigmaSampler, added_time_ids, add_noise, diffusion_loss, dropout_masks
+from ..depth_estimation import DepthEstimator
+from ..generation.conditioning import encode_clip_image, encode_first_frame_latents, encode_video_latents
+from ..generation.loading import default_device, load_controlnet
+from ..generation.models import ControlNetSVDModel, UNetSpatioTemporalControlModel
+from ..video_io import write_frames, write_video
+from .checkpoints import (
+    checkpoint_step,
+    register_hooks,
+    remove_leftovers,
+    save_checkpoint,
+    save_controlnet,
+    shared_resume,
+)
+from .clip_dataset import VOSClipDataset, collate_clips, seed_worker
+from .clips import ClipOptions, DepthCache, DepthFolder, batch_to_model_inputs, clip_preview
+from .datasets import BadDataError, DataProblem, load_clip, scan_dataset
+from .launch import check_launch, describe_launch
+from .loss import SigmaSampler, add_noise, added_time_ids, diffusion_loss, dropout_masks
+from .validation import Validator
 
 logger = logging.getLogger(__name__)
-
-CHECKPOINT_PREFIX = "checkpoint-"
-
 
 @dataclass
 class TrainConfig:
@@ -148,22 +167,11 @@ def build_depth_source(cfg: TrainConfig, estimator: Callable[[np.ndarray], np.nd
 def load_depth_estimator(path: str, device: Any = None) -> Callable[[np.ndarray], np.ndarray]:
     """The project's Depth-Anything-V2 wrapper (``levitor.depth_estimation.DepthEstimator``) on
     ``device`` (default: the first of CUDA, MPS, CPU that is available)."""
-    try:
-        from ..depth_estimation import DepthEstimator
-    except ImportError as exc:
-        raise ValueError("--depth_model needs levitor.depth_estimation (Depth-Anything through transformers); "
-                         f"it could not be imported ({exc}). Precompute depth into --depth_dir instead.") from exc
-    if device is None:
-        from ..generation.loading import default_device
-
-        device = default_device()
-    return DepthEstimator.from_pretrained(path, device=device)
+    return DepthEstimator.from_pretrained(path, device=default_device() if device is None else device)
 
 
 def build_dataset(cfg: TrainConfig, *, estimator=None, log: Callable[[str], None] = logger.warning):
     """Scan the dataset, report its problems and build the clip dataset."""
-    from .clip_dataset import VOSClipDataset
-
     span = (cfg.num_frames - 1) * cfg.frame_interval + 1
     records, problems = scan_dataset(cfg.data_root, cfg.dataset_layout, min_frames=span,
                                      davis_resolution=cfg.davis_resolution, sav_annotation=cfg.sav_annotation)
@@ -194,10 +202,6 @@ def precompute_depth(dataset, *, chunk: int = 32, progress: bool = True) -> int:
     """Fill the depth cache of every annotated frame (once, in this process, so DataLoader workers
     never run the estimator). Returns the number of frames estimated; unreadable videos are
     skipped or raised per the dataset's ``on_bad_data``."""
-    from tqdm.auto import tqdm
-
-    from .datasets import BadDataError, load_clip
-
     cache = dataset.depth
     if not isinstance(cache, DepthCache) or cache.estimator is None:
         return 0
@@ -242,11 +246,6 @@ class EpochSampler(torch.utils.data.Sampler):
 def write_previews(cfg: TrainConfig, *, estimator=None, progress: bool = True) -> list[Path]:
     """``--data_only``: write what the model will see for the first clips (label maps with control
     points next to the heatmaps) as GIFs and PNG frames into ``--preview_dir``."""
-    from tqdm.auto import tqdm
-
-    from ..video_io import write_frames, write_video
-    from .clips import clip_preview
-
     dataset = build_dataset(cfg, estimator=estimator)
     precompute_depth(dataset, progress=progress)
     out = Path(cfg.preview_dir)
@@ -267,43 +266,33 @@ def write_previews(cfg: TrainConfig, *, estimator=None, progress: bool = True) -
 # ---------------------------------------------------------------------------------- models
 
 
-def _checkpoint_steps(output_dir: Path) -> list[tuple[int, Path]]:
-    found = []
-    if output_dir.is_dir():
-        for p in output_dir.iterdir():
-            m = re.fullmatch(rf"{CHECKPOINT_PREFIX}(\d+)", p.name)
-            if m and p.is_dir():
-                found.append((int(m.group(1)), p))
-    return sorted(found)
 
-
-def resolve_resume(cfg: TrainConfig) -> Path | None:
-    """The checkpoint folder ``--resume_from_checkpoint`` names ("latest" = newest in output_dir)."""
-    if not cfg.resume_from_checkpoint:
-        return None
-    if cfg.resume_from_checkpoint == "latest":
-        found = _checkpoint_steps(Path(cfg.output_dir))
-        return found[-1][1] if found else None
-    path = Path(cfg.resume_from_checkpoint)
-    if not path.is_dir():
-        path = Path(cfg.output_dir) / cfg.resume_from_checkpoint
-    if not path.is_dir() or not re.fullmatch(rf"{CHECKPOINT_PREFIX}\d+", path.name):
-        raise ValueError(f"--resume_from_checkpoint {cfg.resume_from_checkpoint!r} is not a checkpoint-<step> folder "
-                         f"(or 'latest')")
-    return path
+def _from_pretrained(cls, src: str, subfolder: str, dtype: torch.dtype):
+    """Load a frozen component in ``dtype``, from the ``.fp16`` variant files when they exist."""
+    if dtype in (torch.float16, torch.bfloat16):
+        try:
+            return cls.from_pretrained(src, subfolder=subfolder, torch_dtype=dtype, variant="fp16",
+                                       use_safetensors=True)
+        except (OSError, ValueError):
+            pass
+    return cls.from_pretrained(src, subfolder=subfolder, torch_dtype=dtype, use_safetensors=True)
 
 
 def load_frozen_models(cfg: TrainConfig, dtype: torch.dtype = torch.float32):
     """UNet, VAE, CLIP image encoder, feature extractor and the trainable ControlNet.
 
     The frozen UNet and image encoder are loaded in ``dtype`` (the mixed-precision dtype), the VAE
-    in fp32 (its encoder is unstable in half precision), the ControlNet always in fp32
-    (master weights); all through the library's loaders."""
-    from ..generation.loading import load_controlnet, load_svd_components, training_precision
-    from ..generation.models import ControlNetSVDModel
-
-    parts = load_svd_components(cfg.pretrained_model_name_or_path, training_precision(dtype))
-    unet = parts["unet"]
+    in fp32 for fp16 runs (its encoder is unstable in fp16), the ControlNet always in fp32
+    (master weights)."""
+    src = cfg.pretrained_model_name_or_path
+    unet = _from_pretrained(UNetSpatioTemporalControlModel, src, "unet", dtype)
+    vae = _from_pretrained(AutoencoderKLTemporalDecoder, src, "vae",
+                           torch.float32 if dtype == torch.float16 else dtype)
+    image_encoder = _from_pretrained(CLIPVisionModelWithProjection, src, "image_encoder", dtype)
+    try:
+        feature_extractor = CLIPImageProcessor.from_pretrained(src, subfolder="feature_extractor")
+    except (OSError, ValueError):
+        feature_extractor = None
     if cfg.controlnet_model_name_or_path:
         controlnet = load_controlnet(cfg.controlnet_model_name_or_path, dtype=torch.float32, unet_config=unet.config)
     else:
@@ -312,7 +301,7 @@ def load_frozen_models(cfg: TrainConfig, dtype: torch.dtype = torch.float32):
             conditioning_embedding_out_channels=tuple(cfg.conditioning_embedding_out_channels))
     if controlnet.dtype != torch.float32:
         controlnet = controlnet.to(torch.float32)
-    return unet, parts["vae"], parts["image_encoder"], parts["feature_extractor"], controlnet
+    return unet, vae, image_encoder, feature_extractor, controlnet
 
 
 def _make_optimizer(cfg: TrainConfig, params, lr: float):
@@ -337,26 +326,52 @@ class TrainResult:
     """What a run did."""
 
     global_step: int
-    losses: list[float] = field(default_factory=list)  # one per optimisation step of this run
-    controlnet_dir: Path | None = None
+    losses: list[float] = field(default_factory=list)  # one per optimisation step of this run (all processes)
+    controlnet_dir: Path | None = None  # the main process's saved ControlNet (None on the others)
     problems: list[DataProblem] = field(default_factory=list)
     resumed_from: Path | None = None
     skipped_steps: int = 0  # updates dropped for a non-finite gradient
 
 
-def train(cfg: TrainConfig, *, estimator=None, should_stop: Callable[[], bool] | None = None,
-          progress: bool = True) -> TrainResult:
-    """Run (or resume) a training run and save ``<output_dir>/controlnet``."""
-    from accelerate import Accelerator
-    from accelerate.utils import ProjectConfiguration, set_seed
-    from diffusers.optimization import get_scheduler
-    from tqdm.auto import tqdm
+@dataclass
+class StepReport:
+    """One optimiser step as one process saw it (passed to ``train(on_step=...)``)."""
 
-    from ..generation.loading import load_controlnet
-    from .clip_dataset import collate_clips, seed_worker
+    step: int  # global step after this update
+    loss: float  # mean over all processes and micro-batches
+    local_loss: float  # mean over this process's micro-batches
+    samples: list[tuple[int, int]]  # (video index, first annotated frame) of every clip this process used
+    process_index: int
+    num_processes: int
+    controlnet: Any  # the unwrapped ControlNet after the update
 
-    cfg.validate()
-    output_dir = Path(cfg.output_dir)
+
+@dataclass
+class TrainingRun:
+    """Everything a run holds between its steps (built by :func:`setup_training`)."""
+
+    cfg: TrainConfig
+    accelerator: Any
+    dataset: VOSClipDataset
+    sampler: EpochSampler
+    loader: Any
+    controlnet: Any  # prepared (possibly DDP-wrapped) ControlNet
+    frozen: dict  # unet, vae, image_encoder, feature_extractor
+    optimizer: Any
+    lr_scheduler: Any
+    sigma_sampler: SigmaSampler
+    weight_dtype: torch.dtype
+    steps_per_epoch: int
+    global_step: int = 0
+    resumed_from: Path | None = None
+    validator: Validator | None = None
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.cfg.output_dir)
+
+
+def _tracker(cfg: TrainConfig) -> str | None:
     report_to = None if cfg.report_to in (None, "", "none") else cfg.report_to
     if report_to == "tensorboard":
         try:
@@ -367,37 +382,64 @@ def train(cfg: TrainConfig, *, estimator=None, should_stop: Callable[[], bool] |
             except ImportError as exc:
                 raise ValueError("--report_to tensorboard needs tensorboard: pip install tensorboard "
                                  "(or pass --report_to none)") from exc
-    if int(os.environ.get("WORLD_SIZE", "1")) == 1 and not (torch.distributed.is_available()
-                                                              and torch.distributed.is_initialized()):
-        from accelerate.state import AcceleratorState
+    return report_to
 
-        AcceleratorState._reset_state(reset_partial_state=True)  # settings of an earlier run in this process
-    accelerator = Accelerator(
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        mixed_precision=cfg.mixed_precision,
-        log_with=report_to,
-        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / cfg.logging_dir)),
-    )
+
+def _backend() -> str:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return str(torch.distributed.get_backend())
+    return "none"
+
+
+def make_accelerator(cfg: TrainConfig) -> Accelerator:
+    """The run's accelerator, after checking that it joined every process the launcher started.
+
+    accelerate keeps its settings once per process: a later run in the same process must use the
+    same mixed precision (or run in a new process)."""
+    output_dir = Path(cfg.output_dir)
+    report_to = _tracker(cfg)
+    try:
+        accelerator = Accelerator(
+            gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+            mixed_precision=cfg.mixed_precision,
+            log_with=report_to,
+            project_config=ProjectConfiguration(project_dir=str(output_dir),
+                                                logging_dir=str(output_dir / cfg.logging_dir)),
+        )
+    except ValueError as exc:
+        raise ValueError(f"accelerate could not start this run ({exc}); accelerate fixes --mixed_precision once "
+                         "per process, so start a run with other settings in a new process") from exc
+    check_launch(accelerator.num_processes, gpus_visible=torch.cuda.is_available())
+    accelerator.print(describe_launch(accelerator.num_processes, cfg.train_batch_size,
+                                      cfg.gradient_accumulation_steps, _backend(), accelerator.device.type))
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
-    if cfg.allow_tf32 and torch.cuda.is_available():
-        torch.backends.cuda.matmul.allow_tf32 = True
+    remove_leftovers(accelerator, output_dir)
+    return accelerator
 
-    set_seed(cfg.seed)  # the fresh ControlNet layers are initialised from the global RNG
-    # Depth is estimated once, by the main process, before training; then every rank (and every
-    # DataLoader worker) only reads the cache and the estimator is released.
+
+def prepare_dataset(cfg: TrainConfig, accelerator, *, estimator=None, progress: bool = True) -> VOSClipDataset:
+    """The clip dataset on every process. Depth is estimated once, by the main process, before
+    training; then every process (and every DataLoader worker) only reads the cache."""
     dataset = None
     if accelerator.is_main_process:
-        dataset = build_dataset(cfg, estimator=estimator, log=lambda m: accelerator.print(m))
+        dataset = build_dataset(cfg, estimator=estimator, log=accelerator.print)
         precompute_depth(dataset, progress=progress)
     accelerator.wait_for_everyone()
     if dataset is None:
         dataset = build_dataset(replace(cfg, depth_model=None), log=lambda m: None)
     if isinstance(dataset.depth, DepthCache) and dataset.depth.estimator is not None:
-        dataset.depth.estimator = None
+        dataset.depth.estimator = None  # release the depth model
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+    return dataset
+
+
+def prepare_models(cfg: TrainConfig, accelerator) -> tuple[dict, Any, torch.dtype]:
+    """Frozen modules on the device (``unet``, ``vae``, ``image_encoder``, ``feature_extractor``),
+    the trainable ControlNet and the dtype of the frozen weights."""
     weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(accelerator.mixed_precision, torch.float32)
+    set_seed(cfg.seed)  # the fresh ControlNet layers are initialised from the global RNG
     unet, vae, image_encoder, feature_extractor, controlnet = load_frozen_models(cfg, weight_dtype)
     for m in (unet, vae, image_encoder):
         m.requires_grad_(False)
@@ -408,25 +450,20 @@ def train(cfg: TrainConfig, *, estimator=None, should_stop: Callable[[], bool] |
     if cfg.gradient_checkpointing:
         controlnet.enable_gradient_checkpointing()
         unet.enable_gradient_checkpointing()
+    frozen = dict(unet=unet, vae=vae, image_encoder=image_encoder, feature_extractor=feature_extractor)
+    return frozen, controlnet, weight_dtype
 
-    # Checkpoints: the ControlNet as save_pretrained safetensors; accelerate keeps optimiser,
-    # scheduler, scaler and RNG states next to it.
-    def save_hook(models, weights, out):
-        if accelerator.is_main_process:
-            for m in models:
-                accelerator.unwrap_model(m).save_pretrained(os.path.join(out, "controlnet"), safe_serialization=True)
-        while weights:
-            weights.pop()
 
-    def load_hook(models, inp):
-        while models:
-            m = models.pop()
-            loaded = load_controlnet(os.path.join(inp, "controlnet"))
-            accelerator.unwrap_model(m).load_state_dict(loaded.state_dict(), strict=True)
-            del loaded
-
-    accelerator.register_save_state_pre_hook(save_hook)
-    accelerator.register_load_state_pre_hook(load_hook)
+def setup_training(cfg: TrainConfig, *, estimator=None, progress: bool = True) -> TrainingRun:
+    """Check the settings and the launch, build data, models, optimiser and schedule, and resume
+    from ``--resume_from_checkpoint`` when given."""
+    cfg.validate()
+    accelerator = make_accelerator(cfg)
+    dataset = prepare_dataset(cfg, accelerator, estimator=estimator, progress=progress)
+    frozen, controlnet, weight_dtype = prepare_models(cfg, accelerator)
+    register_hooks(accelerator)
+    if cfg.allow_tf32 and torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = True
 
     lr = cfg.learning_rate
     if cfg.scale_lr:
@@ -438,156 +475,150 @@ def train(cfg: TrainConfig, *, estimator=None, should_stop: Callable[[], bool] |
         num_workers=cfg.dataloader_num_workers, worker_init_fn=seed_worker, drop_last=False,
         pin_memory=torch.cuda.is_available(),
     )
+    # accelerate steps a prepared scheduler once per process and update
     lr_scheduler = get_scheduler(cfg.lr_scheduler, optimizer=optimizer,
                                  num_warmup_steps=cfg.lr_warmup_steps * accelerator.num_processes,
                                  num_training_steps=cfg.max_train_steps * accelerator.num_processes)
     controlnet, optimizer, loader, lr_scheduler = accelerator.prepare(controlnet, optimizer, loader, lr_scheduler)
+    run = TrainingRun(cfg, accelerator, dataset, sampler, loader, controlnet, frozen, optimizer, lr_scheduler,
+                      SigmaSampler(cfg.sigma_distribution, loc=cfg.sigma_loc, scale=cfg.sigma_scale), weight_dtype,
+                      steps_per_epoch=max(1, math.ceil(len(loader) / cfg.gradient_accumulation_steps)))
 
-    steps_per_epoch = max(1, math.ceil(len(loader) / cfg.gradient_accumulation_steps))
-    global_step = 0
-    resumed = resolve_resume(cfg)
-    if cfg.resume_from_checkpoint and resumed is None:
-        accelerator.print(f"no checkpoint in {output_dir}; starting a new run")
-    if resumed is not None:
-        accelerator.print(f"resuming from {resumed}")
-        accelerator.load_state(str(resumed))
-        global_step = int(resumed.name[len(CHECKPOINT_PREFIX):])
-    first_epoch = global_step // steps_per_epoch
-    skip_batches = (global_step % steps_per_epoch) * cfg.gradient_accumulation_steps
+    run.resumed_from = shared_resume(accelerator, run.output_dir, cfg.resume_from_checkpoint)
+    if cfg.resume_from_checkpoint and run.resumed_from is None:
+        accelerator.print(f"no checkpoint in {run.output_dir}; starting a new run")
+    if run.resumed_from is not None:
+        accelerator.print(f"resuming from {run.resumed_from}")
+        accelerator.load_state(str(run.resumed_from))
+        run.global_step = checkpoint_step(run.resumed_from)
 
-    if accelerator.is_main_process and report_to:
+    if accelerator.is_main_process and accelerator.log_with:
         tracker_cfg = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in asdict(cfg).items()}
         accelerator.init_trackers("levitor-controlnet", config=tracker_cfg)
-
-    sigma_sampler = SigmaSampler(cfg.sigma_distribution, loc=cfg.sigma_loc, scale=cfg.sigma_scale)
-    total_batch = cfg.train_batch_size * accelerator.num_processes * cfg.gradient_accumulation_steps
-    accelerator.print(f"{len(dataset)} videos, {steps_per_epoch} steps per epoch, total batch {total_batch}, "
-                      f"{cfg.max_train_steps} steps, lr {lr:g}, mixed precision {accelerator.mixed_precision}")
-
-    validator = None
     if accelerator.is_main_process and cfg.validation_steps <= cfg.max_train_steps:
-        from .validation import Validator
+        run.validator = Validator(cfg, log=accelerator.print, **frozen)
+    accelerator.print(f"{len(dataset)} videos, {run.steps_per_epoch} steps per epoch, {cfg.max_train_steps} steps, "
+                      f"lr {lr:g}, mixed precision {accelerator.mixed_precision}")
+    return run
 
-        validator = Validator(cfg, unet=unet, vae=vae, image_encoder=image_encoder,
-                              feature_extractor=feature_extractor, log=accelerator.print)
 
-    result = TrainResult(global_step=global_step, resumed_from=resumed)
-    bar = tqdm(range(cfg.max_train_steps), initial=global_step, desc="steps",
+def step_generator(seed: int, step: int, micro: int, process_index: int) -> torch.Generator:
+    """The generator of every random draw of one micro-batch (the same after a resume)."""
+    state = np.random.SeedSequence([seed, step, micro, process_index]).generate_state(1)[0]
+    return torch.Generator().manual_seed(int(state))
+
+
+def train_micro_step(run: TrainingRun, batch: dict, micro: int) -> tuple[torch.Tensor, bool]:
+    """Forward and backward of one micro-batch; on the last one of an optimiser step, clip and
+    apply the update. Returns this process's loss and whether the update was dropped because the
+    gradient was not finite."""
+    cfg, accelerator = run.cfg, run.accelerator
+    skipped = False
+    with accelerator.accumulate(run.controlnet):
+        gen = step_generator(cfg.seed, run.global_step, micro, accelerator.process_index)
+        loss = compute_loss(cfg, batch, gen, controlnet=run.controlnet, sigma_sampler=run.sigma_sampler,
+                            device=accelerator.device, weight_dtype=run.weight_dtype, **run.frozen)
+        accelerator.backward(loss)
+        if accelerator.sync_gradients:
+            norm = accelerator.clip_grad_norm_(run.controlnet.parameters(),
+                                               cfg.max_grad_norm if cfg.max_grad_norm > 0 else math.inf)
+            # fp16 runs leave overflow to the GradScaler; otherwise a non-finite gradient would poison
+            # the weights: drop this update (the norm is that of the reduced gradient, the same everywhere).
+            if accelerator.mixed_precision != "fp16" and not torch.isfinite(torch.as_tensor(norm)):
+                run.optimizer.zero_grad(set_to_none=True)
+                skipped = True
+        run.optimizer.step()
+        run.lr_scheduler.step()
+        run.optimizer.zero_grad(set_to_none=True)
+    return loss.detach(), skipped
+
+
+def _epoch_batches(run: TrainingRun, epoch: int, skip: int):
+    if hasattr(run.loader, "set_epoch"):
+        run.loader.set_epoch(epoch)  # accelerate's loader: sampler, dataset and its own epoch counter
+    run.sampler.set_epoch(epoch)
+    run.dataset.set_epoch(epoch)
+    return run.accelerator.skip_first_batches(run.loader, skip) if skip else run.loader
+
+
+def _after_step(run: TrainingRun, report: StepReport, stop: bool) -> None:
+    """Checkpoint and validation after an optimiser step."""
+    cfg = run.cfg
+    if stop or run.global_step % cfg.checkpointing_steps == 0:  # a stopped run can always resume
+        save_checkpoint(run.accelerator, run.output_dir, run.global_step, cfg.checkpoints_total_limit)
+    if run.validator is not None and run.global_step % cfg.validation_steps == 0:
+        run.validator.run(report.controlnet, run.global_step, run.accelerator)
+
+
+def run_training(run: TrainingRun, result: TrainResult, *, should_stop: Callable[[], bool] | None = None,
+                 on_step: Callable[[StepReport], None] | None = None, progress: bool = True) -> None:
+    """Train from ``run.global_step`` to ``--max_train_steps`` (or until ``should_stop`` on any process)."""
+    cfg, accelerator = run.cfg, run.accelerator
+    first_epoch = run.global_step // run.steps_per_epoch
+    skip = (run.global_step % run.steps_per_epoch) * cfg.gradient_accumulation_steps
+    bar = tqdm(range(cfg.max_train_steps), initial=run.global_step, desc="steps",
                disable=not (progress and accelerator.is_local_main_process))
     epoch = first_epoch
-    accum_loss = 0.0
-    stop = global_step >= cfg.max_train_steps
     try:
-        while not stop:
-            if hasattr(loader, "set_epoch"):
-                loader.set_epoch(epoch)  # accelerate's loader: sampler, dataset and its own epoch counter
-            sampler.set_epoch(epoch)
-            dataset.set_epoch(epoch)
-            epoch_loader = loader
-            if epoch == first_epoch and skip_batches:
-                epoch_loader = accelerator.skip_first_batches(loader, skip_batches)
-            micro = 0
-            for batch in epoch_loader:
-                with accelerator.accumulate(controlnet):
-                    gen = torch.Generator().manual_seed(
-                        int(np.random.SeedSequence([cfg.seed, global_step, micro, accelerator.process_index])
-                            .generate_state(1)[0]))
-                    micro += 1
-                    loss = compute_loss(cfg, batch, gen, controlnet=controlnet, unet=unet, vae=vae,
-                                        image_encoder=image_encoder, feature_extractor=feature_extractor,
-                                        sigma_sampler=sigma_sampler, device=accelerator.device, weight_dtype=weight_dtype)
-                    accum_loss += accelerator.gather(loss.detach()[None]).mean().item() / cfg.gradient_accumulation_steps
-                    accelerator.backward(loss)
-                    if accelerator.sync_gradients:
-                        norm = accelerator.clip_grad_norm_(controlnet.parameters(),
-                                                           cfg.max_grad_norm if cfg.max_grad_norm > 0 else math.inf)
-                        # fp16 runs leave overflow to the GradScaler; otherwise a non-finite gradient
-                        # would poison the weights: drop this update (identical on every rank).
-                        if accelerator.mixed_precision != "fp16" and not torch.isfinite(torch.as_tensor(norm)):
-                            optimizer.zero_grad(set_to_none=True)
-                            result.skipped_steps += 1
-                            logger.warning("non-finite gradient at step %d: update skipped", global_step + 1)
-                    optimizer.step()
-                    lr_scheduler.step()
-                    optimizer.zero_grad(set_to_none=True)
+        while run.global_step < cfg.max_train_steps:
+            losses, samples = [], []
+            for batch in _epoch_batches(run, epoch, skip if epoch == first_epoch else 0):
+                loss, skipped = train_micro_step(run, batch, micro=len(losses))
+                losses.append(loss)
+                samples += list(zip(batch["video"].tolist(), batch["start"].tolist()))
                 if not accelerator.sync_gradients:
                     continue
-                global_step += 1
-                micro = 0
+                run.global_step += 1
+                result.skipped_steps += skipped
+                if skipped:
+                    logger.warning("non-finite gradient at step %d: update skipped", run.global_step)
+                local = torch.stack(losses).float()
+                report = StepReport(run.global_step, accelerator.gather(local.mean()[None]).mean().item(),
+                                    local.mean().item(), samples, accelerator.process_index,
+                                    accelerator.num_processes, accelerator.unwrap_model(run.controlnet))
+                losses, samples = [], []
+                result.losses.append(report.loss)
                 bar.update(1)
-                result.losses.append(accum_loss)
-                logs = {"loss": accum_loss, "lr": lr_scheduler.get_last_lr()[0], "skipped_steps": result.skipped_steps}
-                bar.set_postfix(loss=f"{accum_loss:.4f}")
-                accelerator.log(logs, step=global_step)
-                accum_loss = 0.0
-                stop = global_step >= cfg.max_train_steps or (should_stop is not None and should_stop())
-                if stop or global_step % cfg.checkpointing_steps == 0:
-                    _save_checkpoint(cfg, accelerator, global_step)  # a stopped run can always resume
-                if validator is not None and accelerator.is_main_process and global_step % cfg.validation_steps == 0:
-                    validator.run(accelerator.unwrap_model(controlnet), global_step, accelerator)
+                bar.set_postfix(loss=f"{report.loss:.4f}")
+                accelerator.log({"loss": report.loss, "lr": run.lr_scheduler.get_last_lr()[0],
+                                 "skipped_steps": result.skipped_steps}, step=run.global_step)
+                if should_stop is not None and should_stop():
+                    accelerator.set_trigger()
+                stop = run.global_step >= cfg.max_train_steps or (should_stop is not None
+                                                                  and accelerator.check_trigger())
+                _after_step(run, report, stop)
+                if on_step is not None:
+                    on_step(report)
                 if stop:
-                    break
+                    return
             epoch += 1
-    except KeyboardInterrupt:
+    finally:
         bar.close()
-        if accelerator.num_processes == 1 and global_step > 0:
-            path = _save_checkpoint(cfg, accelerator, global_step)
-            accelerator.print(f"interrupted at step {global_step}; saved {path} (resume with "
+
+
+def train(cfg: TrainConfig, *, estimator=None, should_stop: Callable[[], bool] | None = None,
+          on_step: Callable[[StepReport], None] | None = None, progress: bool = True) -> TrainResult:
+    """Run (or resume) a training run and save ``<output_dir>/controlnet``.
+
+    ``should_stop`` is asked after every step (a stopped run saves a checkpoint); ``on_step``
+    gets a :class:`StepReport` after every step, on every process."""
+    run = setup_training(cfg, estimator=estimator, progress=progress)
+    accelerator = run.accelerator
+    result = TrainResult(global_step=run.global_step, resumed_from=run.resumed_from)
+    try:
+        run_training(run, result, should_stop=should_stop, on_step=on_step, progress=progress)
+    except KeyboardInterrupt:
+        if accelerator.num_processes == 1 and run.global_step > 0:
+            path = save_checkpoint(accelerator, run.output_dir, run.global_step, cfg.checkpoints_total_limit)
+            accelerator.print(f"interrupted at step {run.global_step}; saved {path} (resume with "
                               f"--resume_from_checkpoint latest)")
         accelerator.end_training()
-        _reset_accelerate(accelerator)
         raise
-    bar.close()
-
-    accelerator.wait_for_everyone()
-    result.global_step = global_step
-    result.problems = list(dataset.problems)
-    if accelerator.is_main_process:
-        final = output_dir / "controlnet"
-        tmp = output_dir / ".controlnet.partial"
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        accelerator.unwrap_model(controlnet).save_pretrained(tmp, safe_serialization=True)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        result.controlnet_dir = final
+    result.global_step = run.global_step
+    result.problems = list(run.dataset.problems)
+    result.controlnet_dir = save_controlnet(accelerator, run.controlnet, run.output_dir)
     accelerator.end_training()
-    _reset_accelerate(accelerator)
     return result
-
-
-def _reset_accelerate(accelerator) -> None:
-    """Forget accelerate's process-wide state after a single-process run, so that ``train`` can run
-    again in the same process with other settings (e.g. another mixed precision)."""
-    if accelerator.num_processes == 1:
-        from accelerate.state import AcceleratorState
-
-        AcceleratorState._reset_state(reset_partial_state=True)
-
-
-def _save_checkpoint(cfg: TrainConfig, accelerator, step: int) -> Path:
-    """Write ``checkpoint-<step>`` atomically: into a hidden folder first, renamed when complete, so
-    an interrupted save never leaves a checkpoint that ``latest`` would pick up."""
-    out = Path(cfg.output_dir)
-    final = out / f"{CHECKPOINT_PREFIX}{step}"
-    partial = out / f".{CHECKPOINT_PREFIX}{step}.partial"
-    if accelerator.is_main_process:
-        if partial.exists():
-            shutil.rmtree(partial)
-        if cfg.checkpoints_total_limit is not None:
-            existing = [p for s, p in _checkpoint_steps(out) if s != step]
-            for p in existing[: max(0, len(existing) - (cfg.checkpoints_total_limit - 1))]:
-                shutil.rmtree(p, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(partial))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(partial, final)
-    accelerator.wait_for_everyone()
-    return final
 
 
 def compute_loss(cfg: TrainConfig, batch: dict, generator: torch.Generator, *, controlnet, unet, vae,
@@ -595,8 +626,6 @@ def compute_loss(cfg: TrainConfig, batch: dict, generator: torch.Generator, *, c
                  device: torch.device | str | None = None, weight_dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """The training loss of one batch ``{"frames", "control"}`` (B,F,3,H,W); every random draw
     (VAE sample, noise augmentation, dropout, sigma, noise) comes from ``generator`` (CPU)."""
-    from ..generation.conditioning import encode_clip_image, encode_first_frame_latents, encode_video_latents
-
     device = device if device is not None else next(unet.parameters()).device
     sigma_sampler = sigma_sampler or SigmaSampler(cfg.sigma_distribution, loc=cfg.sigma_loc, scale=cfg.sigma_scale)
     pixel_values, control = batch_to_model_inputs(batch, device)
@@ -631,11 +660,3 @@ def evaluate_loss(cfg: TrainConfig, batch: dict, seeds: list[int], **models) -> 
     losses = [compute_loss(cfg, batch, torch.Generator().manual_seed(s), **models).item() for s in seeds]
     return float(np.mean(losses))
 
-
-def config_from_dict(values: dict[str, Any]) -> TrainConfig:
-    """A :class:`TrainConfig` from a dict, refusing unknown keys."""
-    known = {f.name for f in fields(TrainConfig)}
-    unknown = set(values) - known
-    if unknown:
-        raise ValueError(f"unknown training option(s): {', '.join(sorted(unknown))}")
-    return TrainConfig(**values)

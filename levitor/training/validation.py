@@ -11,21 +11,23 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
+from diffusers import EulerDiscreteScheduler
+
+from ..demo_scene import make_demo_scene
+from ..generation.pipeline import LeviTorPipeline
+from ..planning.plan import build_plan
+from ..video_io import write_video
 
 logger = logging.getLogger(__name__)
 
 
 def validation_plan(width: int, height: int, num_frames: int):
     """The fixed validation scene planned at ``width x height`` for ``num_frames`` frames."""
-    from ..demo_scene import make_demo_scene
-    from ..planning.plan import build_plan
-
     scene = make_demo_scene(width, height)
     return build_plan(scene.image, scene.depth, scene.object_masks, scene.static_masks, scene.tracks,
                       num_frames=num_frames)
@@ -42,7 +44,6 @@ class Validator:
         self.out_dir = Path(cfg.output_dir) / "validation"
         self._plan = None
         self._scheduler = None
-        self.disabled = False
 
     @property
     def plan(self):
@@ -51,36 +52,15 @@ class Validator:
         return self._plan
 
     def _pipeline(self, controlnet):
-        from diffusers import EulerDiscreteScheduler
-
-        from ..generation.pipeline import LeviTorPipeline
-
         if self._scheduler is None:
             self._scheduler = EulerDiscreteScheduler.from_pretrained(self.cfg.pretrained_model_name_or_path,
                                                                      subfolder="scheduler")
-        try:
-            return LeviTorPipeline(controlnet=controlnet, scheduler=self._scheduler, **self.parts)
-        except TypeError:  # a constructor with other arguments: load through the public loader
-            tmp = Path(tempfile.mkdtemp(prefix="levitor_val_"))
-            controlnet.save_pretrained(tmp, safe_serialization=True)
-            return LeviTorPipeline.from_pretrained(self.cfg.pretrained_model_name_or_path, controlnet=str(tmp),
-                                                   device=controlnet.device)
+        return LeviTorPipeline(controlnet=controlnet, scheduler=self._scheduler, **self.parts)
 
-    def run(self, controlnet, step: int, accelerator=None) -> Path | None:
-        """Sample, save ``validation/step-<step>.gif`` and log it. Returns the file, or None when
-        sampling is unavailable (logged once)."""
-        if self.disabled:
-            return None
-        from ..video_io import write_video
-
-        try:
-            pipe = self._pipeline(controlnet)
-        except ImportError as exc:
-            self.log(f"validation videos disabled: the sampling pipeline is unavailable ({exc})")
-            self.disabled = True
-            return None
-        if hasattr(pipe, "set_progress_bar_config"):
-            pipe.set_progress_bar_config(disable=True)  # the training bar stays the only one
+    def run(self, controlnet, step: int, accelerator=None) -> Path:
+        """Sample, save ``validation/step-<step>.gif`` and log it. Returns the file."""
+        pipe = self._pipeline(controlnet)
+        pipe.set_progress_bar_config(disable=True)  # the training bar stays the only one
         was_training = controlnet.training
         controlnet.train(False)
         try:

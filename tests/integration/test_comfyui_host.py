@@ -110,7 +110,8 @@ cfg = config_parser.extract_node_configuration(sys.argv_pack)
 registry = {"name": cfg.project.name, "os": cfg.project.supported_os, "gpu": cfg.project.supported_accelerators,
             "comfyui": cfg.project.supported_comfyui_version, "publisher": cfg.tool_comfy.publisher_id,
             "icon": cfg.tool_comfy.icon, "repository": cfg.project.urls.repository}
-print("RESULT " + json.dumps({"loaded": loaded, "registry": registry, "v3": {k: issubclass(v, io.ComfyNode) for k, v in new.items()},
+print("RESULT " + json.dumps({"loaded": loaded, "registry": registry,
+                              "v3": {k: issubclass(v, io.ComfyNode) for k, v in new.items()},
                               "display": {k: nodes.NODE_DISPLAY_NAME_MAPPINGS.get(k) for k in new},
                               "log": seen}))
 """
