@@ -140,6 +140,8 @@ NOISE_AUG_STRENGTH = Bound("noise_aug_strength", 0.0, 1.0, meaning="noise added 
 CONTROL_SCALE = Bound("control_scale", 0.0, 10.0, meaning="ControlNet residual scale")
 SEED = Bound("seed", 0, 0xFFFFFFFFFFFFFFFF, integer=True, meaning="noise seed")
 DECODE_CHUNK_SIZE = Bound("decode_chunk_size", 0, 128, integer=True, meaning="frames per VAE decode call, 0 = all")
+SVD_WORKING_SIZE = (1024, 576)  # width x height SVD-xt was trained at; larger images are refused or resized
+SIZE_MULTIPLE = 8  # the VAE's scale factor: width and height of a generated video are multiples of it
 
 # --- depth estimation and automatic segmentation --------------------------------------------------
 DEPTH_INPUT_SIZE = Bound("input_size", 14, 2048, integer=True, meaning="depth estimator input size")

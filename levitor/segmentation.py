@@ -18,7 +18,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .jsontext import as_number, decode_json
+from .jsontext import as_number, decode_json, short_repr
+from .limits import IMAGE_SIDE, MAX_PROMPT_POINTS, TRACK_COORD
 from .weights import read_state_dict
 
 POINTS_FORMAT = "levitor-points"
@@ -35,22 +36,25 @@ Point = tuple[float, float, int]  # (x, y, label): label 1 positive, 0 negative
 def _point(raw: Any, where: str, default_label: int) -> Point:
     if isinstance(raw, dict):
         if "x" not in raw or "y" not in raw:
-            raise ValueError(f"{where}: a point needs 'x' and 'y', got {raw!r}")
+            raise ValueError(f"{where}: a point needs 'x' and 'y', got {short_repr(raw)}")
         x, y, label = raw["x"], raw["y"], raw.get("label", default_label)
     elif isinstance(raw, (list, tuple)) and len(raw) in (2, 3):
         x, y = raw[0], raw[1]
         label = raw[2] if len(raw) == 3 else default_label
     else:
-        raise ValueError(f"{where}: a point must be {{'x', 'y', 'label'}} or [x, y, label], got {raw!r}")
+        raise ValueError(f"{where}: a point must be {{'x', 'y', 'label'}} or [x, y, label], got {short_repr(raw)}")
     label = as_number(label, f"{where} label")
     if label not in (0.0, 1.0):
         raise ValueError(f"{where}: label must be 1 (positive) or 0 (negative), got {label:g}")
-    return (as_number(x, f"{where} x"), as_number(y, f"{where} y"), int(label))
+    return (TRACK_COORD.check(as_number(x, f"{where} x"), f"{where} x"),
+            TRACK_COORD.check(as_number(y, f"{where} y"), f"{where} y"), int(label))
 
 
 def _point_list(raw: Any, where: str, default_label: int) -> list[Point]:
     if not isinstance(raw, list):
         raise ValueError(f"{where} must be a list of points")
+    if len(raw) > MAX_PROMPT_POINTS:
+        raise ValueError(f"{where} has {len(raw)} points, above the {MAX_PROMPT_POINTS} allowed")
     return [_point(p, f"{where} point {i}", default_label) for i, p in enumerate(raw)]
 
 
@@ -75,10 +79,10 @@ def parse_points(data: Any, *, image_size: Sequence[int] | None = None, negative
             raise ValueError(f"{name}: version {obj.get('version')!r} is not supported (expected {POINTS_VERSION})")
         if obj.get("image_size") is not None:
             size = obj["image_size"]
-            if not isinstance(size, (list, tuple)) or len(size) != 2 or min(as_number(v, f"{name} image_size")
-                                                                            for v in size) <= 0:
-                raise ValueError(f"{name}: image_size must be [width, height], got {size!r}")
-            source_size = (float(size[0]), float(size[1]))
+            if not isinstance(size, (list, tuple)) or len(size) != 2:
+                raise ValueError(f"{name}: image_size must be [width, height], got {short_repr(size)}")
+            source_size = (float(IMAGE_SIDE.check(size[0], f"{name} image_size width")),
+                           float(IMAGE_SIDE.check(size[1], f"{name} image_size height")))
         if "objects" in obj:
             if not isinstance(obj["objects"], list):
                 raise ValueError(f"{name}: 'objects' must be a list")
@@ -103,6 +107,8 @@ def parse_points(data: Any, *, image_size: Sequence[int] | None = None, negative
         objects[-1] = objects[-1] + _point_list(neg, "negative_coord_str", 0)
     if not objects:
         raise ValueError(f"{name} has no points; click at least one positive point on the object")
+    if sum(len(pts) for pts in objects) > MAX_PROMPT_POINTS:
+        raise ValueError(f"{name} has more than {MAX_PROMPT_POINTS} points in all")
     if source_size is not None and image_size is not None:
         sx, sy = image_size[0] / source_size[0], image_size[1] / source_size[1]
         objects = [[(x * sx, y * sy, lab) for x, y, lab in pts] for pts in objects]

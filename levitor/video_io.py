@@ -7,13 +7,14 @@ failed write never leaves a half-written output.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from PIL import Image
 
-from .fileio import atomic_path
+from .fileio import atomic_dir, atomic_path
 from .planning.scene import disparity8_to_depth, disparity_to_depth
 
 
@@ -29,9 +30,24 @@ def _open(path: str | os.PathLike, what: str) -> Image.Image:
     return img
 
 
+def _high_precision_to_uint8(arr: np.ndarray) -> np.ndarray:
+    """16-bit / 32-bit integer values (0..65535) and float values (0..1, or 0..255 when larger) as uint8."""
+    if np.issubdtype(arr.dtype, np.floating):
+        arr = np.nan_to_num(arr.astype(np.float64), nan=0.0, posinf=255.0, neginf=0.0)
+        scale = 255.0 if arr.max() <= 1.0 else 1.0
+        return np.clip(np.rint(arr * scale), 0, 255).astype(np.uint8)
+    arr = arr.astype(np.int64)
+    return np.clip(np.rint(arr / 257.0), 0, 255).astype(np.uint8)
+
+
 def load_image(path: str | os.PathLike) -> np.ndarray:
-    """An RGB image as ``(H, W, 3)`` uint8."""
-    return np.asarray(_open(path, "image").convert("RGB"), dtype=np.uint8)
+    """An RGB image as ``(H, W, 3)`` uint8. 16-bit images are scaled (65535 -> 255), float images
+    from 0..1 (or taken as 0..255 when larger); plain ``convert("RGB")`` would clip them to white."""
+    img = _open(path, "image")
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        grey = _high_precision_to_uint8(np.asarray(img))
+        return np.repeat(grey[..., None], 3, axis=-1)
+    return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
 def load_mask(path: str | os.PathLike) -> np.ndarray:
@@ -44,7 +60,7 @@ def load_mask(path: str | os.PathLike) -> np.ndarray:
     return arr > 0
 
 
-def load_depth(path: str | os.PathLike, kind: str = "auto") -> np.ndarray:
+def load_depth(path: str | os.PathLike, kind: str = "auto", *, with_source: bool = False):
     """A depth map in reference units (``(H, W)`` float64 in ``(0, 1]``, smaller = nearer).
 
     ``kind``: ``"reference"`` (values already reference depth, ``.npy``), ``"disparity"`` (raw
@@ -52,6 +68,9 @@ def load_depth(path: str | os.PathLike, kind: str = "auto") -> np.ndarray:
     disparity ``d8`` as the reference computes it), or ``"auto"``: ``.npy``/``.npz`` whose values
     lie in ``(0, 1]`` are reference depth and other arrays disparity; 8-bit images are ``d8``;
     16-bit and float images are disparity.
+
+    ``with_source=True`` returns ``(depth, source)``, ``source`` the array as read before any
+    conversion to grey (for :func:`levitor.planning.scene.depth_warnings`).
     """
     p = Path(path)
     kinds = ("auto", "reference", "disparity", "disparity8")
@@ -69,22 +88,28 @@ def load_depth(path: str | os.PathLike, kind: str = "auto") -> np.ndarray:
         arr = np.asarray(arr, dtype=np.float64)
         if arr.ndim == 3 and arr.shape[-1] == 1:
             arr = arr[..., 0]
+        source = arr
+        if arr.ndim == 3 and arr.shape[-1] in (3, 4):
+            arr = arr[..., :3].mean(axis=-1)
         if kind == "auto":
             kind = "reference" if arr.size and np.all(np.isfinite(arr)) and arr.min() > 0 and arr.max() <= 1 else "disparity"
     else:
         img = _open(p, "depth")
+        source = np.asarray(img.convert("RGB") if img.mode in ("P", "RGBA") else img)
         if img.mode in ("RGB", "RGBA", "P", "LA"):
             img = img.convert("L")
         arr = np.asarray(img)
         if kind == "auto":
             kind = "disparity8" if arr.dtype == np.uint8 else "disparity"
     if kind == "reference":
-        return np.asarray(arr, dtype=np.float64)
-    if kind == "disparity8":
+        depth = np.asarray(arr, dtype=np.float64)
+    elif kind == "disparity8":
         if arr.dtype != np.uint8 and (arr.min() < 0 or arr.max() > 255):
             raise ValueError(f"depth {p}: 8-bit disparity must lie in 0..255")
-        return disparity8_to_depth(np.asarray(arr).astype(np.uint8))
-    return disparity_to_depth(np.asarray(arr, dtype=np.float32))
+        depth = disparity8_to_depth(np.asarray(arr).astype(np.uint8))
+    else:
+        depth = disparity_to_depth(np.asarray(arr, dtype=np.float32))
+    return (depth, source) if with_source else depth
 
 
 def _as_frames(frames) -> np.ndarray:
@@ -162,17 +187,39 @@ def read_video(path: str | os.PathLike) -> np.ndarray:
         raise ValueError(f"video {p} could not be decoded: {exc}") from exc
 
 
-def write_frames(frames, folder: str | os.PathLike, prefix: str = "frame") -> list[Path]:
-    """Write frames as numbered PNGs ``{prefix}_0000.png``... in ``folder``."""
-    arr = _as_frames(frames)
+def _frame_name(prefix: str, i: int) -> str:
+    return f"{prefix}_{i:04d}.png"
+
+
+def check_frames_folder(folder: str | os.PathLike, prefix: str = "frame", what: str | None = None) -> Path:
+    """Check that ``folder`` can be replaced by a new set of frames: absent, or a folder holding
+    nothing but ``{prefix}_NNNN.png`` frames (a folder with other files is never emptied)."""
     folder = Path(folder)
-    paths = []
-    for i, f in enumerate(arr):
-        p = folder / f"{prefix}_{i:04d}.png"
-        with atomic_path(p) as tmp:
-            Image.fromarray(f).save(tmp, format="PNG")
-        paths.append(p)
-    return paths
+    what = what or f"frames folder {folder}"
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{what} is a file; give a folder for the PNG frames")
+    if folder.is_dir():
+        pattern = re.compile(rf"{re.escape(prefix)}_\d{{4,}}\.png")
+        others = sorted(p.name for p in folder.iterdir() if not pattern.fullmatch(p.name))
+        if others:
+            raise ValueError(f"{what} holds other files ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}); "
+                             "give a new or empty folder (its frames are replaced on every run)")
+    return folder
+
+
+def write_frames(frames, folder: str | os.PathLike, prefix: str = "frame") -> list[Path]:
+    """Write frames as numbered PNGs ``{prefix}_0000.png``... as the whole content of ``folder``.
+
+    The folder is written beside its place and swapped in at the end, so a rerun with fewer frames
+    leaves no stale PNGs and a failed write leaves the old folder as it was. A folder holding other
+    files is refused (:func:`check_frames_folder`).
+    """
+    arr = _as_frames(frames)
+    folder = check_frames_folder(folder, prefix)
+    with atomic_dir(folder) as tmp:
+        for i, f in enumerate(arr):
+            Image.fromarray(f).save(tmp / _frame_name(prefix, i), format="PNG")
+    return [folder / _frame_name(prefix, i) for i in range(len(arr))]
 
 
 def save_png(array: np.ndarray, path: str | os.PathLike) -> Path:

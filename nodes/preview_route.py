@@ -2,10 +2,16 @@
 
 Body: ``{"node_id": str, "tracks": <tracks JSON>, "num_frames": int, "frame": int | null}``.
 The scene comes from :mod:`.scene_cache` (stored by LeviTorTrajectory3DEditor when it runs); the
-tracks are resampled and the object masks rendered with the core planning library, and the answer
-is a PNG of the chosen frame's moved object labels (coloured, transparent where no object is), or
-a JSON error ``{"error": ..., "field": ...}`` with status 400.
+tracks are resampled and only the chosen frame is rendered, from the scene lifted to 3D once, with
+the core planning library. The answer is a PNG of that frame's moved object labels (coloured,
+transparent where no object is), or a JSON error ``{"error": ..., "field": ...}``:
 
+* 400: a bad request (the field named); the bounds are the library's (:mod:`levitor.limits`);
+* 413: a body above ``MAX_JSON_BYTES``, counted while reading (also for chunked bodies);
+* 409: superseded: a newer request of the same node came while this one waited or rendered;
+* 429: ``MAX_WAITING`` requests are already waiting (``Retry-After: 1``).
+
+At most ``MAX_RENDERS`` renders run at once, and never two of one node (:class:`PreviewQueue`).
 The request handling is plain functions (:func:`parse_request`, :func:`render_preview_png`,
 :func:`handle_preview`); :func:`register_routes` adds the aiohttp handler to the running server and
 does nothing where there is none (tests, command line).
@@ -25,6 +31,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
+from levitor.jsontext import decode_json, short_repr
+from levitor.limits import MAX_JSON_BYTES, NUM_FRAMES
 from levitor.planning.options import PlanOptions
 from levitor.planning.stages import LiftedScene, lift_scene, render_stage
 from levitor.planning.tracks import parse_tracks, stay_track
@@ -35,11 +43,10 @@ from . import scene_cache
 _log = logging.getLogger(__name__)
 
 ROUTE = "/levitor/preview"
-MAX_FRAMES = 256
-MAX_BODY_BYTES = 2 * 1024 * 1024
+MAX_RENDERS = 1  # renders at once (all nodes); one per node in any case
+MAX_WAITING = 4  # requests waiting for their turn (one per node); more are answered 429
+MAX_NODE_ID_CHARS = 256
 
-# One render at a time, off the event loop, so previews never block the queue or pile up.
-_executor: ThreadPoolExecutor | None = None
 _registered = False
 _lift_lock = threading.Lock()
 _lift_cache: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
@@ -71,37 +78,36 @@ def _int_field(body: dict, key: str, *, required: bool) -> int | None:
         if required:
             raise PreviewError(key, f"'{key}' is required (an integer)")
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or float(value) != int(value):
-        raise PreviewError(key, f"'{key}' must be an integer, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            isinstance(value, float) and not (math.isfinite(value) and value.is_integer())):
+        raise PreviewError(key, f"'{key}' must be an integer, got {short_repr(value)}")
     return int(value)
 
 
 def parse_request(body: Any) -> PreviewRequest:
-    """Validate a preview request body (a dict, or JSON text/bytes)."""
-    if isinstance(body, (bytes, bytearray)):
+    """Validate a preview request body (a dict, or JSON text/bytes); the bounds are the library's
+    (:mod:`levitor.limits`)."""
+    if isinstance(body, (str, bytes, bytearray)):
         try:
-            body = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise PreviewError("body", "the request body must be UTF-8 JSON") from exc
-    if isinstance(body, str):
-        try:
-            body = json.loads(body)
-        except json.JSONDecodeError as exc:
-            raise PreviewError("body", f"the request body is not valid JSON: {exc.msg}") from exc
+            body = decode_json(body, "the request body")
+        except ValueError as exc:
+            raise PreviewError("body", str(exc)) from exc
     if not isinstance(body, dict):
         raise PreviewError("body", "the request body must be a JSON object with node_id, tracks, num_frames, frame")
     node_id = body.get("node_id")
-    if isinstance(node_id, bool) or not isinstance(node_id, (str, int)) or str(node_id) == "":
-        raise PreviewError("node_id", f"'node_id' must be the editor node's id (a string), got {node_id!r}")
+    if isinstance(node_id, bool) or not isinstance(node_id, (str, int)) or str(node_id) == "" \
+            or len(str(node_id)) > MAX_NODE_ID_CHARS:
+        raise PreviewError("node_id", f"'node_id' must be the editor node's id (a string), got {short_repr(node_id)}")
     if body.get("tracks") is None:
         raise PreviewError("tracks", "'tracks' is required: the tracks JSON (object, list or text)")
     num_frames = _int_field(body, "num_frames", required=True)
-    if not 1 <= num_frames <= MAX_FRAMES:
-        raise PreviewError("num_frames", f"'num_frames' must be between 1 and {MAX_FRAMES}, got {num_frames}")
+    if not NUM_FRAMES.lo <= num_frames <= NUM_FRAMES.hi:
+        raise PreviewError("num_frames", f"'num_frames' must be between {NUM_FRAMES.lo} and {NUM_FRAMES.hi}, "
+                                         f"got {short_repr(num_frames)}")
     frame = _int_field(body, "frame", required=False)
     if frame is not None and not 0 <= frame < num_frames:
-        raise PreviewError("frame", f"'frame' must be between 0 and num_frames - 1 = {num_frames - 1}, got {frame}")
+        raise PreviewError("frame", f"'frame' must be between 0 and num_frames - 1 = {num_frames - 1}, "
+                                    f"got {short_repr(frame)}")
     return PreviewRequest(str(node_id), body["tracks"], num_frames, frame)
 
 
@@ -111,12 +117,10 @@ def plan_tracks(scene, tracks: Any) -> list:
     Objects whose track is missing or still empty stay in place (the editor sends the state
     being drawn); an extra last track (a camera track) is ignored here.
     """
-    data = tracks
-    if isinstance(data, (str, bytes, bytearray)):
-        try:
-            data = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise PreviewError("tracks", f"'tracks' is not valid JSON: {exc}") from exc
+    try:
+        data = decode_json(tracks, "'tracks'")
+    except ValueError as exc:
+        raise PreviewError("tracks", str(exc)) from exc
     raw = data.get("tracks") if isinstance(data, dict) else data
     if not isinstance(raw, list):
         raise PreviewError("tracks", "'tracks' must hold a list of tracks (levitor-tracks JSON)")
@@ -182,7 +186,7 @@ def encode_png(array: np.ndarray) -> bytes:
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(array)).save(buf, format="PNG")
+    Image.fromarray(np.ascontiguousarray(array)).save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
 
 
@@ -210,27 +214,130 @@ def handle_preview(body: Any, get_scene: Callable[[str], Any] = scene_cache.get_
         return exc.status, "application/json", json.dumps(exc.to_json()).encode("utf-8")
 
 
-def _get_executor() -> ThreadPoolExecutor:
-    global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="levitor-preview")
-    return _executor
+class PreviewQueue:
+    """Who renders when: at most ``max_renders`` renders at once and one per editor node; at most
+    ``max_waiting`` requests waiting (more are refused, 429); a node's newer request replaces its
+    waiting one (answered 409 at once) and discards the result of its running one (409 when it
+    ends). One queue per event loop."""
+
+    def __init__(self, max_renders: int = MAX_RENDERS, max_waiting: int = MAX_WAITING):
+        self.max_renders = max_renders
+        self.max_waiting = max_waiting
+        self._cond = asyncio.Condition()
+        self._running: set[str] = set()
+        self._waiting: dict[str, dict] = {}  # node id -> its waiting request
+        self._latest: dict[str, int] = {}  # node id -> ticket of its newest request
+        self._tickets = 0
+        self._executor = ThreadPoolExecutor(max_workers=max_renders, thread_name_prefix="levitor-preview")
+        weakref.finalize(self, self._executor.shutdown, wait=False)
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    async def submit(self, node_id: str, work: Callable[[], Any]) -> tuple[str, Any]:
+        """Run ``work()`` in a worker thread when its turn comes: ``("done", result)``,
+        ``("superseded", None)`` or ``("busy", None)``."""
+        loop = asyncio.get_running_loop()
+        async with self._cond:
+            self._tickets += 1
+            me = {"ticket": self._tickets, "superseded": False}
+            older = self._waiting.get(node_id)
+            if older is not None:
+                older["superseded"] = True
+            elif len(self._waiting) >= self.max_waiting:
+                return "busy", None
+            self._waiting[node_id] = me
+            self._latest[node_id] = me["ticket"]
+            self._cond.notify_all()
+            try:
+                await self._cond.wait_for(lambda: me["superseded"] or (
+                    node_id not in self._running and len(self._running) < self.max_renders))
+            finally:
+                if self._waiting.get(node_id) is me:
+                    del self._waiting[node_id]
+            if me["superseded"]:
+                return "superseded", None
+            self._running.add(node_id)
+        job = self._executor.submit(work)
+        job.add_done_callback(lambda _: loop.call_soon_threadsafe(self._finished, node_id))
+        result = await asyncio.wrap_future(job)
+        if self._latest.get(node_id) != me["ticket"]:
+            return "superseded", None
+        self._latest.pop(node_id, None)
+        return "done", result
+
+    def _finished(self, node_id: str) -> None:
+        async def release():
+            async with self._cond:
+                self._running.discard(node_id)
+                self._cond.notify_all()
+
+        asyncio.ensure_future(release())
+
+
+_queues: "weakref.WeakKeyDictionary[Any, PreviewQueue]" = weakref.WeakKeyDictionary()
+
+
+def preview_queue() -> PreviewQueue:
+    """The running event loop's :class:`PreviewQueue`."""
+    loop = asyncio.get_running_loop()
+    queue = _queues.get(loop)
+    if queue is None:
+        queue = _queues[loop] = PreviewQueue()
+    return queue
+
+
+class BodyTooLarge(PreviewError):
+    def __init__(self, limit: int):
+        super().__init__("body", f"the request body is larger than {limit} bytes", status=413)
+
+
+async def read_body(request, limit: int = MAX_JSON_BYTES) -> bytes:
+    """The request body, read in chunks and refused (:class:`BodyTooLarge`) past ``limit`` bytes,
+    whether or not ``Content-Length`` is sent (chunked bodies)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLarge(limit)
+    chunks, size = [], 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json_error(web, exc: PreviewError, headers=None):
+    return web.json_response(exc.to_json(), status=exc.status, headers=headers)
 
 
 async def preview_handler(request):
-    """aiohttp handler for ``POST /levitor/preview``; the render runs in a worker thread."""
+    """aiohttp handler for ``POST /levitor/preview``: body read with a cap, validated on the
+    event loop, rendered in a worker thread when :func:`preview_queue` gives its turn."""
     from aiohttp import web
 
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        return web.json_response({"error": "the request body is too large", "field": "body"}, status=400)
-    body = await request.read()
-    loop = asyncio.get_running_loop()
     try:
-        status, content_type, payload = await loop.run_in_executor(_get_executor(), handle_preview, body)
+        preview = parse_request(await read_body(request))
+    except PreviewError as exc:
+        return _json_error(web, exc)
+    try:
+        state, payload = await preview_queue().submit(preview.node_id, lambda: render_preview_png(preview))
+    except PreviewError as exc:
+        return _json_error(web, exc)
     except Exception as exc:  # an unexpected failure in the renderer: report it, keep the server up
         _log.exception("levitor preview failed")
         return web.json_response({"error": f"preview failed: {exc}", "field": "tracks"}, status=500)
-    return web.Response(status=status, body=payload, content_type=content_type)
+    if state == "busy":
+        return _json_error(web, PreviewError("body", "too many preview requests are waiting; try again shortly",
+                                             status=429), headers={"Retry-After": "1"})
+    if state == "superseded":
+        return _json_error(web, PreviewError("node_id", "superseded by a newer preview request of this node",
+                                             status=409))
+    return web.Response(status=200, body=payload, content_type="image/png")
 
 
 def add_routes(routes) -> None:

@@ -23,7 +23,8 @@ HOST_MODULES = {"nodes", "comfy", "comfy_extras", "comfy_api", "folder_paths", "
 
 # Files whose function-local levitor imports are still to be hoisted by the parts they belong to.
 # Empty this list once they are; the test then holds for every file.
-LOCAL_IMPORTS_PENDING: set[str] = set()
+LOCAL_IMPORTS_PENDING = {
+}
 
 
 def module_name(path: Path) -> str:

@@ -132,3 +132,32 @@ def test_bad_arguments():
         select_keypoints(labels, np.ones((2, 5, 5)), 0, ratio=0)
     with pytest.raises(ValueError, match=r"\(F, H, W\)"):
         select_keypoints(labels[0], np.ones((5, 5)), 0)
+
+
+def test_direct_lloyd_equals_sklearn_kmeans_fit():
+    """The direct Lloyd loop gives scikit-learn's KMeans.fit centres bit for bit (random regions,
+    duplicates, k up to the number of points, inits that leave clusters empty)."""
+    from levitor.planning.keypoints import _kmeans, _kmeans_sklearn
+
+    rng = np.random.default_rng(5)
+    for trial in range(150):
+        n = int(rng.integers(1, 400))
+        spread = float(rng.choice([2.0, 30.0, 500.0]))
+        pts = np.floor(rng.normal(size=(n, 2)) * spread + 100).astype(np.float32)
+        if trial % 5 == 0:
+            pts[: n // 2] = pts[0]  # many duplicates
+        k = int(rng.integers(1, min(n, 8) + 1))
+        init = pts[rng.choice(n, size=k, replace=False)] if trial % 3 else pts[np.zeros(k, dtype=int)]
+        np.testing.assert_array_equal(_kmeans(pts, init), _kmeans_sklearn(pts, init))
+
+
+def test_labels_fitted_in_parallel_give_the_serial_result(monkeypatch):
+    from levitor.planning import keypoints
+
+    labels, depths = moving_labels(n_frames=5)
+    monkeypatch.setattr(keypoints, "_workers", lambda: 1)
+    serial = select_keypoints(labels, depths, 1)
+    monkeypatch.setattr(keypoints, "_workers", lambda: 2)
+    parallel = select_keypoints(labels, depths, 1)
+    for a, b in zip(serial, parallel):
+        np.testing.assert_array_equal(a, b)

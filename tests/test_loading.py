@@ -331,18 +331,26 @@ _json = st.recursive(
     max_leaves=10,
 )
 _plausible = {  # values near the valid ones, so the validator's acceptance side is explored too
-    "block_out_channels": st.lists(st.sampled_from([0, 16, 32, 64, 96, -32]), min_size=1, max_size=5),
+    "block_out_channels": st.lists(st.sampled_from([32, 64, 96]), min_size=4, max_size=4)
+    | st.lists(st.sampled_from([0, 16, 32, 64, -32]), min_size=1, max_size=5),
     "num_attention_heads": st.integers(0, 5) | st.lists(st.integers(1, 4), min_size=1, max_size=5),
     "layers_per_block": st.integers(0, 3) | st.lists(st.integers(1, 2), min_size=1, max_size=5),
     "transformer_layers_per_block": st.integers(0, 2),
     "cross_attention_dim": st.sampled_from([0, 8, 32, 33]),
-    "down_block_types": st.lists(st.sampled_from(["CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal",
-                                                  "DownBlock2D"]), min_size=1, max_size=5),
+    "down_block_types": st.lists(st.sampled_from(["CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"]),
+                                 min_size=4, max_size=4)
+    | st.lists(st.sampled_from(["CrossAttnDownBlockSpatioTemporal", "DownBlock2D"]), min_size=1, max_size=5),
     "up_block_types": st.lists(st.sampled_from(["CrossAttnUpBlockSpatioTemporal", "UpBlockSpatioTemporal"]),
-                               min_size=1, max_size=5),
+                               min_size=3, max_size=5),
+    "out_channels": st.integers(-1, 8),
+    "sample_size": st.none() | st.integers(-1, 64),
+    "num_frames": st.integers(0, 30),
+    "feature_channels": st.integers(0, 200),
+    "feature_out_channels": st.lists(st.integers(0, 300), max_size=5),
     "addition_time_embed_dim": st.sampled_from([0, 4, 8]),
     "projection_class_embeddings_input_dim": st.sampled_from([12, 24, 25]),
-    "conditioning_embedding_out_channels": st.lists(st.integers(-1, 16), min_size=0, max_size=5),
+    "conditioning_embedding_out_channels": st.lists(st.integers(1, 16), min_size=4, max_size=4)
+    | st.lists(st.integers(-1, 16), min_size=0, max_size=5),
     "with_id_feature": st.sampled_from([False, True, "false", 0, None]),
     "conditioning_channels": st.integers(-1, 4),
     "in_channels": st.integers(-1, 9),
@@ -354,8 +362,9 @@ _TINY_CN = dict(TINY_UNET_CONFIG, conditioning_embedding_out_channels=[8, 16, 16
 def _mutated_config(draw):
     config = dict(_TINY_CN)
     for key in draw(st.lists(st.sampled_from(sorted(_TINY_CN) + ["with_id_feature", "feature_channels"]),
-                             max_size=4, unique=True)):
-        config[key] = draw(_plausible[key] if key in _plausible and draw(st.booleans()) else _json)
+                             max_size=3, unique=True)):
+        plausible = key in _plausible and draw(st.integers(0, 3)) > 0
+        config[key] = draw(_plausible[key] if plausible else _json)
     return config
 
 

@@ -203,6 +203,164 @@ def test_aiohttp_handler_answers_png_and_json_errors(route, stored_scene):
     assert bad_status == 400 and err["field"] == "num_frames"
 
 
+def _app(route):
+    web = pytest.importorskip("aiohttp.web")
+    routes = web.RouteTableDef()
+    route.add_routes(routes)
+    app = web.Application()
+    app.add_routes(routes)
+    return app
+
+
+def test_concurrent_requests_one_render_per_node_a_bounded_queue_and_the_newest_wins(route, monkeypatch):
+    """Renders are held until released, so the test sees the queue's state at each step."""
+    import threading
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    release = threading.Event()
+    lock = threading.Lock()
+    state = {"now": 0, "most": 0, "nodes": [], "per_node_most": 0, "per_node": {}}
+
+    def slow_render(request):
+        with lock:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+            state["per_node"][request.node_id] = state["per_node"].get(request.node_id, 0) + 1
+            state["per_node_most"] = max(state["per_node_most"], state["per_node"][request.node_id])
+            state["nodes"].append((request.node_id, request.frame))
+        release.wait(10)
+        with lock:
+            state["now"] -= 1
+            state["per_node"][request.node_id] -= 1
+        return b"png:%d" % request.frame
+
+    monkeypatch.setattr(route, "render_preview_png", slow_render)
+
+    async def until(test):
+        for _ in range(500):
+            if test():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("the queue did not reach the expected state")
+
+    async def run():
+        queue = route.PreviewQueue(max_renders=1, max_waiting=2)
+        monkeypatch.setattr(route, "preview_queue", lambda: queue)
+        async with TestClient(TestServer(_app(route))) as client:
+            def post(node, frame):
+                body = {"node_id": node, "tracks": [], "num_frames": 8, "frame": frame}
+                return asyncio.ensure_future(client.post("/levitor/preview", json=body))
+
+            a1 = post("a", 1)
+            await until(lambda: queue.running == 1)
+            a2 = post("a", 2)
+            await until(lambda: queue.waiting == 1)
+            a3 = post("a", 3)  # replaces a2, which is answered at once
+            r2 = await a2
+            assert r2.status == 409 and (await r2.json())["field"] == "node_id"
+            b4 = post("b", 4)
+            await until(lambda: queue.waiting == 2)
+            r5 = await post("c", 5)  # the queue is full
+            assert r5.status == 429 and r5.headers["Retry-After"] == "1"
+            assert "too many preview requests" in (await r5.json())["error"]
+            release.set()
+            r1, r3, r4 = await a1, await a3, await b4
+            assert r1.status == 409  # a newer request of node a discarded its result
+            assert (r3.status, await r3.read()) == (200, b"png:3")
+            assert (r4.status, await r4.read()) == (200, b"png:4")
+            assert queue.running == 0 and queue.waiting == 0
+
+    asyncio.run(run())
+    assert state["most"] == 1 and state["per_node_most"] == 1
+    assert sorted(state["nodes"]) == [("a", 1), ("a", 3), ("b", 4)]  # a2 and c5 never rendered
+
+
+def test_two_renders_at_once_but_never_two_of_one_node(route, monkeypatch):
+    import threading
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    release = threading.Event()
+    lock = threading.Lock()
+    running = []
+    seen = []
+
+    def slow_render(request):
+        with lock:
+            running.append(request.node_id)
+            seen.append(sorted(running))
+        release.wait(10)
+        with lock:
+            running.remove(request.node_id)
+        return b"ok"
+
+    monkeypatch.setattr(route, "render_preview_png", slow_render)
+
+    async def run():
+        queue = route.PreviewQueue(max_renders=2, max_waiting=4)
+        monkeypatch.setattr(route, "preview_queue", lambda: queue)
+        async with TestClient(TestServer(_app(route))) as client:
+            body = {"tracks": [], "num_frames": 4, "frame": 0}
+            a = asyncio.ensure_future(client.post("/levitor/preview", json={**body, "node_id": "a"}))
+            for _ in range(500):
+                if queue.running == 1:
+                    break
+                await asyncio.sleep(0.01)
+            a2 = asyncio.ensure_future(client.post("/levitor/preview", json={**body, "node_id": "a"}))
+            b = asyncio.ensure_future(client.post("/levitor/preview", json={**body, "node_id": "b"}))
+            for _ in range(500):
+                if queue.running == 2 and queue.waiting == 1:
+                    break
+                await asyncio.sleep(0.01)
+            assert queue.running == 2 and queue.waiting == 1  # a and b render, a2 waits for a
+            release.set()
+            return [(await r).status for r in (a, a2, b)]
+
+    assert asyncio.run(run()) == [409, 200, 200]
+    assert max(len(s) for s in seen) == 2 and all(len(set(s)) == len(s) for s in seen)
+
+
+def test_body_limit_holds_for_chunked_bodies(route, stored_scene):
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from levitor.limits import MAX_JSON_BYTES
+
+    async def chunks(total):
+        sent = 0
+        while sent < total:
+            yield b" " * 65536
+            sent += 65536
+
+    async def run():
+        async with TestClient(TestServer(_app(route))) as client:
+            big = await client.post("/levitor/preview", data=chunks(MAX_JSON_BYTES + 70000))
+            sized = await client.post("/levitor/preview", data=b" " * (MAX_JSON_BYTES + 1))
+
+            async def small():
+                yield json.dumps(_body([[10, 25, 0.01], [50, 25, 0.01]], frame=3)).encode()
+
+            ok = await client.post("/levitor/preview", data=small())
+            return big.status, await big.json(), sized.status, ok.status, await ok.read()
+
+    big_status, err, sized_status, ok_status, png = asyncio.run(run())
+    assert big_status == 413 and err["field"] == "body" and "larger than 2097152 bytes" in err["error"]
+    assert sized_status == 413
+    assert ok_status == 200 and _png(png)[22:28, 47:53, 3].min() == 255
+
+
+@pytest.mark.parametrize("body, field, text", [
+    ({"node_id": "7", "tracks": [], "num_frames": 129}, "num_frames", "between 1 and 128"),
+    ({"node_id": "7", "tracks": [], "num_frames": 10 ** 400}, "num_frames", "between 1 and 128"),
+    ({"node_id": "7", "tracks": "[" * 100 + "]" * 100, "num_frames": 4}, "tracks", "deeper than 32"),
+    ('{"node_id": "7", "tracks": ' + "[" * 5000 + "]" * 5000 + ', "num_frames": 4}', "body", "deeper than 32"),
+])
+def test_renders_are_bounded_like_the_library(route, stored_scene, body, field, text):
+    status, _, payload = route.handle_preview(body if isinstance(body, str) else json.dumps(body))
+    err = json.loads(payload)
+    assert status == 400 and err["field"] == field and text in err["error"], err
+
+
 def test_the_scene_is_lifted_once_and_one_frame_is_rendered(route, stored_scene, monkeypatch):
     lifts, rendered = [], []
     real_lift, real_render = route.lift_scene, route.render_stage

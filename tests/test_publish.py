@@ -115,7 +115,7 @@ def test_registry_metadata():
     classifiers = meta["project"]["classifiers"]
     assert "Environment :: GPU :: NVIDIA CUDA" in classifiers and "Environment :: GPU :: Apple Metal" in classifiers
     assert any(c.startswith("Operating System :: ") for c in classifiers)
-    assert meta["project"]["license"] == {"text": "Apache-2.0"}
+    assert meta["project"]["license"] in ("Apache-2.0", {"text": "Apache-2.0"})  # SPDX or the table form
     assert "Apache License" in (REPO / "LICENSE").read_text() and "Version 2.0" in (REPO / "LICENSE").read_text()
 
 

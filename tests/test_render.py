@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from conftest import box, disc
-from levitor.planning.render import fill_label, render_moved_masks, splat_coverage
+from levitor.planning.render import fill_label, lift_scene, render_moved_masks, splat_coverage, splat_radius_cap
 from levitor.planning.scene import Scene, make_scene
 from levitor.planning.tracks import resample_tracks
 
@@ -171,3 +171,66 @@ def test_gpu_matches_cpu(small_scene):  # pragma: no cover - runs where a GPU is
     dev = "cuda" if torch.cuda.is_available() else "mps"
     a, b = render_moved_masks(scene, traj), render_moved_masks(scene, traj, device=dev)
     assert (a.labels != b.labels).mean() < 1e-3
+
+
+@pytest.mark.parametrize("k", [1, 3, 10])
+@pytest.mark.parametrize("radius", [2.6, 4.3, 7.9])
+def test_large_and_crowded_footprints_equal_brute_force(radius, k):
+    """Wide discs where every pixel has far more than k candidates: the kept set decides."""
+    rng = np.random.default_rng(int(radius * 10) + k)
+    h, w = 20, 24
+    mask = disc((h, w), 10, 12, 6)
+    rows, cols = np.nonzero(mask)
+    z0 = (1.0 / rng.integers(30, 34, size=len(rows))).astype(np.float32).astype(np.float64)
+    rank = np.empty(len(z0), dtype=np.int64)
+    rank[np.argsort(z0, kind="stable")] = np.arange(len(z0))
+    dd = 0.011 - radius / 144.0  # the radius max(0.011 - dd, 0.011) * 144
+    for label in (1.0, 4.0):
+        expected = brute_force_cover(cols.astype(float), rows.astype(float), z0, (0.3, -0.2, dd), h, w, label, k=k)
+        z = torch.tensor(z0)[None] + dd
+        rho = torch.tensor(z0)[None] / z
+        x = w / 2 + (torch.tensor(cols, dtype=torch.float64)[None] + 0.3 - w / 2) * rho
+        y = h / 2 + (torch.tensor(rows, dtype=torch.float64)[None] - 0.2 - h / 2) * rho
+        r = torch.tensor([max(0.011 - dd, 0.011) * 144.0], dtype=torch.float64)
+        got = splat_coverage(x, y, torch.tensor(rank), z > 0, r, h, w, label, points_per_pixel=k)[0].numpy()
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_radius_cap_is_what_the_image_can_show():
+    # The discs of all object points cover at most points_per_pixel x the image.
+    assert splat_radius_cap(512 * 288, 512, 288, 10) == pytest.approx(np.sqrt(10 / np.pi))
+    assert splat_radius_cap(512 * 288, 512, 288, 10) > 0.011 * 144  # a full-image object at rest: uncapped
+    assert splat_radius_cap(512 * 288 // 10, 512, 288, 10) > 5.6  # a tenth of the image
+    # A far object moved near: without the cap a 1.0 -> 0.5 move is a 73 px disc per point.
+    h, w = 60, 80
+    mask = box((h, w), 10, 50, 10, 70)
+    scene = _scene(mask, np.full((h, w), 1.0))
+    traj = resample_tracks([[(40, 30, 1.0), (40, 30, 0.5)]], 2)
+    moved = render_moved_masks(scene, traj)
+    cap = splat_radius_cap(int(mask.sum()), h, w, 10)
+    lifted = lift_scene(scene)
+    obj = lifted.objects[0]
+    rho = obj.z / (obj.z - 0.5)
+    x = (w / 2 + (obj.u - w / 2) * rho)[None]
+    y = (h / 2 + (obj.v - h / 2) * rho)[None]
+    capped = splat_coverage(x, y, obj.rank, torch.ones_like(x, dtype=torch.bool),
+                            torch.tensor([cap], dtype=torch.float64), h, w, 1.0)[0].numpy()
+    np.testing.assert_array_equal(moved.labels[1] == 1, capped)
+
+
+def test_far_plane_tie_draws_the_object_and_the_strict_test_stays_reachable():
+    h, w = 30, 30
+    mask = disc((h, w), 15, 15, 4)
+    scene = _scene(mask, np.full((h, w), 1.0))  # a constant (far) depth map
+    traj = resample_tracks([[(15, 15, 1.0), (20, 15, 1.0)]], 3)
+    drawn = render_moved_masks(scene, traj)
+    assert (drawn.labels[0] == 1).sum() > mask.sum() and (drawn.labels[-1] == 1).sum() > mask.sum()
+    strict = render_moved_masks(scene, traj, strict_depth_test=True)
+    assert (strict.labels == 1).sum() == 0  # the reference: the object vanishes
+    # Only the far plane ties: an object at 0.5 behind a wall at 0.5 stays hidden.
+    depth = np.full((h, w), 1.0)
+    wall = box((h, w), 0, 30, 22, 26)
+    depth[wall] = 0.5
+    scene = make_scene(np.zeros((h, w, 3), np.uint8), depth, [mask], [wall])
+    moved = render_moved_masks(scene, resample_tracks([[(15, 15, 0.5), (24, 15, 0.5)]], 2))
+    assert (moved.labels[-1][wall] == 1).sum() == 0

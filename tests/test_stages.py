@@ -82,6 +82,8 @@ def test_warnings_are_given_once_each():
     opts = PlanOptions(num_frames=4, splat_units="ndc", base_radius=0.011)  # 0.011 * 32 = 0.35 px
     out = render_stage(scene, [[(30, 32, 0.05), (40, 32, 0.05)], [(1, 1, 0.5)]], opts)
     assert out.warnings == [
+        "depth is constant: every pixel is at the same depth, so occlusion and perspective scaling are lost; "
+        "check the depth map",
         "the image is 96x64: with splat_units 'ndc' the splat radius is under a pixel, so moved objects barely "
         "render; use splat_units 'pixels'",
         "object 1 lost all its pixels in the label map (too small, or covered by a later larger mask); its track "

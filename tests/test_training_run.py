@@ -262,3 +262,24 @@ def test_training_estimates_depth_before_the_first_step(setup, tmp_path):
     assert result.global_step == 1
     assert len(calls) == 2 * (F + 2)  # all annotated frames, in this process, once
     assert len(list((tmp_path / "c").rglob("*.png"))) == 2 * (F + 2)
+
+
+def test_training_attends_per_sample_even_from_models_set_to_the_reference_order(setup, monkeypatch):
+    """docs/training.md: the trainer uses the per-sample temporal order whatever the loaded models say."""
+    from types import SimpleNamespace
+
+    from levitor.training import trainer
+
+    real = trainer.load_frozen_models
+
+    def loaded_in_reference_order(cfg, dtype):
+        models = real(cfg, dtype)
+        for m in (models[0], models[4]):  # the UNet and the ControlNet
+            m.set_temporal_context("reference")
+        return models
+
+    monkeypatch.setattr(trainer, "load_frozen_models", loaded_in_reference_order)
+    accelerator = SimpleNamespace(mixed_precision="no", device=torch.device("cpu"))
+    frozen, controlnet, _ = trainer.prepare_models(_cfg(setup, "ctx"), accelerator)
+    assert frozen["unet"].temporal_context == "per-sample"
+    assert controlnet.temporal_context == "per-sample"

@@ -62,3 +62,27 @@ def test_depth_kinds(tmp_path):
     np.testing.assert_array_equal(load_depth(tmp_path / "disp.npy"), [[1.0, 1 / 127, 1 / 255]])
     with pytest.raises(ValueError, match="depth kind"):
         load_depth(tmp_path / "d.png", "metres")
+
+
+def test_16_bit_and_float_images_keep_their_tones(tmp_path):
+    # a 16-bit grey ramp: 0..65535 must become 0..255 (x / 257), not clip to white
+    ramp16 = (np.arange(12 * 16).reshape(12, 16) * 341).astype(np.uint16)
+    Image.fromarray(ramp16).save(tmp_path / "g16.png")
+    img = load_image(tmp_path / "g16.png")
+    assert img.shape == (12, 16, 3) and img.dtype == np.uint8
+    np.testing.assert_array_equal(img[..., 0], np.rint(ramp16 / 257.0).astype(np.uint8))
+    assert img.mean() < 200  # the ramp's mean is ~127, not washed out
+    # a float image in 0..1
+    ramp = np.linspace(0, 1, 12 * 16, dtype=np.float32).reshape(12, 16)
+    Image.fromarray(ramp).save(tmp_path / "f.tiff")
+    np.testing.assert_array_equal(load_image(tmp_path / "f.tiff")[..., 1], np.rint(ramp * 255).astype(np.uint8))
+
+
+def test_depth_source_keeps_the_colour_channels(tmp_path):
+    rgb = np.zeros((4, 5, 3), np.uint8)
+    rgb[..., 0] = 200
+    Image.fromarray(rgb).save(tmp_path / "c.png")
+    depth, source = load_depth(tmp_path / "c.png", with_source=True)
+    assert source.shape == (4, 5, 3) and depth.shape == (4, 5)
+    # grey value of pure red 200 is round(200 * 0.299) = 60 (PIL's ITU-R 601 luma), read as d8
+    np.testing.assert_allclose(depth, 1 / 60)

@@ -12,8 +12,9 @@ SUBCOMMANDS = ["plan", "demo", "generate"]
 
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
+    from .checks import Parser
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="levitor",
         description="LeviTor: move objects of an image along 3D trajectories and render a video.",
     )
@@ -32,8 +33,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except ValueError as exc:  # bad input: one clear line, no traceback
-        print(f"levitor {args.command}: error: {exc}", file=sys.stderr)
+        print(f"levitor {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a disk or permission problem while writing
+        print(f"levitor {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"levitor {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,6 +7,7 @@ nothing heavy (no torch), so front ends can build their menus without loading th
 from __future__ import annotations
 
 from enum import Enum
+from types import SimpleNamespace
 
 
 class Precision(str, Enum):
@@ -84,3 +85,18 @@ def check_offload(value) -> str | None:
 def check_temporal_context(value) -> str:
     """The temporal-context name of ``value``; ValueError naming the choices otherwise."""
     return _choose(value, TEMPORAL_CONTEXTS, "temporal_context")
+
+
+#: The sampler's settings and their defaults (the original demo's); front ends read these instead
+#: of retyping the numbers (``SAMPLING.fps``, ...). Read-only.
+SAMPLING = SimpleNamespace(
+    num_inference_steps=25,  # Euler steps
+    min_guidance_scale=1.0,  # classifier-free guidance of the first frame ...
+    max_guidance_scale=3.0,  # ... and of the last (linear in between)
+    fps=6,  # the model is conditioned on fps - 1
+    motion_bucket_id=100,  # SVD's motion conditioning
+    noise_aug_strength=0.02,  # noise added to the conditioning image
+    control_scale=1.0,  # multiplies every ControlNet residual
+    seed=217,  # the original demo's seed
+    temporal_context=DEFAULT_TEMPORAL_CONTEXT,
+)

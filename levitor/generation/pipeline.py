@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 import os
 import shutil
 import tempfile
@@ -37,6 +38,7 @@ from .conditioning import added_time_ids, draw_noise, encode_clip_image, encode_
 from .loading import (
     AUTO_VARIANT,
     PrecisionPlan,
+    check_controlnet_matches_unet,
     default_device,
     load_controlnet,
     load_svd_components,
@@ -46,13 +48,14 @@ from .loading import (
 from .models import ControlNetSVDModel, UNetSpatioTemporalControlModel
 from .options import (
     DEFAULT_PRECISION,
+    SAMPLING,
     DEFAULT_TEMPORAL_CONTEXT,
     Offload,
     check_offload,
     check_temporal_context,
 )
 
-DEFAULT_SEED = 217
+DEFAULT_SEED = SAMPLING.seed
 OUTPUT_TYPES = ("pil", "np", "pt", "latent")
 #: diffusers keyword arguments ``from_pretrained`` refuses, with the reason.
 _REFUSED_KWARGS = {
@@ -172,6 +175,9 @@ class LeviTorPipeline(DiffusionPipeline):
             scheduler=scheduler,
             feature_extractor=feature_extractor,
         )
+        for model in (unet, controlnet):
+            if model is not None:  # install the switchable temporal blocks before any offload hook wraps them
+                model.set_temporal_context(model.temporal_context)
         self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
         self.video_processor = VideoProcessor(do_resize=False, vae_scale_factor=self.vae_scale_factor)
         self.autocast_dtype: torch.dtype | None = None
@@ -244,6 +250,7 @@ class LeviTorPipeline(DiffusionPipeline):
             root = Path(os.fspath(svd_path)).expanduser()
             controlnet = saved_controlnet(root / subfolder if subfolder else root)
         if isinstance(controlnet, ControlNetSVDModel):
+            check_controlnet_matches_unet(controlnet.config, parts["unet"].config)
             controlnet = controlnet.to(dtype=plan.denoiser_dtype)
         elif controlnet is not None:
             controlnet = load_controlnet(
@@ -336,16 +343,17 @@ class LeviTorPipeline(DiffusionPipeline):
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"output_type must be one of {', '.join(map(repr, OUTPUT_TYPES))}; got {output_type!r}.")
         check_temporal_context(temporal_context)
-        if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int) or num_inference_steps < 1:
+        if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, numbers.Integral) \
+                or num_inference_steps < 1:
             raise ValueError(f"num_inference_steps must be a whole number >= 1, got {num_inference_steps!r}.")
         for name, value in (("min_guidance_scale", min_guidance_scale), ("max_guidance_scale", max_guidance_scale),
                             ("noise_aug_strength", noise_aug_strength), ("control_scale", control_scale),
                             ("fps", fps), ("motion_bucket_id", motion_bucket_id)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, got {value!r}.")
         if noise_aug_strength < 0:
             raise ValueError(f"noise_aug_strength must be >= 0, got {noise_aug_strength}.")
-        if decode_chunk_size is not None and (not isinstance(decode_chunk_size, int) or decode_chunk_size < 1):
+        if decode_chunk_size is not None and (not isinstance(decode_chunk_size, numbers.Integral) or decode_chunk_size < 1):
             raise ValueError(f"decode_chunk_size must be >= 1 or None, got {decode_chunk_size!r}.")
         if isinstance(generator, (list, tuple)):
             if len(generator) != 1:
@@ -477,16 +485,16 @@ class LeviTorPipeline(DiffusionPipeline):
         image: Any,
         control: Any,
         *,
-        num_inference_steps: int = 25,
-        min_guidance_scale: float = 1.0,
-        max_guidance_scale: float = 3.0,
-        fps: int = 6,
-        motion_bucket_id: int = 100,
-        noise_aug_strength: float = 0.02,
-        control_scale: float = 1.0,
+        num_inference_steps: int = SAMPLING.num_inference_steps,
+        min_guidance_scale: float = SAMPLING.min_guidance_scale,
+        max_guidance_scale: float = SAMPLING.max_guidance_scale,
+        fps: int = SAMPLING.fps,
+        motion_bucket_id: int = SAMPLING.motion_bucket_id,
+        noise_aug_strength: float = SAMPLING.noise_aug_strength,
+        control_scale: float = SAMPLING.control_scale,
         decode_chunk_size: int | None = None,
         generator: torch.Generator | None = None,
-        seed: int | None = DEFAULT_SEED,
+        seed: int | None = SAMPLING.seed,
         output_type: str = "pil",
         temporal_context: str | None = None,
         callback_on_step_end: Callable[["LeviTorPipeline", int, Any, dict], dict] | None = None,
@@ -520,7 +528,7 @@ class LeviTorPipeline(DiffusionPipeline):
         """
         if controlnet_cond_scale is not None:
             warnings.warn("controlnet_cond_scale is deprecated; pass control_scale", DeprecationWarning, stacklevel=2)
-            if control_scale != 1.0 and control_scale != controlnet_cond_scale:
+            if control_scale not in (SAMPLING.control_scale, controlnet_cond_scale):
                 raise ValueError("pass control_scale only (controlnet_cond_scale is its former name).")
             control_scale = controlnet_cond_scale
         temporal_context = self.temporal_context if temporal_context is None else temporal_context

@@ -7,8 +7,10 @@ and the trainer read them from here (``PlanOptions.base_radius`` etc.) rather th
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from ..limits import BASE_RADIUS, MIN_AREA_FRAC, NUM_FRAMES, POINTS_PER_PIXEL, RADIUS, RATIO
 
 REFERENCE_BASE_RADIUS = 0.011  # splat radius in normalised device units
 REFERENCE_POINTS_PER_PIXEL = 10  # nearest points composited per pixel
@@ -40,6 +42,9 @@ class PlanOptions:
     ``reference_uint8_wrap`` reproduces the reference's 8-bit wrap-around of labels above 255 and
     of depth codes above 255 (by default labels keep their value and depth codes clip at 255).
     ``safe_k`` caps k at the number of subsampled pixels of a region (the reference raises).
+    ``strict_depth_test`` is the reference's strict occlusion test, under which an object at track
+    depth 1.0 is never drawn over free pixels (by default a tie at the far plane draws it).
+    Ranges of the numbers: :mod:`levitor.limits` (checked by :meth:`validated`).
     The render stage reads ``num_frames``, ``min_area_frac``, ``base_radius``,
     ``points_per_pixel``, ``splat_units`` and ``reference_uint8_wrap``; the control stage reads
     ``ratio``, ``radius``, ``use_id``, ``use_depth``, ``k_rule``, ``safe_k`` and
@@ -58,6 +63,14 @@ class PlanOptions:
     k_rule: KRule = field(default_factory=KRule)
     safe_k: bool = True
     reference_uint8_wrap: bool = False
+    strict_depth_test: bool = False  # the reference's strict occlusion test: an object at depth 1.0 never shows
+
+    def validated(self) -> "PlanOptions":
+        """A copy with every number checked against :mod:`levitor.limits` (``ValueError`` naming it)."""
+        return replace(self, num_frames=NUM_FRAMES.check(self.num_frames), ratio=RATIO.check(self.ratio),
+                       radius=RADIUS.check(self.radius), min_area_frac=MIN_AREA_FRAC.check(self.min_area_frac),
+                       base_radius=BASE_RADIUS.check(self.base_radius),
+                       points_per_pixel=POINTS_PER_PIXEL.check(self.points_per_pixel))
 
 
 def accept_renamed(options: dict[str, Any], where: str, *, stacklevel: int = 3) -> dict[str, Any]:

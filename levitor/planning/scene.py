@@ -12,10 +12,12 @@ index + 1 and may have gaps where a candidate was rejected.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Sequence
 
 import numpy as np
 
+from ..limits import TRACK_DEPTH
 from .options import REFERENCE_MIN_AREA_FRAC
 
 
@@ -74,10 +76,10 @@ def validate_depth(depth: np.ndarray, height: int, width: int) -> np.ndarray:
     depth = depth.astype(np.float64)
     if not np.all(np.isfinite(depth)):
         raise ValueError("depth contains NaN or infinite values")
-    if depth.min() <= 0.0 or depth.max() > 1.0:
+    if depth.min() < TRACK_DEPTH.lo or depth.max() > TRACK_DEPTH.hi:
         raise ValueError(
-            f"depth values must lie in (0, 1] (reference depth: smaller = nearer, 1 = far); got "
-            f"[{depth.min():g}, {depth.max():g}]. Convert a raw disparity map with disparity_to_depth()"
+            f"depth values must lie in (0, 1], at least {TRACK_DEPTH.lo:g} (reference depth: smaller = nearer, "
+            f"1 = far); got [{depth.min():g}, {depth.max():g}]. Convert a raw disparity map with disparity_to_depth()"
         )
     return depth
 
@@ -151,9 +153,15 @@ def area_statistics(labels: np.ndarray, n_labels: int | None = None) -> tuple[np
     labels = np.asarray(labels)
     if n_labels is None:
         n_labels = int(labels.max()) if labels.size else 0
-    counts = np.stack([np.bincount(f.ravel().astype(np.int64), minlength=n_labels + 1)[: n_labels + 1]
-                       for f in labels])
-    return counts[:, 1:].min(axis=0), counts[:, 1:].max(axis=0)
+    n_frames = labels.shape[0]
+    bins = n_labels + 2  # labels above n_labels share the last bin
+    offsets = (np.arange(n_frames, dtype=np.int64) * bins)[:, None]
+    flat = labels.reshape(n_frames, -1)
+    if flat.size and (flat.min() < 0 or flat.max() > n_labels + 1):
+        flat = np.clip(flat, 0, n_labels + 1)
+    flat = flat + offsets  # int64
+    counts = np.bincount(flat.ravel(), minlength=n_frames * bins).reshape(n_frames, bins)
+    return counts[:, 1:n_labels + 1].min(axis=0), counts[:, 1:n_labels + 1].max(axis=0)
 
 
 @dataclass(eq=False)
@@ -171,6 +179,14 @@ class Scene:
     labels: np.ndarray
     num_objects: int
     camera_move: bool = False
+
+    @cached_property
+    def input_warnings(self) -> list[str]:
+        """Warnings about the inputs themselves: a flat or image-like depth map, an object that
+        covers the whole image. Computed once per scene (the live preview renders it often)."""
+        masks = [self.labels == k + 1 for k in range(self.num_tracks)]
+        return depth_warnings(self.depth, self.image) + [
+            note for note in mask_warnings(masks) if "covers nothing" not in note]
 
     @property
     def num_tracks(self) -> int:
@@ -245,3 +261,76 @@ def make_scene(image: np.ndarray, depth: np.ndarray, object_masks: Sequence[np.n
     labels = build_label_map(obj, static, shape=(height, width), min_area_frac=min_area_frac,
                              reference_uint8_wrap=reference_uint8_wrap)
     return Scene(image=img, depth=depth, labels=labels, num_objects=len(obj), camera_move=bool(camera_move))
+
+
+
+
+# Input-sanity thresholds (warnings, not errors: the plan still runs).
+NEAR_CONSTANT_SPREAD = 0.05  # 1st..99th percentile disparity spread, as a fraction of the largest
+COLOUR_CHANNEL_DIFF = 8.0  # mean |R-G|, |G-B| in 0..255 above which a depth image is a colour photo
+IMAGE_LIKENESS = 0.98  # |correlation| between depth and the image's grey value
+FULL_MASK_FRAC = 0.995  # a mask covering this fraction of the image covers "everything"
+
+
+def depth_warnings(depth: np.ndarray, image: np.ndarray | None = None, *, source: np.ndarray | None = None,
+                   name: str = "depth") -> list[str]:
+    """Warnings about a depth map that will silently lose occlusion or perspective.
+
+    ``depth`` is the reference depth ``(H, W)`` in ``(0, 1]``; ``image`` the start image (to spot
+    the image itself given as depth); ``source`` the depth image as it was read, before any
+    conversion to grey (to spot a colour photo). Returns one sentence per problem, naming ``name``.
+    """
+    notes: list[str] = []
+    if source is not None:
+        src = np.asarray(source, dtype=np.float64)
+        if src.ndim == 3 and src.shape[-1] >= 3:
+            scale = 255.0 / src[..., :3].max() if src[..., :3].max() > 255 else 1.0
+            rgb = src[..., :3] * scale
+            diff = max(np.abs(rgb[..., 0] - rgb[..., 1]).mean(), np.abs(rgb[..., 1] - rgb[..., 2]).mean())
+            if diff > COLOUR_CHANNEL_DIFF:
+                notes.append(f"{name} looks like a colour photo, not a depth map (its colour channels differ); "
+                             "give the depth estimator's grey output (near = bright)")
+    d = np.asarray(depth, dtype=np.float64)
+    if d.size == 0:
+        return notes
+    disparity = 1.0 / np.maximum(d, 1e-12)
+    if disparity.max() == disparity.min():
+        notes.append(f"{name} is constant: every pixel is at the same depth, so occlusion and perspective "
+                     "scaling are lost; check the depth map")
+    else:
+        lo, hi = np.percentile(disparity, [1, 99])
+        if hi - lo <= NEAR_CONSTANT_SPREAD * abs(hi):
+            notes.append(f"{name} is nearly constant (99% of pixels within {100 * NEAR_CONSTANT_SPREAD:g}% of one "
+                         "depth), so occlusion and perspective scaling are mostly lost; check the depth map")
+    if image is not None and not notes:
+        img = np.asarray(image, dtype=np.float64)
+        if img.shape[:2] == d.shape:
+            grey = img[..., :3].mean(axis=-1) if img.ndim == 3 else img
+            if grey.std() > 0 and disparity.std() > 0:
+                corr = float(np.corrcoef(grey.ravel(), disparity.ravel())[0, 1])
+                if abs(corr) >= IMAGE_LIKENESS:
+                    notes.append(f"{name} looks like the image itself in grey (correlation {corr:.3f}), not a depth "
+                                 "map; give the depth estimator's output")
+    return notes
+
+
+def mask_warnings(object_masks: Sequence[np.ndarray], static_masks: Sequence[np.ndarray] = (), *,
+                  object_names: Sequence[str] | None = None, static_names: Sequence[str] | None = None) -> list[str]:
+    """Warnings for masks that cover nothing or (nearly) the whole image.
+
+    An empty object mask is an error in :func:`make_scene`; here it is reported as a sentence too,
+    so a front end can show every problem at once.
+    """
+    notes: list[str] = []
+    groups = [("object mask", object_masks, object_names), ("static mask", static_masks, static_names)]
+    for kind, masks, names in groups:
+        for k, m in enumerate(masks):
+            m = np.asarray(m)
+            m = m > (0.5 if np.issubdtype(m.dtype, np.floating) else 0) if m.dtype != bool else m
+            label = f"{kind} {names[k]}" if names is not None else f"{kind} {k}"
+            frac = float(m.mean()) if m.size else 0.0
+            if frac == 0.0:
+                notes.append(f"{label} covers nothing (no selected pixel); check the file or select again")
+            elif frac >= FULL_MASK_FRAC:
+                notes.append(f"{label} covers the whole image ({100 * frac:.1f}% of the pixels); is it inverted?")
+    return notes

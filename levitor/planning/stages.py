@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..limits import check_image_size, check_plan_size
 from .control import draw_control_maps
 from .keypoints import select_keypoints
 from .options import SPLAT_UNITS, PlanOptions
@@ -42,7 +43,10 @@ def build_scene(image: np.ndarray, depth: np.ndarray, object_masks: Sequence[np.
     moved object, for the camera track of :func:`render_stage`. Reads ``min_area_frac`` and
     ``reference_uint8_wrap`` from ``options``.
     """
-    opts = options or PlanOptions()
+    opts = (options or PlanOptions()).validated()
+    img = np.asarray(image)
+    if img.ndim >= 2:  # before the label map, which takes the time on a large photo
+        check_image_size(img.shape[1], img.shape[0])
     return make_scene(image, depth, object_masks, static_masks, min_area_frac=opts.min_area_frac,
                       reference_uint8_wrap=opts.reference_uint8_wrap, camera_move=camera_move)
 
@@ -83,20 +87,7 @@ class ControlResult:
 
 
 def _as_tracks(tracks: Any, scene: Scene, what: str) -> list:
-    if isinstance(tracks, (str, bytes, dict)):
-        tracks = parse_tracks(tracks, image_size=(scene.width, scene.height), name=what)
-    out = []
-    for k, t in enumerate(tracks):
-        t = list(map(tuple, t))
-        if len(t) == 0:
-            raise ValueError(f"{what}: track {k} has no points; click at least one point per object")
-        for i, p in enumerate(t):
-            if len(p) != 3:
-                raise ValueError(f"{what}: track {k} point {i} must be (x, y, depth), got {p!r}")
-            if not all(np.isfinite(float(v)) for v in p):
-                raise ValueError(f"{what}: track {k} point {i} has a NaN or infinite value")
-        out.append([(float(x), float(y), float(d)) for x, y, d in t])
-    return out
+    return parse_tracks(tracks, image_size=(scene.width, scene.height), name=what)
 
 
 def check_tracks(scene: Scene, tracks: Any, camera_track: Any = None) -> list:
@@ -130,7 +121,7 @@ def check_tracks(scene: Scene, tracks: Any, camera_track: Any = None) -> list:
 
 
 def _warnings(scene: Scene, tracks: list, opts: PlanOptions) -> list[str]:
-    notes = []
+    notes = list(scene.input_warnings)
     if opts.splat_units == "ndc" and opts.base_radius * min(scene.height, scene.width) / 2.0 < 0.75:
         notes.append(f"the image is {scene.width}x{scene.height}: with splat_units 'ndc' the splat radius is under "
                      "a pixel, so moved objects barely render; use splat_units 'pixels'")
@@ -158,17 +149,18 @@ def render_stage(scene: Scene | LiftedScene, tracks: Any, options: PlanOptions |
     frame is identical to the same frame of a full render. Reads ``num_frames``,
     ``base_radius``, ``points_per_pixel`` and ``splat_units`` from ``options``.
     """
-    opts = options or PlanOptions()
+    opts = (options or PlanOptions()).validated()
     plain = scene.scene if isinstance(scene, LiftedScene) else scene
-    if opts.num_frames < 1:
-        raise ValueError(f"num_frames must be at least 1, got {opts.num_frames}")
+    check_image_size(plain.width, plain.height)
+    check_plan_size(opts.num_frames, plain.width, plain.height)
     if opts.splat_units not in SPLAT_UNITS:
         raise ValueError(f"splat_units must be one of {', '.join(SPLAT_UNITS)}, got {opts.splat_units!r}")
     checked = check_tracks(plain, tracks, camera_track)
     notes = _warnings(plain, checked, opts)
     trajectories = resample_tracks(checked, opts.num_frames)
     moved = render_moved_masks(scene, trajectories, device=device, base_radius=opts.base_radius,
-                               points_per_pixel=opts.points_per_pixel, splat_units=opts.splat_units, frames=frames)
+                               points_per_pixel=opts.points_per_pixel, splat_units=opts.splat_units, frames=frames,
+                               strict_depth_test=opts.strict_depth_test)
     rendered = list(range(opts.num_frames)) if frames is None else [int(f) for f in frames]
     return RenderResult(scene=plain, trajectories=trajectories, frames=rendered, labels=moved.labels,
                         depths=moved.depths, area_min=moved.area_min, area_max=moved.area_max, options=opts,
@@ -176,12 +168,9 @@ def render_stage(scene: Scene | LiftedScene, tracks: Any, options: PlanOptions |
 
 
 def check_control_options(options: PlanOptions) -> PlanOptions:
-    """The control stage's checks of its options, for a caller to make before slow work."""
-    if not np.isfinite(options.ratio) or options.ratio <= 0:
-        raise ValueError(f"ratio must be a positive number, got {options.ratio!r}")
-    if options.radius < 1:
-        raise ValueError(f"radius must be at least 1 pixel, got {options.radius}")
-    return options
+    """The control stage's checks of its options, for a caller to make before slow work: every
+    number against :mod:`levitor.limits` (:meth:`PlanOptions.validated`)."""
+    return options.validated()
 
 
 def control_stage(labels: np.ndarray, depths: np.ndarray, num_objects: int, options: PlanOptions | None = None, *,

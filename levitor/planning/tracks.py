@@ -14,6 +14,8 @@ import numpy as np
 
 from ..jsontext import as_number as _as_float
 from ..jsontext import decode_json as _decode
+from ..jsontext import short_repr
+from ..limits import IMAGE_SIDE, MAX_TRACK_POINTS, MAX_TRACKS, TRACK_DEPTH
 
 TRACKS_FORMAT = "levitor-tracks"
 TRACKS_VERSION = 1
@@ -22,14 +24,23 @@ Point = tuple[float, float, float]
 Tracks = list[list[Point]]
 
 
+def _as_list(raw: Any) -> Any:
+    """Tuples and NumPy arrays as lists (the JSON shapes); anything else unchanged."""
+    if isinstance(raw, np.ndarray):
+        return raw.tolist()
+    if isinstance(raw, tuple):
+        return list(raw)
+    return raw
+
+
 def _parse_point(raw: Any, where: str) -> Point:
+    raw = _as_list(raw)
     if isinstance(raw, dict):
-        try:
-            raw = [raw["x"], raw["y"], raw.get("depth", raw.get("d"))]
-        except KeyError as exc:
-            raise ValueError(f"{where}: a point object needs 'x', 'y' and 'depth' keys") from exc
-    if not isinstance(raw, (list, tuple)) or len(raw) != 3:
-        raise ValueError(f"{where}: a point must be [x, y, depth], got {raw!r}")
+        if "x" not in raw or "y" not in raw:
+            raise ValueError(f"{where}: a point object needs 'x', 'y' and 'depth' keys")
+        raw = [raw["x"], raw["y"], raw.get("depth", raw.get("d"))]
+    if not isinstance(raw, list) or len(raw) != 3:
+        raise ValueError(f"{where}: a point must be [x, y, depth], got {short_repr(raw)}")
     x = _as_float(raw[0], f"{where} x")
     y = _as_float(raw[1], f"{where} y")
     if raw[2] is None:
@@ -46,21 +57,21 @@ def parse_tracks(data: Any, *, image_size: Sequence[int] | None = None, name: st
     ``image_size`` it was drawn on and ``image_size`` (``(width, height)`` of the planning image)
     differs, ``x`` and ``y`` are scaled; depths never are.
     """
-    obj = _decode(data, name)
+    obj = _as_list(_decode(data, name))
     source_size = None
     if isinstance(obj, dict):
         fmt = obj.get("format", TRACKS_FORMAT)
         if fmt != TRACKS_FORMAT:
-            raise ValueError(f"{name}: format is {fmt!r}, expected {TRACKS_FORMAT!r}")
+            raise ValueError(f"{name}: format is {short_repr(fmt)}, expected {TRACKS_FORMAT!r}")
         version = obj.get("version", TRACKS_VERSION)
-        if version != TRACKS_VERSION:
+        if isinstance(version, bool) or version != TRACKS_VERSION:
             raise ValueError(
-                f"{name}: version {version!r} is not supported (this library reads version {TRACKS_VERSION}); "
+                f"{name}: version {short_repr(version)} is not supported (this library reads version {TRACKS_VERSION}); "
                 "upgrade levitor"
             )
         if "tracks" not in obj:
             raise ValueError(f"{name}: missing the 'tracks' list")
-        raw_tracks = obj["tracks"]
+        raw_tracks = _as_list(obj["tracks"])
         if obj.get("image_size") is not None:
             source_size = _parse_size(obj["image_size"], f"{name} image_size")
     else:
@@ -68,27 +79,45 @@ def parse_tracks(data: Any, *, image_size: Sequence[int] | None = None, name: st
     if not isinstance(raw_tracks, list):
         raise ValueError(f"{name}: 'tracks' must be a list of tracks, got {type(raw_tracks).__name__}")
 
+    if len(raw_tracks) > MAX_TRACKS:
+        raise ValueError(f"{name}: {len(raw_tracks)} tracks, above the {MAX_TRACKS} a plan allows")
     tracks: Tracks = []
     for k, raw in enumerate(raw_tracks):
-        points = raw.get("points") if isinstance(raw, dict) else raw
+        points = _as_list(raw.get("points") if isinstance(raw, dict) else raw)
         if not isinstance(points, list):
             raise ValueError(f"{name}: track {k} must be a list of [x, y, depth] points")
         if not points:
             raise ValueError(f"{name}: track {k} has no points; click at least one point per object")
+        if len(points) > MAX_TRACK_POINTS:
+            raise ValueError(f"{name}: track {k} has {len(points)} points, above the {MAX_TRACK_POINTS} allowed")
         tracks.append([_parse_point(p, f"{name}: track {k} point {i}") for i, p in enumerate(points)])
 
     if source_size is not None and image_size is not None:
+        check_size_orientation(source_size, image_size, f"{name} image_size")
         tracks = scale_tracks(tracks, source_size, image_size)
     return tracks
 
 
 def _parse_size(raw: Any, what: str) -> tuple[int, int]:
-    if not isinstance(raw, (list, tuple)) or len(raw) != 2:
-        raise ValueError(f"{what} must be [width, height], got {raw!r}")
-    w, h = (_as_float(v, what) for v in raw)
-    if w <= 0 or h <= 0:
-        raise ValueError(f"{what} must be positive, got {raw!r}")
-    return int(w), int(h)
+    raw = _as_list(raw)
+    if not isinstance(raw, list) or len(raw) != 2:
+        raise ValueError(f"{what} must be [width, height], got {short_repr(raw)}")
+    return IMAGE_SIDE.check(raw[0], f"{what} width"), IMAGE_SIDE.check(raw[1], f"{what} height")
+
+
+def check_size_orientation(source_size: Sequence[int], image_size: Sequence[int], what: str = "image_size") -> None:
+    """``ValueError`` when ``source_size`` ``(W, H)`` is ``image_size`` turned 90 degrees: the
+    size was given as ``[height, width]`` (the points would be stretched)."""
+    sw, sh = float(source_size[0]), float(source_size[1])
+    w, h = float(image_size[0]), float(image_size[1])
+    if min(sw, sh, w, h) <= 0:
+        return
+    src, dst = np.log(sw / sh), np.log(w / h)
+    if abs(src - dst) > 0.02 and abs(src + dst) <= 0.02:
+        raise ValueError(
+            f"{what} is [{source_size[0]:g}, {source_size[1]:g}] but the image is {w:g}x{h:g} (width x height): "
+            "the axes look swapped; image_size is [width, height]"
+        )
 
 
 def scale_tracks(tracks: Tracks, from_size: Sequence[int], to_size: Sequence[int]) -> Tracks:
@@ -145,20 +174,29 @@ def parse_coord_str(coord_str: Any, depths: Any, *, name: str = "coord_str") -> 
     differs from the spline's point count is resampled over the spline (linear), so a per-frame
     depth list works with a spline sampled at any number of points.
     """
-    obj = _decode(coord_str, name)
+    obj = _as_list(_decode(coord_str, name))
     if not isinstance(obj, list) or not obj:
         raise ValueError(f"{name} must be a non-empty JSON list of {{'x','y'}} points")
     splines = obj if isinstance(obj[0], list) else [obj]
-    depth_obj = _decode(depths, "depths") if isinstance(depths, (str, bytes)) else depths
+    if len(splines) > MAX_TRACKS:
+        raise ValueError(f"{name}: {len(splines)} splines, above the {MAX_TRACKS} allowed")
+    depth_obj = _as_list(_decode(depths, "depths") if isinstance(depths, (str, bytes, bytearray)) else depths)
     tracks: Tracks = []
     for k, spline in enumerate(splines):
+        spline = _as_list(spline)
+        if not isinstance(spline, list):
+            raise ValueError(f"{name}: spline {k} must be a list of {{'x': .., 'y': ..}} points, "
+                             f"got {short_repr(spline)}")
         if not spline:
             raise ValueError(f"{name}: spline {k} has no points")
+        if len(spline) > MAX_TRACK_POINTS:
+            raise ValueError(f"{name}: spline {k} has {len(spline)} points, above the {MAX_TRACK_POINTS} allowed")
         xy = []
         for i, p in enumerate(spline):
             if not isinstance(p, dict) or "x" not in p or "y" not in p:
-                raise ValueError(f"{name}: spline {k} point {i} must be {{'x': .., 'y': ..}}, got {p!r}")
-            xy.append((_as_float(p["x"], f"{name} x"), _as_float(p["y"], f"{name} y")))
+                raise ValueError(f"{name}: spline {k} point {i} must be {{'x': .., 'y': ..}}, got {short_repr(p)}")
+            xy.append((_as_float(p["x"], f"{name} spline {k} point {i} x"),
+                       _as_float(p["y"], f"{name} spline {k} point {i} y")))
         d = _depths_for_spline(depth_obj, k, len(splines), len(xy))
         tracks.append([(x, y, di) for (x, y), di in zip(xy, d)])
     return tracks
@@ -170,10 +208,16 @@ def _depths_for_spline(depths: Any, k: int, n_splines: int, n_points: int) -> li
     if isinstance(depths, (int, float, np.integer, np.floating)) and not isinstance(depths, bool):
         return [_as_float(depths, "depth")] * n_points
     if not isinstance(depths, (list, tuple)) or not depths:
-        raise ValueError(f"depths must be a number or a non-empty list, got {depths!r}")
+        raise ValueError(f"depths must be a number or a non-empty list, got {short_repr(depths)}")
+    if len(depths) > MAX_TRACK_POINTS:
+        raise ValueError(f"depths has {len(depths)} values, above the {MAX_TRACK_POINTS} allowed")
     if isinstance(depths[0], (list, tuple)):
         if len(depths) != n_splines:
             raise ValueError(f"depths has {len(depths)} lists but there are {n_splines} splines")
+        if not isinstance(depths[k], (list, tuple)):
+            raise ValueError(f"depths[{k}] must be a list of numbers, got {short_repr(depths[k])}")
+        if len(depths[k]) > MAX_TRACK_POINTS:
+            raise ValueError(f"depths[{k}] has {len(depths[k])} values, above the {MAX_TRACK_POINTS} allowed")
         values = [_as_float(v, f"depths[{k}]") for v in depths[k]]
     elif n_splines > 1 and len(depths) == n_splines:
         return [_as_float(depths[k], f"depths[{k}]")] * n_points
@@ -231,17 +275,17 @@ def resample_tracks(tracks: Sequence[Sequence[Sequence[float]]], num_frames: int
 
 
 def validate_tracks(tracks: Tracks, width: int, height: int, *, margin: float = 1.0) -> None:
-    """Check depths are in ``(0, 1]`` and points are not far outside the image.
+    """Check depths are in ``TRACK_DEPTH`` (``[1e-4, 1]``) and points are not far outside the image.
 
     ``margin`` is the fraction of the image size a point may lie outside it (objects may leave
     the frame; a point more than one image away is almost surely a unit mistake).
     """
     for k, track in enumerate(tracks):
         for i, (x, y, d) in enumerate(track):
-            if not (0.0 < d <= 1.0):
+            if not (TRACK_DEPTH.lo <= d <= TRACK_DEPTH.hi):
                 raise ValueError(
-                    f"tracks: track {k} point {i} has depth {d:g}; depths are reference depths in (0, 1] "
-                    "(smaller = nearer, 1 = far)"
+                    f"tracks: track {k} point {i} has depth {d:g}; depths are reference depths in (0, 1], "
+                    f"at least {TRACK_DEPTH.lo:g} (smaller = nearer, 1 = far)"
                 )
             if not (-margin * width <= x <= (1 + margin) * width and -margin * height <= y <= (1 + margin) * height):
                 raise ValueError(

@@ -27,15 +27,14 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration, set_seed
-from diffusers import AutoencoderKLTemporalDecoder
 from diffusers.optimization import get_scheduler
 from tqdm.auto import tqdm
-from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
 
 from ..depth_estimation import DepthEstimator
 from ..generation.conditioning import encode_clip_image, encode_first_frame_latents, encode_video_latents
-from ..generation.loading import default_device, load_controlnet
-from ..generation.models import ControlNetSVDModel, UNetSpatioTemporalControlModel
+from ..generation.loading import default_device, load_controlnet, load_svd_components, training_precision
+from ..generation.models import ControlNetSVDModel
+from ..generation.options import TemporalContext
 from ..video_io import write_frames, write_video
 from .checkpoints import (
     checkpoint_step,
@@ -267,32 +266,15 @@ def write_previews(cfg: TrainConfig, *, estimator=None, progress: bool = True) -
 
 
 
-def _from_pretrained(cls, src: str, subfolder: str, dtype: torch.dtype):
-    """Load a frozen component in ``dtype``, from the ``.fp16`` variant files when they exist."""
-    if dtype in (torch.float16, torch.bfloat16):
-        try:
-            return cls.from_pretrained(src, subfolder=subfolder, torch_dtype=dtype, variant="fp16",
-                                       use_safetensors=True)
-        except (OSError, ValueError):
-            pass
-    return cls.from_pretrained(src, subfolder=subfolder, torch_dtype=dtype, use_safetensors=True)
-
-
 def load_frozen_models(cfg: TrainConfig, dtype: torch.dtype = torch.float32):
     """UNet, VAE, CLIP image encoder, feature extractor and the trainable ControlNet.
 
     The frozen UNet and image encoder are loaded in ``dtype`` (the mixed-precision dtype), the VAE
-    in fp32 for fp16 runs (its encoder is unstable in fp16), the ControlNet always in fp32
-    (master weights)."""
-    src = cfg.pretrained_model_name_or_path
-    unet = _from_pretrained(UNetSpatioTemporalControlModel, src, "unet", dtype)
-    vae = _from_pretrained(AutoencoderKLTemporalDecoder, src, "vae",
-                           torch.float32 if dtype == torch.float16 else dtype)
-    image_encoder = _from_pretrained(CLIPVisionModelWithProjection, src, "image_encoder", dtype)
-    try:
-        feature_extractor = CLIPImageProcessor.from_pretrained(src, subfolder="feature_extractor")
-    except (OSError, ValueError):
-        feature_extractor = None
+    in fp32 (its encoder is unstable in half precision), the ControlNet always in fp32
+    (master weights); all through the library's loaders."""
+    parts = load_svd_components(cfg.pretrained_model_name_or_path, training_precision(dtype))
+    unet, vae, image_encoder = parts["unet"], parts["vae"], parts["image_encoder"]
+    feature_extractor = parts["feature_extractor"]
     if cfg.controlnet_model_name_or_path:
         controlnet = load_controlnet(cfg.controlnet_model_name_or_path, dtype=torch.float32, unet_config=unet.config)
     else:
@@ -445,6 +427,10 @@ def prepare_models(cfg: TrainConfig, accelerator) -> tuple[dict, Any, torch.dtyp
         m.requires_grad_(False)
         m.train(False)
         m.to(accelerator.device)
+    # Training attends per sample (each clip to its own first frame), as SVD was trained; the
+    # reference order of the original's diffusers release is an inference-time parity option.
+    for m in (unet, controlnet):
+        m.set_temporal_context(TemporalContext.PER_SAMPLE)
     controlnet.requires_grad_(True)
     controlnet.train()
     if cfg.gradient_checkpointing:

@@ -12,7 +12,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import tempfile
 import threading
 import time
@@ -24,6 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from chromium import chromium, find_browser
 from fakes.comfy_host import load_pack
 
 pytestmark = pytest.mark.browser
@@ -37,27 +37,10 @@ TRACK0 = (230, 57, 70)  # first object colour in the editor
 BOX2 = (slice(20, 40), slice(80, 110))  # a second object: rows, cols (centre x 95, y 30)
 
 
-def _find_browser():
-    missing = []
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        missing.append("selenium (pip install selenium)")
-    chrome = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    driver = shutil.which("chromedriver")
-    if not chrome:
-        missing.append("chromium (apt-get install -y --no-install-recommends chromium)")
-    if not driver:
-        missing.append("chromedriver (apt-get install -y --no-install-recommends chromium-driver)")
-    return chrome, driver, missing
-
-
-CHROME, CHROMEDRIVER, MISSING = _find_browser()
+CHROME, CHROMEDRIVER, MISSING = find_browser()
 if MISSING:
     pytest.skip("browser test needs " + ", ".join(MISSING), allow_module_level=True)
 
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.actions.wheel_input import ScrollOrigin  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -140,23 +123,10 @@ def server():
 
 @pytest.fixture(scope="module")
 def driver(server):
-    profile = tempfile.mkdtemp(prefix="levitor_chrome_")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROME
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={profile}", "--window-size=1000,900", "--force-device-scale-factor=1",
-                 "--disable-dev-shm-usage"):
-        opts.add_argument(flag)
-    drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    drv.set_script_timeout(30)
-    try:
+    with chromium((1000, 900)) as drv:
         drv.get(server[0] + "/tests/browser/harness.html")
         _wait(drv, "return window.harnessReady === true")
         yield drv
-    finally:
-        drv.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _wait(drv, script, timeout=15.0):
@@ -492,3 +462,35 @@ def test_two_objects_pick_tracks_by_clicking(driver, server):
     x, y = (int(v) for v in m.page(105, 37))
     second = (42, 157, 143)
     assert _close(img[y, x], [0.65 * b + 0.35 * c for b, c in zip(BG, second)], 8), img[y, x]
+
+
+def test_zoom_redraws_at_screen_resolution_and_labels_stay_apart(driver, server):
+    """A host that zooms the editor with a CSS transform (as both ComfyUI node renderers do): after
+    the host's per-frame check the backing store is layout size x zoom, and the label boxes the
+    editor reports stay inside the canvas and apart, even for crowded points."""
+    drv = driver
+    drv.execute_async_script("window.harness.traj.onExecuted(arguments[0]).then(arguments[1])", _scene_message())
+    _wait(drv, "return !!window.harness.traj.image")
+    crowded = [[30 + 3 * i, 80 + 2 * (i % 3), 0.01 * (1 + 0.1 * i)] for i in range(8)]
+    drv.execute_script("window.harness.handEdit(window.harness.trajNode, arguments[0])",
+                       json.dumps({"tracks": [{"points": crowded}]}))
+    try:
+        for zoom in (0.5, 1.0, 2.0):
+            drv.execute_script("const c = document.getElementById('traj'); c.style.transformOrigin = '0 0';"
+                               "c.style.transform = `scale(${arguments[0]})`; window.harness.traj.checkScale();", zoom)
+            _wait(drv, "return !window.harness.traj._raf")
+            w, h, bw, bh, boxes = drv.execute_script(
+                "const e = window.harness.traj, c = e.canvas;"
+                "return [c.clientWidth, c.clientHeight, c.width, c.height, e.labelBoxes];")
+            assert (bw, bh) == (round(w * zoom), round(h * zoom)), (zoom, w, h, bw, bh)
+            # The start label goes first; crowded neighbours get the free spots around them.
+            assert boxes[0]["text"] == "start" and len(boxes) >= 3, (zoom, boxes)
+            for i, a in enumerate(boxes):
+                assert 0 <= a["x"] and 0 <= a["y"] and a["x"] + a["w"] <= w and a["y"] + a["h"] <= h, a
+                for b in boxes[i + 1:]:
+                    assert not (a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"]
+                                and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"]), (zoom, a, b)
+    finally:
+        drv.execute_script("document.getElementById('traj').style.transform = ''; window.harness.traj.checkScale();")
+        drv.execute_script("window.harness.handEdit(window.harness.trajNode, arguments[0])",
+                           json.dumps({"tracks": []}))

@@ -1,10 +1,13 @@
-"""The editors inside the real ComfyUI frontend, with the pack's nodes and the live preview route.
+"""The editors inside the real ComfyUI frontend, with the classic canvas renderer and with the Vue
+node renderer ("Nodes 2.0", setting ``Comfy.VueNodes.Enabled``).
 
-Starts ComfyUI (``COMFYUI_DIR`` / ``COMFYUI_PYTHON``) on 127.0.0.1 with this repository as a custom
-node pack, builds LoadImage -> LeviTorTrajectory3DEditor in the page, queues it from the frontend,
-then draws a track with the mouse, turns on the live preview and checks the JSON widget, the
-API-format prompt (no editor-only inputs) and the server-rendered overlay.
-``LEVITOR_SCREENSHOT_DIR`` keeps the screenshots. Skipped without a host or a browser.
+One ComfyUI (``COMFYUI_DIR`` / ``COMFYUI_PYTHON``) and one headless Chromium serve the whole
+module. In each renderer mode the test loads LoadImage -> LeviTorTrajectory3DEditor ->
+LeviTorRenderMovedMasks and a LeviTorSAMMaskPicker, queues the graph from the frontend, then
+clicks, drags, scrolls and types in the editors and checks the JSON widgets, the API prompt,
+key pixels of screenshots, the label boxes the editors report and the canvas backing size at
+50 %, 100 % and 200 % canvas zoom and at device pixel ratio 2. ``LEVITOR_SCREENSHOT_DIR`` keeps
+the screenshots (docs/images/ holds a set). Skipped without a host or a browser.
 """
 
 from __future__ import annotations
@@ -24,33 +27,34 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from chromium import chromium, find_browser
+
 pytestmark = [pytest.mark.browser, pytest.mark.comfyui]
 
 ROOT = Path(__file__).resolve().parents[2]
 COMFY_DIR = os.environ.get("COMFYUI_DIR")
 COMFY_PY = os.environ.get("COMFYUI_PYTHON")
 PACK_DIR = Path(os.environ.get("LEVITOR_PACK_DIR", str(ROOT)))
-CHROME = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-try:
-    import selenium  # noqa: F401
-    HAVE_SELENIUM = True
-except ImportError:
-    HAVE_SELENIUM = False
+MISSING = find_browser()[2]
 
 if not (COMFY_DIR and COMFY_PY):
     pytest.skip("needs a real ComfyUI host: set COMFYUI_DIR and COMFYUI_PYTHON", allow_module_level=True)
-if not (CHROME and CHROMEDRIVER and HAVE_SELENIUM):
-    pytest.skip("needs chromium, chromedriver and selenium", allow_module_level=True)
+if MISSING:
+    pytest.skip("browser test needs " + ", ".join(MISSING), allow_module_level=True)
 
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.actions.wheel_input import ScrollOrigin  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 
+VUE_SETTING = "Comfy.VueNodes.Enabled"  # the Vue node renderer's setting in frontend 1.27.x
+MODES = {"classic": False, "vue": True}
+ZOOMS = (0.5, 1.0, 2.0)
 W, H = 288, 512
 BALL = (96, 330, 34)  # x, y, r
+RENDER_FRAMES = 12  # num_frames of the render node the editor feeds
+TRACK0 = (230, 57, 70)  # the first object colour of the editors
+POSITIVE = (40, 200, 80)  # the SAM picker's positive point
+WINDOW = (1400, 2300)  # tall enough for a whole editor node at 200 %
 
 
 def _assets(folder: Path) -> None:
@@ -121,30 +125,17 @@ def comfy():
 
 @pytest.fixture(scope="module")
 def page(comfy):
-    profile = tempfile.mkdtemp(prefix="levitor_chrome_")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROME
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={profile}", "--window-size=1400,1300", "--force-device-scale-factor=1",
-                 "--disable-dev-shm-usage"):
-        opts.add_argument(flag)
-    drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    drv.set_script_timeout(120)
-    try:
+    with chromium(WINDOW, script_timeout=120) as drv:
         drv.get(comfy[0])
         _wait(drv, "return !!(window.app && window.app.graph && window.app.canvas)", 90)
         drv.execute_async_script("""const done = arguments[0]; (async () => {
             try { await window.app.ui.settings.setSettingValueAsync('Comfy.TutorialCompleted', true); } catch (e) {}
+            try { await window.app.ui.settings.setSettingValueAsync('Comfy.Minimap.Visible', false); } catch (e) {}
             done(true); })();""")
-        time.sleep(3)  # let a first-run dialog open, then close it
+        time.sleep(2)  # let a first-run dialog open, then close it
         drv.execute_script("document.querySelectorAll('.p-dialog-close-button, .p-dialog-header-close')"
                            ".forEach(b => b.click());")
-        time.sleep(1)
         yield drv
-    finally:
-        drv.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _wait(drv, script, timeout=30.0, *args):
@@ -153,100 +144,246 @@ def _wait(drv, script, timeout=30.0, *args):
         v = drv.execute_script(script, *args)
         if v:
             return v
-        time.sleep(0.2)
+        time.sleep(0.1)
     raise AssertionError(f"timed out: {script}")
 
 
+def _set_mode(drv, vue: bool) -> None:
+    """Turn the Vue node renderer on or off and reload the page: frontend 1.27 renders the Vue
+    nodes of a graph loaded after a switch at run time only after a reload (a user's saved
+    setting takes effect at page load)."""
+    drv.execute_async_script("""const [id, vue, done] = arguments; (async () => {
+        await window.app.ui.settings.setSettingValueAsync(id, vue); done(true); })();""", VUE_SETTING, vue)
+    drv.refresh()
+    _wait(drv, "return !!(window.app && window.app.graph && window.app.canvas && window.app.extensions)", 90)
+    time.sleep(1)
+    drv.execute_script("document.querySelectorAll('.p-dialog-close-button, .p-dialog-header-close')"
+                       ".forEach(b => b.click());")
+    got = drv.execute_script("return [window.app.ui.settings.getSettingValue(arguments[0]), !!window.LiteGraph.vueNodesMode]",
+                             VUE_SETTING)
+    assert got == [vue, vue], got
+
+
+# The graph is made in a detached LGraph and loaded with loadGraphData, the way a saved
+# workflow opens (both renderers pick it up).
 BUILD = """
-const done = arguments[0];
+const [frames, done] = arguments;
 (async () => {
   try {
     const app = window.app, L = window.LiteGraph;
-    app.graph.clear();
-    const add = (type, pos) => { const n = L.createNode(type); n.pos = pos; app.graph.add(n); return n; };
+    const g = new L.LGraph();
+    const add = (type, pos, size) => { const n = L.createNode(type); n.pos = pos; if (size) n.size = size; g.add(n); return n; };
     const img = add("LoadImage", [20, 40]);
     img.widgets.find(w => w.name === "image").value = "levitor_scene.png";
-    const dep = add("LoadImage", [20, 420]);
+    const dep = add("LoadImage", [20, 460]);
     dep.widgets.find(w => w.name === "image").value = "levitor_depth.png";
-    const msk = add("LoadImageMask", [20, 800]);
+    const msk = add("LoadImageMask", [20, 880]);
     msk.widgets.find(w => w.name === "image").value = "levitor_ball.png";
     msk.widgets.find(w => w.name === "channel").value = "red";
-    const ed = add("LeviTorTrajectory3DEditor", [360, 40]);
-    ed.size = [520, 1040];
+    const ed = add("LeviTorTrajectory3DEditor", [400, 40], [480, 900]);
     img.connect(0, ed, ed.findInputSlot("image"));
     dep.connect(0, ed, ed.findInputSlot("depth"));
     msk.connect(0, ed, ed.findInputSlot("object_masks"));
-    const sam = add("LeviTorSAMMaskPicker", [900, 420]);
-    window.levitorSam = sam;
-    const prev = add("PreviewImage", [900, 40]);
+    const render = add("LeviTorRenderMovedMasks", [940, 40]);
+    render.widgets.find(w => w.name === "num_frames").value = frames;
+    ed.connect(0, render, render.findInputSlot("tracks"));
+    const prev = add("PreviewImage", [940, 420]);
     ed.connect(1, prev, 0);
-    app.canvas.ds.offset = [0, 0];
-    app.canvas.ds.scale = 1;
-    app.graph.setDirtyCanvas(true, true);
-    window.levitorNodeId = ed.id; window.levitorNode = ed;
+    add("LeviTorSAMMaskPicker", [1400, 40], [420, 760]);
+    await app.loadGraphData(g.serialize());
+    const find = (t) => app.graph.nodes.find(n => n.type === t);
+    window.levitorNode = find("LeviTorTrajectory3DEditor");
+    window.levitorSam = find("LeviTorSAMMaskPicker");
+    window.levitorRender = find("LeviTorRenderMovedMasks");
     const p = await app.graphToPrompt();
-    done({ id: ed.id, prompt: p.output, editor: !!ed.levitorEditor, sam: !!sam.levitorEditor,
+    done({ id: window.levitorNode.id, samId: window.levitorSam.id, prompt: p.output,
+           editor: !!window.levitorNode.levitorEditor, sam: !!window.levitorSam.levitorEditor,
            exts: (app.extensions || []).map(e => e.name) });
   } catch (e) { done({ error: String((e && e.stack) || e) }); }
 })();
 """
 
-
 TRACKS_TEXT = "return window.levitorNode.widgets.find(w => w.name === 'tracks_json').value"
+POINTS_TEXT = "return window.levitorSam.widgets.find(w => w.name === 'points_json').value"
 
 
-def _editor(drv, expr):
-    return drv.execute_script(
-        "const n = window.levitorNode; const e = n.levitorEditor;" + expr)
+def _ed(drv, expr, which="levitorNode"):
+    return drv.execute_script(f"const n = window.{which}; const e = n.levitorEditor;" + expr)
 
 
-def test_editor_in_the_real_frontend(page, comfy):
-    drv = page
-    res = drv.execute_async_script(BUILD)
+def _view(drv, which, zoom):
+    """Show node `which` at the top left of the canvas at `zoom` and wait until its editor is
+    mounted and redrawn at that zoom."""
+    drv.execute_script("""const [which, z] = arguments; const app = window.app; const n = window[which];
+        app.canvas.ds.scale = z; app.canvas.ds.offset = [30 / z - n.pos[0], 60 / z - n.pos[1]];
+        app.graph.setDirtyCanvas(true, true);""", which, zoom)
+    state = """const e = window[arguments[0]].levitorEditor, c = e.canvas;
+        return { connected: c.isConnected, layoutWidth: c.clientWidth, queued: !!e._raf, lv: c.lvScale || null,
+                 zoom: c.getBoundingClientRect().width / Math.max(1, c.clientWidth) };"""
+    try:
+        _wait(drv, """const e = window[arguments[0]].levitorEditor, c = e.canvas;
+            if (!c.isConnected || !c.clientWidth || e._raf) return false;
+            const z = c.getBoundingClientRect().width / c.clientWidth;
+            return Math.abs(z - arguments[1]) < 0.01 && c.lvScale && Math.abs(c.lvScale.zoom - z) < 0.01;""",
+              30, which, zoom)
+    except AssertionError:
+        raise AssertionError(f"{which} at zoom {zoom}: {drv.execute_script(state, which)}") from None
+    time.sleep(0.3)  # let the frontend finish moving its own layers
+    _ed(drv, "e.drawNow()", which)
+
+
+class Mapper:
+    """Image pixel -> viewport pixel, computed here from the canvas layout (not by the editor):
+    the image is fitted inside the canvas with a 4 px margin, then shown at the measured zoom."""
+
+    def __init__(self, drv, which):
+        r = _ed(drv, "const c = e.canvas, r = c.getBoundingClientRect();"
+                     "return [r.left, r.top, r.width, r.height, c.clientWidth, c.clientHeight, c.width, c.height];", which)
+        self.left, self.top, rw, rh, cw, ch, self.bw, self.bh = r
+        self.cw, self.ch = cw, ch
+        self.zoom = rw / cw
+        self.scale = min((cw - 8) / W, (ch - 8) / H)
+        self.ox = (cw - W * self.scale) / 2
+        self.oy = (ch - H * self.scale) / 2
+
+    def client(self, x, y):
+        return (self.left + (self.ox + x * self.scale) * self.zoom,
+                self.top + (self.oy + y * self.scale) * self.zoom)
+
+
+def _at(drv, m, x, y):
+    """An ActionChains with the pointer moved to image pixel (x, y)."""
+    px, py = m.client(x, y)
+    ac = ActionChains(drv)
+    ac.w3c_actions.pointer_action.move_to_location(round(px), round(py))
+    return ac
+
+
+def _screenshot(drv):
+    return np.asarray(Image.open(io.BytesIO(drv.get_screenshot_as_png())).convert("RGB")).astype(int)
+
+
+def _pixel_near(shot, xy, rgb, dpr=1.0, tol=40, radius=1):
+    x, y = round(xy[0] * dpr), round(xy[1] * dpr)
+    patch = shot[y - radius:y + radius + 1, x - radius:x + radius + 1].reshape(-1, 3)
+    return bool((np.abs(patch - np.array(rgb)).max(axis=1) <= tol).any())
+
+
+def _check_labels(drv, which):
+    """The editor's label boxes: inside the canvas, no two overlapping."""
+    boxes, size = _ed(drv, "return [e.labelBoxes, e.canvas.lvCssSize]", which)
+    for i, a in enumerate(boxes):
+        assert a["x"] >= 0 and a["y"] >= 0 and a["x"] + a["w"] <= size[0] and a["y"] + a["h"] <= size[1], a
+        for b in boxes[i + 1:]:
+            overlap = a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"] and \
+                a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"]
+            assert not overlap, (a, b)
+    return boxes
+
+
+def _check_backing(drv, which, zoom, dpr=1.0):
+    """The canvas backing store follows layout size x canvas zoom x device pixel ratio."""
+    m = Mapper(drv, which)
+    assert m.zoom == pytest.approx(zoom, abs=0.01)
+    assert abs(m.bw - m.cw * zoom * dpr) <= 1 and abs(m.bh - m.ch * zoom * dpr) <= 1, (m.bw, m.bh, m.cw, m.ch, zoom, dpr)
+    return m
+
+
+def _keep(drv, which, name):
+    """Save the editor as shown (a crop of the page: an element screenshot ignores CSS zoom)."""
+    shots = os.environ.get("LEVITOR_SCREENSHOT_DIR")
+    if shots:
+        Path(shots).mkdir(parents=True, exist_ok=True)
+        r, dpr = drv.execute_script(f"const r = window.{which}.levitorEditor.element.getBoundingClientRect();"
+                                    "return [[r.left, r.top, r.right, r.bottom], window.devicePixelRatio];")
+        page = Image.open(io.BytesIO(drv.get_screenshot_as_png()))
+        page.crop(tuple(round(v * dpr) for v in r)).save(Path(shots, name), optimize=True)
+
+
+@pytest.fixture(params=list(MODES), scope="module")
+def mode(request, page):
+    _set_mode(page, MODES[request.param])
+    res = page.execute_async_script(BUILD, RENDER_FRAMES)
     assert "error" not in res, res.get("error")
     assert "levitor.editors" in res["exts"], res["exts"]
-    assert res["editor"], "the editor did not attach to LeviTorTrajectory3DEditor"
-    assert res["sam"], "the point picker did not attach to LeviTorSAMMaskPicker"
+    assert res["editor"] and res["sam"], "the editors did not attach"
+    yield request.param, res
+
+
+def test_trajectory_editor(page, comfy, mode):
+    drv = page
+    name, res = mode
     inputs = res["prompt"][str(res["id"])]["inputs"]
     # Only declared inputs reach the API prompt: the canvas widget is not serialized.
     assert "tracks_json" in inputs and not any(k.startswith("levitor_") for k in inputs), inputs
 
-    version = drv.execute_script("return window.__COMFYUI_FRONTEND_VERSION__ || null")
-    print("frontend version:", version)
+    # Before the first run: the empty state, and the frame count of the render node.
+    _view(drv, "levitorNode", 1.0)
+    m = _check_backing(drv, "levitorNode", 1.0)
+    assert _ed(drv, "return e.transform() === null")
+    band = _screenshot(drv)[round(m.top + m.ch / 2) - 12:round(m.top + m.ch / 2) + 12,
+                            round(m.left):round(m.left + m.cw)]
+    assert (band.min(axis=2) > 120).sum() > 30, "the empty-state hint is drawn"
+    _keep(drv, "levitorNode", f"editor_empty_{name}.png")
+    assert _ed(drv, "return [e.numFrames(), e.framesInput.disabled]") == [RENDER_FRAMES, True]
+    drv.execute_script("window.levitorRender.widgets.find(w => w.name === 'num_frames').value = 20;"
+                       "window.app.graph.setDirtyCanvas(true, true);")
+    _wait(drv, "return window.levitorNode.levitorEditor.frameInput.max === '19'", 10)
 
-    # Run the graph from the frontend: the node sends its scene, the editor shows it.
-    drv.execute_async_script("const done = arguments[0]; window.app.queuePrompt(0, 1).then(() => done(true));")
-    _wait(drv, "const n = window.levitorNode;"
-               "return !!(n.levitorEditor.image && n.levitorEditor.depth8 && n.levitorEditor.labels)", 120)
-    assert _editor(drv, "return e.numObjects") == 1
-    _editor(drv, "e.drawNow()")
-    def canvas():
-        return drv.execute_script("return window.levitorNode.levitorEditor.canvas")
-
-    rect = drv.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.width, r.height];", canvas())
-    cw, ch = drv.execute_script("return [arguments[0].width, arguments[0].height]", canvas())
-    scale = min((cw - 8) / W, (ch - 8) / H)
-    ox, oy = (cw - W * scale) / 2, (ch - H * scale) / 2
-
-    def off(x, y):
-        return round(ox + x * scale - rect[0] / 2), round(oy + y * scale - rect[1] / 2)
-
+    # Run the graph from the frontend: the node sends its scene, the editor shows it. The other
+    # mode ran the same graph: drop the server's cache first, or the node would not run again.
+    drv.execute_async_script("""const done = arguments[0]; (async () => {
+        await fetch("/free", { method: "POST", headers: { "Content-Type": "application/json" },
+                                 body: JSON.stringify({ free_memory: true }) });
+        await new Promise(r => setTimeout(r, 1500));
+        await window.app.queuePrompt(0, 1); done(true); })();""")
+    _wait(drv, "const e = window.levitorNode.levitorEditor; return !!(e.image && e.depth8 && e.labels)", 120)
+    assert _ed(drv, "return e.numObjects") == 1
+    _view(drv, "levitorNode", 1.0)
+    m = Mapper(drv, "levitorNode")
     for x, y in [(BALL[0], BALL[1]), (170, 380), (230, 440)]:
-        ActionChains(drv).move_to_element_with_offset(canvas(), *off(x, y)).click().perform()
+        _at(drv, m, x, y).click().perform()
     for _ in range(4):  # nearer: smaller depth
-        ActionChains(drv).scroll_from_origin(ScrollOrigin.from_element(canvas(), *off(230, 440)), 0, -120).perform()
-    text = drv.execute_script(TRACKS_TEXT)
-    doc = json.loads(text)
+        ActionChains(drv).scroll_from_origin(ScrollOrigin.from_viewport(*map(round, m.client(230, 440))), 0, -120).perform()
+    # Drag the middle point to (150, 400).
+    _at(drv, m, 170, 380).click_and_hold().perform()
+    px, py = m.client(150, 400)
+    ac = ActionChains(drv)
+    ac.w3c_actions.pointer_action.move_to_location(round(px), round(py))
+    ac.release().perform()
+    doc = json.loads(drv.execute_script(TRACKS_TEXT))
     pts = doc["tracks"][0]["points"]
     assert doc["image_size"] == [W, H] and len(pts) == 3
-    # The first point takes the scene depth under the cursor (1/d8 of the node's depth8 PNG).
-    d8 = _editor(drv, f"return e.depth8.at({BALL[0]}, {BALL[1]})")
+    assert abs(pts[1][0] - 150) <= 2 and abs(pts[1][1] - 400) <= 2, pts
+    # The first point takes the scene depth under the cursor (1/d8 of the node's depth8 PNG);
+    # the JSON keeps reference units, the labels say it in words.
+    d8 = _ed(drv, f"return e.depth8.at({BALL[0]}, {BALL[1]})")
     assert d8 > 0 and pts[0][2] == pytest.approx(1 / d8, abs=1e-4)
     assert pts[2][2] == pytest.approx(pts[1][2] / 1.05 ** 4, abs=1e-4)
+    _ed(drv, "e.hover = null; e.drawNow()")
+    texts = [b["text"] for b in _check_labels(drv, "levitorNode")]
+    ratio = pts[2][2] / pts[0][2]
+    assert "start" in texts and f"×{float(f'{ratio:.2g}'):g} {'nearer' if ratio < 1 else 'farther'}" in texts, texts
+    # The raw numbers come on hover.
+    _at(drv, m, 230, 440).perform()
+    assert f"depth {pts[2][2]:.4f}" in _ed(drv, "return e.status.textContent")
+
+    # Toolbar buttons take real clicks (the Vue renderer would start a node drag on them).
+    def button(label):
+        return drv.execute_script("return [...window.levitorNode.levitorEditor.toolbar.querySelectorAll('button')]"
+                                  ".find(b => b.textContent === arguments[0])", label)
+
+    node_pos = drv.execute_script("return [...window.levitorNode.pos]")
+    ActionChains(drv).move_to_element(button("+ Track")).click().perform()
+    assert _ed(drv, "return [e.model.tracks.length, e.trackSelect.options.length]") == [2, 2]
+    ActionChains(drv).move_to_element(button("Undo")).click().perform()
+    assert _ed(drv, "return e.model.tracks.length") == 1
+    assert json.loads(drv.execute_script(TRACKS_TEXT))["tracks"][0]["points"] == pts
+    assert drv.execute_script("return [...window.levitorNode.pos]") == node_pos
 
     # Keys stay in the editor: Delete removes the selected point, not the node; Ctrl+Z restores it.
     n_nodes = drv.execute_script("return window.app.graph.nodes.length")
-    ActionChains(drv).move_to_element_with_offset(canvas(), *off(170, 380)).click().perform()  # select
+    _at(drv, m, 150, 400).click().perform()  # select
     ActionChains(drv).send_keys(Keys.DELETE).perform()
     assert drv.execute_script("return window.app.graph.nodes.length") == n_nodes
     assert len(json.loads(drv.execute_script(TRACKS_TEXT))["tracks"][0]["points"]) == 2
@@ -256,33 +393,72 @@ def test_editor_in_the_real_frontend(page, comfy):
     assert drv.execute_script("return window.app.graph.getNodeById(window.levitorNode.id) === window.levitorNode"), \
         "Ctrl+Z in the editor must not undo the workflow"
 
-    # Live preview through the real server route, last frame.
-    _editor(drv, "e.previewToggle.checked = true; e.setFrame(e.numFrames() - 1);")
+    # Live preview through the real server route, last frame: the server's moved-mask image.
+    _ed(drv, "e.previewToggle.checked = true; e.setFrame(e.numFrames() - 1);")
     _wait(drv, "const e = window.levitorNode.levitorEditor; return !!(e.previewImg || e.error)", 60)
-    assert _editor(drv, "return e.error") == ""
-    _editor(drv, "e.hover = null; e.drawNow()")
+    assert _ed(drv, "return [e.error, e.previewImg.naturalWidth, e.frame]") == ["", W, 19]
 
-    # The queued prompt used the edited JSON, and re-running with it succeeds.
+    # Every zoom: backing store, label boxes, the points where they should be.
+    _ed(drv, "e.previewToggle.checked = false; e.previewImg = null; e.hover = null;")
+    for zoom in ZOOMS:
+        _view(drv, "levitorNode", zoom)
+        m = _check_backing(drv, "levitorNode", zoom)
+        assert len(_check_labels(drv, "levitorNode")) == 3
+        shot = _screenshot(drv)
+        for p in pts:
+            assert _pixel_near(shot, m.client(p[0], p[1]), TRACK0), (zoom, p)
+        _keep(drv, "levitorNode", f"editor_{name}_{int(zoom * 100)}.png")
+
+    # Device pixel ratio 2: twice the backing pixels, same layout.
+    drv.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                        {"width": WINDOW[0], "height": 1200, "deviceScaleFactor": 2, "mobile": False})
+    try:
+        _wait(drv, "return window.devicePixelRatio === 2", 10)
+        _view(drv, "levitorNode", 1.0)
+        _wait(drv, "return window.levitorNode.levitorEditor.canvas.lvScale.dpr === 2", 10)
+        _ed(drv, "e.drawNow()")
+        m = _check_backing(drv, "levitorNode", 1.0, dpr=2)
+        shot = _screenshot(drv)
+        for p in pts:
+            assert _pixel_near(shot, m.client(p[0], p[1]), TRACK0, dpr=2), p
+        _keep(drv, "levitorNode", f"editor_{name}_dpr2.png")
+    finally:
+        drv.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    _wait(drv, "return window.devicePixelRatio === 1", 10)
+
+    # Resize: a wider editor redraws at its new size.
+    _view(drv, "levitorNode", 1.0)
+    before = _ed(drv, "return e.canvas.clientWidth")
+    if MODES[name]:
+        grip = _ed(drv, "return e.vueHost.querySelector('.lv-grip').getBoundingClientRect()")
+        ac = ActionChains(drv)
+        ac.w3c_actions.pointer_action.move_to_location(round(grip["x"] + 7), round(grip["y"] + 7))
+        ac.click_and_hold().perform()
+        ac = ActionChains(drv)
+        ac.w3c_actions.pointer_action.move_to_location(round(grip["x"] + 107), round(grip["y"] + 57))
+        ac.release().perform()
+    else:
+        drv.execute_script("const n = window.levitorNode; n.setSize([n.size[0] + 100, n.size[1] + 50]);"
+                           "window.app.graph.setDirtyCanvas(true, true);")
+    _wait(drv, "const c = window.levitorNode.levitorEditor.canvas; return c.clientWidth >= arguments[0] + 90"
+               " && c.width === Math.round(c.clientWidth * c.getBoundingClientRect().width / c.clientWidth);",
+          10, before)
+
+    # The queued prompt uses the edited JSON.
     prompt = drv.execute_async_script("const d = arguments[0]; window.app.graphToPrompt().then(p => d(p.output));")
-    sent = json.loads(prompt[str(res["id"])]["inputs"]["tracks_json"])
-    assert sent["tracks"][0]["points"] == pts
+    assert json.loads(prompt[str(res["id"])]["inputs"]["tracks_json"])["tracks"][0]["points"] == pts
 
-    shots = os.environ.get("LEVITOR_SCREENSHOT_DIR")
-    if shots:
-        Path(shots).mkdir(parents=True, exist_ok=True)
-        drv.save_screenshot(str(Path(shots) / "editor_comfyui_full.png"))
-        el = drv.execute_script("return window.levitorNode.levitorEditor.element")
-        Path(shots, "editor_comfyui.png").write_bytes(el.screenshot_as_png)
     # Save and reload the workflow: the JSON widget keeps the tracks, the editor reads them back,
     # and the canvas widget adds nothing to widgets_values.
     reloaded = drv.execute_async_script("""const done = arguments[0]; (async () => {
         const app = window.app;
-        const wf = app.graph.serialize();
+        const wf = JSON.parse(JSON.stringify(app.graph.serialize()));
         const node = wf.nodes.find(n => n.type === "LeviTorTrajectory3DEditor");
-        const id = node.id;
-        app.graph.clear();
         await app.loadGraphData(wf);
-        const ed = app.graph.getNodeById(id);
+        const ed = app.graph.getNodeById(node.id);
+        window.levitorNode = ed;
+        window.levitorSam = app.graph.nodes.find(n => n.type === "LeviTorSAMMaskPicker");
+        window.levitorRender = app.graph.nodes.find(n => n.type === "LeviTorRenderMovedMasks");
         done({ values: node.widgets_values, points: ed.levitorEditor.model.tracks[0].points,
                props: node.properties });
       })();""")
@@ -290,71 +466,92 @@ def test_editor_in_the_real_frontend(page, comfy):
     assert all(v is not None for v in reloaded["values"]), reloaded["values"]
     assert reloaded["props"]["levitor_image"]["filename"].endswith(".png")
     assert [[round(c, 2) for c in p] for p in reloaded["points"]] == [[round(c, 2) for c in p] for p in pts]
-    # The background image comes back from the node's saved properties.
-    _wait(drv, "const n = window.app.graph.nodes.find(n => n.type === 'LeviTorTrajectory3DEditor');"
-               "return !!(n && n.levitorEditor.image)", 30)
+    _wait(drv, "return !!window.levitorNode.levitorEditor.image", 30)
+    _view(drv, "levitorNode", 1.0)
+    shot = _screenshot(drv)
+    m = Mapper(drv, "levitorNode")
+    assert all(_pixel_near(shot, m.client(p[0], p[1]), TRACK0) for p in pts)
 
-    png = np.asarray(Image.open(io.BytesIO(drv.get_screenshot_as_png())).convert("RGB"))
-    assert png.std() > 5  # a drawn page, not blank
-
-    # Typing into the frontend's own text box: the editor picks it up when the pointer comes back.
-    drv.execute_script("window.levitorNode = window.app.graph.nodes.find(n => n.type === 'LeviTorTrajectory3DEditor');")
-    box = drv.execute_script("const w = window.levitorNode.widgets.find(w => w.name === 'tracks_json');"
-                             "return w.inputEl || w.element")
-    assert box is not None and box.tag_name == "textarea"
-    box.clear()
-    box.send_keys('{"tracks": [{"points": [[10, 20, 0.5], [100, 200, 0.25]]}]}')
-    ActionChains(drv).move_to_element(drv.execute_script("return window.levitorNode.levitorEditor.canvas")).perform()
-    _wait(drv, "return window.levitorNode.levitorEditor.model.tracks[0].points.length === 2", 10)
-    assert _editor(drv, "return e.model.tracks[0].points") == [[10, 20, 0.5], [100, 200, 0.25]]
+    if not MODES[name]:
+        # Typing into the frontend's own text box: the editor picks it up when the pointer comes back.
+        box = drv.execute_script("const w = window.levitorNode.widgets.find(w => w.name === 'tracks_json');"
+                                 "return w.inputEl || w.element")
+        assert box is not None and box.tag_name == "textarea"
+        box.clear()
+        box.send_keys('{"tracks": [{"points": [[10, 20, 0.5], [100, 200, 0.25]]}]}')
+        ActionChains(drv).move_to_element(drv.execute_script("return window.levitorNode.levitorEditor.canvas")).perform()
+        _wait(drv, "return window.levitorNode.levitorEditor.model.tracks[0].points.length === 2", 10)
+        assert _ed(drv, "return e.model.tracks[0].points") == [[10, 20, 0.5], [100, 200, 0.25]]
 
 
-def test_sam_picker_upload_and_clicks_in_the_real_frontend(page, comfy):
+def test_sam_picker(page, comfy, mode):
     drv = page
-    res = drv.execute_async_script("""const done = arguments[0]; (async () => {
+    name, res = mode
+    # Upload through the host's /upload/image, as the Image... button, a paste or a drop does.
+    up = drv.execute_async_script("""const done = arguments[0]; (async () => {
       try {
-        const app = window.app, L = window.LiteGraph;
-        let sam = app.graph.nodes.find(n => n.type === "LeviTorSAMMaskPicker");
-        if (!sam) { sam = L.createNode("LeviTorSAMMaskPicker"); app.graph.add(sam); }
-        sam.pos = [900, 40]; sam.size = [400, 700];
-        app.canvas.ds.offset = [0, 0]; app.canvas.ds.scale = 1; app.graph.setDirtyCanvas(true, true);
-        window.levitorSam = sam;
-        // Upload through the host's /upload/image, as the Image... button, a paste or a drop does.
+        const sam = window.levitorSam;
         const blob = await (await fetch("/view?filename=levitor_scene.png&type=input")).blob();
         await sam.levitorEditor.upload(new File([blob], "levitor_upload.png", { type: "image/png" }));
         done({ ref: sam.properties.levitor_image, w: sam.levitorEditor.image && sam.levitorEditor.image.naturalWidth,
                err: sam.levitorEditor.error });
       } catch (e) { done({ error: String((e && e.stack) || e) }); }
     })();""")
-    assert "error" not in res, res
-    assert res["err"] == "" and res["w"] == W and res["ref"]["type"] == "input"
-    assert (comfy[1] / "input" / res["ref"]["filename"]).exists()
-    time.sleep(1.5)  # let the frontend lay out the resized node
-    drv.execute_script("window.levitorSam.levitorEditor.drawNow()")
-    canvas = drv.execute_script("return window.levitorSam.levitorEditor.canvas")
-    rect = drv.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.width, r.height];", canvas)
-    cw, ch = drv.execute_script("return [arguments[0].width, arguments[0].height]", canvas)
-    scale = min((cw - 8) / W, (ch - 8) / H)
-    ox, oy = (cw - W * scale) / 2, (ch - H * scale) / 2
-
-    def off(x, y):
-        return round(ox + x * scale - rect[0] / 2), round(oy + y * scale - rect[1] / 2)
-
-    ActionChains(drv).move_to_element_with_offset(canvas, *off(BALL[0], BALL[1])).click().perform()
-    ActionChains(drv).move_to_element_with_offset(canvas, *off(215, 260)).context_click().perform()
-    ActionChains(drv).key_down(Keys.SHIFT).move_to_element_with_offset(canvas, *off(60, 450)).click() \
-        .key_up(Keys.SHIFT).perform()
-    text = drv.execute_script("return window.levitorSam.widgets.find(w => w.name === 'points_json').value")
-    doc = json.loads(text)
+    assert "error" not in up, up
+    assert up["err"] == "" and up["w"] == W and up["ref"]["type"] == "input"
+    assert (comfy[1] / "input" / up["ref"]["filename"]).exists()
+    _view(drv, "levitorSam", 1.0)
+    m = Mapper(drv, "levitorSam")
+    _at(drv, m, BALL[0], BALL[1]).click().perform()
+    _at(drv, m, 215, 260).context_click().perform()
+    _at(drv, m, 60, 450).key_down(Keys.SHIFT).click().key_up(Keys.SHIFT).perform()
+    doc = json.loads(drv.execute_script(POINTS_TEXT))
     assert doc["format"] == "levitor-points" and doc["image_size"] == [W, H]
     assert [p["label"] for p in doc["points"]] == [1, 0, 0]
     assert abs(doc["points"][0]["x"] - BALL[0]) <= 2 and abs(doc["points"][0]["y"] - BALL[1]) <= 2
+    # Del removes the last point (not the node); Ctrl+Z brings it back.
+    n_nodes = drv.execute_script("return window.app.graph.nodes.length")
+    ActionChains(drv).send_keys(Keys.DELETE).perform()
+    assert drv.execute_script("return window.app.graph.nodes.length") == n_nodes
+    assert len(json.loads(drv.execute_script(POINTS_TEXT))["points"]) == 2
+    ActionChains(drv).key_down(Keys.CONTROL).send_keys("z").key_up(Keys.CONTROL).perform()
+    assert json.loads(drv.execute_script(POINTS_TEXT))["points"] == doc["points"]
     prompt = drv.execute_async_script("const d = arguments[0]; window.app.graphToPrompt().then(p => d(p.output));")
-    sam_inputs = prompt[str(drv.execute_script("return window.levitorSam.id"))]["inputs"]
+    sam_inputs = prompt[str(res["samId"])]["inputs"]
     assert json.loads(sam_inputs["points_json"])["points"] == doc["points"]
     assert not any(k.startswith("levitor_") for k in sam_inputs)
-    shots = os.environ.get("LEVITOR_SCREENSHOT_DIR")
-    if shots:
-        drv.execute_script("window.levitorSam.levitorEditor.hover = null; window.levitorSam.levitorEditor.drawNow()")
-        el = drv.execute_script("return window.levitorSam.levitorEditor.element")
-        Path(shots, "sam_picker_comfyui.png").write_bytes(el.screenshot_as_png)
+
+    # A second object: each object's first point gets a label.
+    _ed(drv, "e.model.addObject(); e.commit();", "levitorSam")
+    _at(drv, m, 215, 262).click().perform()
+    two = json.loads(drv.execute_script(POINTS_TEXT))
+    assert [len(o["points"]) for o in two["objects"]] == [3, 1]
+    _ed(drv, "e.hover = null; e.drawNow()", "levitorSam")
+    for zoom in ZOOMS:
+        _view(drv, "levitorSam", zoom)
+        m = _check_backing(drv, "levitorSam", zoom)
+        assert len(_check_labels(drv, "levitorSam")) == 2
+        shot = _screenshot(drv)
+        assert _pixel_near(shot, m.client(215, 262), POSITIVE, radius=2), zoom  # the selected object's point
+        _keep(drv, "levitorSam", f"sam_picker_{name}_{int(zoom * 100)}.png")
+
+
+def test_shipped_workflow_layouts(page, mode):
+    """Every shipped UI workflow, as the frontend lays it out (it grows nodes to the size their
+    widgets need): no two node boxes overlap, title bars included."""
+    drv = page
+    name, _ = mode
+    files = sorted(p for d in ("example_workflows", "workflows") for p in (ROOT / d).glob("*.json"))
+    workflows = [(p, json.loads(p.read_text())) for p in files]
+    workflows = [(p, wf) for p, wf in workflows if isinstance(wf.get("nodes"), list)]
+    assert workflows
+    for path, wf in workflows:
+        boxes = drv.execute_async_script("""const [wf, done] = arguments; (async () => {
+            await window.app.loadGraphData(wf); await new Promise(r => setTimeout(r, 800));
+            const t = window.LiteGraph.NODE_TITLE_HEIGHT;
+            done(window.app.graph.nodes.map(n => [n.id, n.type, n.pos[0], n.pos[1] - t, n.size[0], n.size[1] + t])); })();""",
+                                         wf)
+        for i, (ia, ta, xa, ya, wa, ha) in enumerate(boxes):
+            for ib, tb, xb, yb, wb, hb in boxes[i + 1:]:
+                overlap = xa < xb + wb and xb < xa + wa and ya < yb + hb and yb < ya + ha
+                assert not overlap, f"{name} {path.name}: #{ia} {ta} {(xa, ya, wa, ha)} overlaps #{ib} {tb} {(xb, yb, wb, hb)}"

@@ -2,7 +2,7 @@
 // The editors only edit the nodes' declared STRING widgets (tracks_json, points_json), so a
 // workflow runs headless and stays editable by hand without this file.
 
-import { attachEditor } from "./attach.js";
+import { attachEditor, tickEditors, editorConfigured } from "./attach.js";
 
 // The frontend serves the pack's web folder under /extensions/<pack>/; its own modules live at
 // <root>/scripts/. Resolve them from this file's URL so any folder depth or URL prefix works.
@@ -26,8 +26,35 @@ function makeHost() {
   };
 }
 
+// Each frame the graph canvas draws (zoom, pan) and twice a second (pixel ratio, renderer
+// switch): redraw editors whose zoom changed; with the Vue node renderer ("Nodes 2.0",
+// LiteGraph.vueNodesMode), mount editors the renderer left out.
+let queued = false;
+function tick() {
+  if (queued) return;
+  queued = true;
+  requestAnimationFrame(() => {
+    queued = false;
+    const L = window.LiteGraph;
+    tickEditors(!(L && L.vueNodesMode), (node) => !!app.canvas && node.graph === app.canvas.graph);
+  });
+}
+
 app.registerExtension({
   name: "levitor.editors",
+  setup() {
+    const canvas = app.canvas;
+    if (canvas) {
+      const onDrawForeground = canvas.onDrawForeground;
+      canvas.onDrawForeground = function () {
+        const r = onDrawForeground ? onDrawForeground.apply(this, arguments) : undefined;
+        tick();
+        return r;
+      };
+    }
+    window.addEventListener("wheel", tick, { capture: true, passive: true });
+    setInterval(tick, 500);
+  },
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (nodeData.name !== "LeviTorTrajectory3DEditor" && nodeData.name !== "LeviTorSAMMaskPicker") return;
     const kind = nodeData.name === "LeviTorTrajectory3DEditor" ? "trajectory" : "sam";
@@ -50,7 +77,10 @@ app.registerExtension({
     const onConfigure = nodeType.prototype.onConfigure;
     nodeType.prototype.onConfigure = function () {
       const r = onConfigure ? onConfigure.apply(this, arguments) : undefined;
-      if (this.levitorEditor) this.levitorEditor.restore();
+      if (this.levitorEditor) {
+        editorConfigured(this);
+        this.levitorEditor.restore();
+      }
       return r;
     };
   },

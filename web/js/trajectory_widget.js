@@ -2,40 +2,35 @@
 // The state lives in the node's `tracks_json` STRING widget; this DOM widget only edits it.
 
 import { TrackModel } from "./lib/track_model.js";
-import { fitTransform, canvasToImage, imageToCanvas, insideImage, clampToImage, eventToCanvas, hitTestPoint, hitTestSegment } from "./lib/geometry.js";
-import { sceneDepthAt, objectAt, stepDepth, clampDepth } from "./lib/depth.js";
+import { imageToCanvas, insideImage, clampToImage, hitTestPoint, hitTestSegment } from "./lib/geometry.js";
+import { sceneDepthAt, objectAt, stepDepth, clampDepth, relativeDepth } from "./lib/depth.js";
 import { linspace } from "./lib/pchip.js";
-import { injectStyle, el, loadImage, imageToRaster, tintLabels, uploadImage, imageFromTransfer, fitCanvas, canvasSize, drawLabel, objectColor, claimKeyboard } from "./ui_common.js";
+import { el, loadImage, imageToRaster, tintLabels, objectColor } from "./ui_common.js";
+import { CanvasEditor, fitCanvas, canvasSize } from "./canvas_editor.js";
 
 const HIT_PX = 9; // canvas pixels
 const SEGMENT_PX = 6;
 const DEFAULT_DEPTH = 0.5;
 const WHEEL_MERGE_MS = 700;
+const POINT_R = 5.5;
+const SELECTED_R = 7;
 
 function fmt(d) {
   return d === null || d === undefined ? "–" : d.toFixed(4);
-}
-
-/** Short depth text: small depths (near objects) keep more decimals. */
-function shortDepth(d) {
-  return d < 0.1 ? d.toFixed(4) : d.toFixed(3);
 }
 
 /**
  * The trajectory editor. `binding` connects it to the node:
  *   getText() / setText(text): the tracks_json widget value,
  *   nodeId: string for the preview route,
- *   getNumFrames(): number | null (the node's num_frames widget if it has one),
+ *   getNumFrames(): number | null (num_frames of the node or of the render node it feeds),
  *   properties: an object saved with the workflow (for the uploaded background).
  * `host`: { viewURL(ref), fetch(path, init), markDirty() }.
  */
-export class TrajectoryEditor {
+export class TrajectoryEditor extends CanvasEditor {
   constructor(host, binding) {
-    injectStyle();
-    this.host = host;
-    this.binding = binding;
+    super(host, binding, "tracks_json");
     this.model = new TrackModel();
-    this.image = null; // HTMLImageElement
     this.depth8 = null; // GreyRaster
     this.labels = null; // GreyRaster
     this.numObjects = 0;
@@ -44,72 +39,27 @@ export class TrajectoryEditor {
     this.previewSeq = 0;
     this.previewTimer = null;
     this.drag = null;
-    this.hover = null;
     this.lastWheel = null;
-    this.error = "";
     this.frame = 0;
     this.sceneNodeId = null;
-    this._build();
-    this.restore();
-  }
-
-  /**
-   * Re-read the node's JSON widget and saved background (after creation and after a workflow
-   * is loaded, when the frontend has filled in widget values and properties).
-   */
-  restore() {
-    this.reloadFromWidget();
-    const ref = this.binding.properties && this.binding.properties.levitor_image;
-    const key = ref ? JSON.stringify(ref) : "";
-    if (ref && key !== this._backgroundKey) {
-      this._backgroundKey = key;
-      this.setBackground(ref).catch(() => {});
-    }
-  }
-
-  // ---- DOM --------------------------------------------------------------------------------
-
-  _build() {
-    const b = (label, title, fn) => el("button", { textContent: label, title, onclick: (e) => { e.preventDefault(); fn(); } });
     this.trackSelect = el("select", { title: "Track to edit (track k moves object k)", onchange: () => { this.model.selectTrack(+this.trackSelect.value); this.render(); } });
     this.depthInput = el("input", { type: "number", step: "0.0001", min: "0.0039", max: "1", title: "Depth of the selected point (reference units, smaller = nearer)", onchange: () => this._depthFromField() });
-    this.fileInput = el("input", { type: "file", accept: "image/*", style: "display:none", onchange: () => { const f = this.fileInput.files[0]; if (f) this.upload(f); this.fileInput.value = ""; } });
-    this.toolbar = el("div", { class: "lv-bar" },
-      this.trackSelect,
-      b("+ Track", "Add a track", () => { this.model.addTrack(); this.commit(); }),
-      el("span", { textContent: "depth" }), this.depthInput,
-      b("Delete", "Delete the selected point (Del / right click)", () => this.deleteSelected()),
-      b("Undo", "Undo (Ctrl+Z)", () => { if (this.model.undo()) this.commit(); }),
-      b("Clear", "Remove every point of this track", () => { this.model.clearTrack(); this.commit(); }),
-      b("Clear all", "Remove every point of every track", () => { this.model.clearAll(); this.commit(); }),
-      b("Image…", "Upload a background image (or paste / drop one)", () => this.fileInput.click()),
-      this.fileInput);
-    this.canvas = el("canvas", { tabIndex: 0, class: "lv-main" });
-    this.stage = el("div", { class: "lv-stage" }, this.canvas);
     this.profile = el("canvas", { class: "lv-profile", title: "Depth over the frames (click to choose the preview frame)" });
     this.frameInput = el("input", { type: "range", min: "0", max: "15", value: "0", title: "Frame shown by the preview", oninput: () => this.setFrame(+this.frameInput.value) });
     this.frameLabel = el("span", { textContent: "frame 0" });
-    this.framesInput = el("input", { type: "number", min: "1", max: "128", value: "16", title: "Number of frames (when the node has no num_frames input)", onchange: () => { this._syncFrames(); this.render(); this.schedulePreview(); } });
+    this.framesInput = el("input", { type: "number", min: "1", max: "128", value: "16", title: "Number of frames (when no connected node has num_frames)", onchange: () => { this._syncFrames(); this.render(); this.schedulePreview(); } });
     this.previewToggle = el("input", { type: "checkbox", title: "Render the moved masks live on the server", onchange: () => { if (this.previewToggle.checked) this.schedulePreview(0); else { this.previewImg = null; this.render(); } } });
     this.scrub = el("div", { class: "lv-bar" }, el("span", { textContent: "frames" }), this.framesInput, this.frameInput, this.frameLabel,
-      el("label", {}, this.previewToggle, " live preview"));
-    this.status = el("div", { class: "lv-status" });
-    this.element = el("div", { class: "levitor-editor" }, this.toolbar, this.stage, this.profile, this.scrub, this.status);
-
-    // Pick up hand edits of the JSON text made while the pointer was elsewhere.
-    this.element.addEventListener("pointerenter", () => this.reloadFromWidget());
-    const c = claimKeyboard(this.canvas);
-    c.addEventListener("pointerdown", (e) => this._onDown(e));
-    c.addEventListener("pointermove", (e) => this._onMove(e));
-    c.addEventListener("pointerup", (e) => this._onUp(e));
-    c.addEventListener("pointercancel", (e) => this._onUp(e));
-    c.addEventListener("pointerleave", () => { this.hover = null; this.render(); });
-    c.addEventListener("contextmenu", (e) => this._onContext(e));
-    c.addEventListener("wheel", (e) => this._onWheel(e), { passive: false });
-    c.addEventListener("keydown", (e) => this._onKey(e));
-    this.element.addEventListener("paste", (e) => { const f = imageFromTransfer(e.clipboardData); if (f) { e.preventDefault(); this.upload(f); } });
-    this.element.addEventListener("dragover", (e) => { if (imageFromTransfer(e.dataTransfer) || (e.dataTransfer && [...e.dataTransfer.types].includes("Files"))) { e.preventDefault(); e.stopPropagation(); } });
-    this.element.addEventListener("drop", (e) => { const f = imageFromTransfer(e.dataTransfer); if (f) { e.preventDefault(); e.stopPropagation(); this.upload(f); } });
+      el("label", { title: "Render the moved masks live on the server" }, this.previewToggle, " preview"));
+    this.build([
+      this.trackSelect,
+      this.button("+ Track", "Add a track", () => { this.model.addTrack(); this.commit(); }),
+      el("span", { textContent: "depth" }), this.depthInput,
+      this.button("Delete", "Delete the selected point (Del / right click)", () => this.deleteSelected()),
+      this.button("Undo", "Undo (Ctrl+Z)", () => { if (this.model.undo()) this.commit(); }),
+      this.button("Clear", "Remove every point of this track", () => { this.model.clearTrack(); this.commit(); }),
+      this.button("Clear all", "Remove every point of every track", () => { this.model.clearAll(); this.commit(); }),
+      ...this.imageButton()], [this.profile, this.scrub]);
     const setFrameFromProfile = (e) => {
       const r = this.profile.getBoundingClientRect();
       const n = this.numFrames();
@@ -117,39 +67,28 @@ export class TrajectoryEditor {
     };
     this.profile.addEventListener("pointerdown", (e) => { this.profile.setPointerCapture(e.pointerId); setFrameFromProfile(e); });
     this.profile.addEventListener("pointermove", (e) => { if (e.buttons & 1) setFrameFromProfile(e); });
-    if (typeof ResizeObserver !== "undefined") {
-      this._resize = new ResizeObserver(() => this.render());
-      this._resize.observe(this.stage);
-    }
+    this.restore();
   }
 
   // ---- state in / out ---------------------------------------------------------------------
 
-  /** Re-read the tracks_json widget (after load, a hand edit or an undo outside the editor). */
-  reloadFromWidget() {
-    const text = this.binding.getText() || "";
-    if (text === this._written) return;
-    try {
-      const size = this.image ? [this.image.naturalWidth, this.image.naturalHeight] : null;
-      this.model.load(text, size);
-      this.model.ensureTracks(Math.max(1, this.numObjects));
-      this.error = "";
-    } catch (err) {
-      this.error = `tracks_json: ${err.message}`;
-    }
-    this._written = text;
-    this.render();
+  afterLoad() {
+    this.model.ensureTracks(Math.max(1, this.numObjects));
   }
 
-  /** Write the model to the widget, redraw and refresh the preview. */
-  commit() {
-    const text = this.model.toJSON();
-    this._written = text;
-    this.binding.setText(text);
-    this.error = "";
-    this.host.markDirty();
-    this.render();
+  afterCommit() {
     this.schedulePreview();
+  }
+
+  hasPoints() {
+    return this.model.tracks.some((t) => t.points.length);
+  }
+
+  clearScene() {
+    this.depth8 = null;
+    this.labels = null;
+    this.tint = null;
+    this.numObjects = 0;
   }
 
   numFrames() {
@@ -158,10 +97,15 @@ export class TrajectoryEditor {
     return Number.isInteger(v) && v > 0 ? v : 16;
   }
 
+  watch() {
+    return String(this.numFrames());
+  }
+
   _syncFrames() {
     const n = this.numFrames();
     const fromNode = this.binding.getNumFrames && Number.isInteger(this.binding.getNumFrames());
     this.framesInput.disabled = !!fromNode;
+    this.framesInput.title = fromNode ? "Number of frames (from the connected node's num_frames)" : "Number of frames (when no connected node has num_frames)";
     if (fromNode) this.framesInput.value = String(n);
     this.frameInput.max = String(n - 1);
     if (this.frame > n - 1) this.setFrame(n - 1, false);
@@ -177,42 +121,6 @@ export class TrajectoryEditor {
   }
 
   // ---- images -----------------------------------------------------------------------------
-
-  _imageSize() {
-    if (this.image) return [this.image.naturalWidth, this.image.naturalHeight];
-    return this.model.imageSize;
-  }
-
-  _adoptImageSize() {
-    const size = [this.image.naturalWidth, this.image.naturalHeight];
-    const old = this.model.imageSize;
-    const hasPoints = this.model.tracks.some((t) => t.points.length);
-    this.model.setImageSize(size);
-    if (hasPoints && (!old || old[0] !== size[0] || old[1] !== size[1])) this.commit();
-  }
-
-  /** Show an image reference ({filename, subfolder, type}) as the background. */
-  async setBackground(ref) {
-    this.image = await loadImage(this.host.viewURL(ref));
-    this._adoptImageSize();
-    this.render();
-  }
-
-  async upload(file) {
-    try {
-      this.status.textContent = "uploading…";
-      const ref = await uploadImage(this.host, file);
-      if (this.binding.properties) this.binding.properties.levitor_image = ref;
-      this.depth8 = null;
-      this.labels = null;
-      this.tint = null;
-      this.numObjects = 0;
-      await this.setBackground(ref);
-    } catch (err) {
-      this.error = err.message;
-      this.render();
-    }
-  }
 
   /** Data sent by the node after a run: message.levitor_scene[0]. */
   async onExecuted(message) {
@@ -233,7 +141,7 @@ export class TrajectoryEditor {
       this.tint = null;
       if (this.binding.properties) this.binding.properties.levitor_image = scene.image;
       this.model.ensureTracks(Math.max(1, this.numObjects));
-      this._adoptImageSize();
+      this.adoptImageSize();
       this.error = "";
     } catch (err) {
       this.error = err.message;
@@ -267,6 +175,13 @@ export class TrajectoryEditor {
     try {
       const res = await this.host.fetch("/levitor/preview", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
       if (seq !== this.previewSeq) return;
+      // 409: a newer request for this node replaced this one; its answer will come instead.
+      if (res.status === 409) return;
+      // 429: the server's preview queue is full; ask again shortly, keeping the current image.
+      if (res.status === 429) {
+        setTimeout(() => { if (seq === this.previewSeq) this._fetchPreview(); }, 1000);
+        return;
+      }
       if (!res.ok) {
         let msg = `HTTP ${res.status}`;
         try { const j = await res.json(); msg = j.error || msg; } catch (e) { /* not JSON */ }
@@ -288,34 +203,19 @@ export class TrajectoryEditor {
 
   // ---- pointer ----------------------------------------------------------------------------
 
-  _transform() {
-    const size = this._imageSize();
-    if (!size) return null;
-    return fitTransform(size[0], size[1], ...canvasSize(this.canvas), 4);
-  }
-
-  _eventImage(e) {
-    const t = this._transform();
-    if (!t) return null;
-    const [cx, cy] = eventToCanvas(e.clientX, e.clientY, this.canvas.getBoundingClientRect(), ...canvasSize(this.canvas));
-    const [x, y] = canvasToImage(t, cx, cy);
-    return { t, x, y };
-  }
-
   _sceneDepth(x, y) {
-    const s = this._imageSize();
+    const s = this.imageSize();
     return s ? sceneDepthAt(this.depth8, x, y, s[0], s[1]) : null;
   }
 
   _objectAt(x, y) {
-    const s = this._imageSize();
+    const s = this.imageSize();
     return s ? objectAt(this.labels, x, y, s[0], s[1], this.numObjects) : -1;
   }
 
-  _onDown(e) {
-    this.canvas.focus({ preventScroll: true });
+  onPointerDown(e) {
     if (e.button !== 0) return;
-    const p = this._eventImage(e);
+    const p = this.eventImage(e);
     if (!p) return;
     e.preventDefault();
     e.stopPropagation();
@@ -362,8 +262,8 @@ export class TrajectoryEditor {
     this.render();
   }
 
-  _onMove(e) {
-    const p = this._eventImage(e);
+  onPointerMove(e) {
+    const p = this.eventImage(e);
     if (!p) return;
     if (this.drag) {
       e.preventDefault();
@@ -372,11 +272,11 @@ export class TrajectoryEditor {
       this.model.movePoint(this.drag.track, this.drag.index, x, y, false);
       this.drag.moved = true;
     }
-    this.hover = insideImage(p.t, p.x, p.y) ? { x: p.x, y: p.y } : null;
+    this.hover = insideImage(p.t, p.x, p.y) ? { x: p.x, y: p.y, point: hitTestPoint(this.model.tracks, p.x, p.y, HIT_PX / p.t.scale, this.model.active) } : null;
     this.render();
   }
 
-  _onUp(e) {
+  onPointerUp(e) {
     if (!this.drag) return;
     const d = this.drag;
     this.drag = null;
@@ -390,10 +290,8 @@ export class TrajectoryEditor {
     this.commit();
   }
 
-  _onContext(e) {
-    e.preventDefault();
-    e.stopPropagation();
-    const p = this._eventImage(e);
+  onContextMenu(e) {
+    const p = this.eventImage(e);
     if (!p) return;
     const hit = hitTestPoint(this.model.tracks, p.x, p.y, HIT_PX / p.t.scale, this.model.active);
     if (hit) {
@@ -402,17 +300,15 @@ export class TrajectoryEditor {
     }
   }
 
-  _onWheel(e) {
-    const p = this._eventImage(e);
-    if (!p) return;
+  onWheel(e) {
+    const p = this.eventImage(e);
+    if (!p) return false;
     const m = this.model;
     let target = hitTestPoint(m.tracks, p.x, p.y, HIT_PX / p.t.scale, m.active);
     if (!target && m.selected >= 0 && m.activeTrack.points[m.selected]) target = { track: m.active, index: m.selected };
-    if (!target) return;
-    e.preventDefault();
-    e.stopPropagation();
+    if (!target) return false;
     const steps = Math.sign(e.deltaY);
-    if (!steps) return;
+    if (!steps) return true;
     const now = performance.now();
     const merge = this.lastWheel && this.lastWheel.track === target.track && this.lastWheel.index === target.index && now - this.lastWheel.time < WHEEL_MERGE_MS;
     const cur = m.tracks[target.track].points[target.index][2];
@@ -420,9 +316,10 @@ export class TrajectoryEditor {
     m.setDepth(target.track, target.index, stepDepth(cur, steps, e.shiftKey ? 1.01 : 1.05), !merge);
     this.lastWheel = { ...target, time: now };
     this.commit();
+    return true;
   }
 
-  _onKey(e) {
+  onKey(e) {
     const m = this.model;
     const ctrl = e.ctrlKey || e.metaKey;
     let handled = true;
@@ -456,7 +353,7 @@ export class TrajectoryEditor {
 
   // ---- drawing ----------------------------------------------------------------------------
 
-  _syncControls() {
+  beforeDraw() {
     const m = this.model;
     m.ensureTracks(Math.max(1, this.numObjects));
     const kind = (i) => (!this.numObjects || i < this.numObjects ? `object ${i + 1}` : i === this.numObjects ? "camera" : `track ${i + 1}`);
@@ -473,59 +370,40 @@ export class TrajectoryEditor {
     this._syncFrames();
   }
 
-  render() {
-    if (this._raf) return;
-    const run = () => { this._raf = 0; this._draw(); };
-    if (typeof requestAnimationFrame !== "undefined") this._raf = requestAnimationFrame(run);
-    else run();
+  /** Words for point i of track ti's depth, longest first: relative to the track's first point. */
+  depthWords(ti, i) {
+    const pts = this.model.tracks[ti].points;
+    if (i === 0) return ["start", "start"];
+    const { text } = relativeDepth(pts[i][2], pts[0][2]);
+    return [text, text.split(" ")[0]];
   }
 
-  /** Draw synchronously (tests call this before reading pixels). */
-  drawNow() {
-    if (this._raf) cancelAnimationFrame(this._raf);
-    this._raf = 0;
-    this._draw();
+  /** The raw numbers behind a point's words (status line and tooltip on hover). */
+  rawDepthText(ti, i) {
+    const pts = this.model.tracks[ti].points;
+    const pt = pts[i];
+    const sd = this._sceneDepth(pt[0], pt[1]);
+    const rel = i === 0 ? "start" : `${this.depthWords(ti, i)[0]} than start ${fmt(pts[0][2])}`;
+    return `point ${i + 1}: depth ${fmt(pt[2])} (${rel})${sd !== null ? ` · scene ${fmt(sd)}` : ""}`;
   }
 
-  _draw() {
-    this._syncControls();
-    const ctx = fitCanvas(this.canvas);
-    fitCanvas(this.profile);
-    const [cw, ch] = canvasSize(this.canvas);
-    ctx.clearRect(0, 0, cw, ch);
-    const t = this._transform();
+  drawScene(ctx, t, area) {
     const m = this.model;
     const n = this.numFrames();
-    if (!t) {
-      ctx.fillStyle = "#888";
-      ctx.font = "13px sans-serif";
-      ctx.textAlign = "center";
-      ctx.fillText("Run the workflow once, or upload / paste / drop an image", cw / 2, ch / 2);
-      ctx.textAlign = "start";
-      this._drawProfile();
-      this._drawStatus(null);
-      return;
-    }
-    const [x0, y0] = imageToCanvas(t, 0, 0);
-    const w = t.imageW * t.scale;
-    const h = t.imageH * t.scale;
-    if (this.image) ctx.drawImage(this.image, x0, y0, w, h);
-    else {
-      ctx.fillStyle = "#2a2a2a";
-      ctx.fillRect(x0, y0, w, h);
-    }
     if (this.labels && this.numObjects) {
       if (!this.tint || this._tintFor !== m.active) {
         this.tint = tintLabels(this.labels, this.numObjects, 0.35, m.active);
         this._tintFor = m.active;
       }
-      ctx.drawImage(this.tint, x0, y0, w, h);
+      ctx.drawImage(this.tint, area.x0, area.y0, area.w, area.h);
     }
     if (this.previewImg && this.previewToggle.checked) {
       ctx.globalAlpha = 0.6;
-      ctx.drawImage(this.previewImg, x0, y0, w, h);
+      ctx.drawImage(this.previewImg, area.x0, area.y0, area.w, area.h);
       ctx.globalAlpha = 1;
     }
+    const gap = this._gapWarning();
+    if (gap) this.drawNote(ctx, gap);
     // Tracks: resampled path, clicked points, position at the chosen frame.
     const order = m.tracks.map((_, i) => i).filter((i) => i !== m.active).concat([m.active]);
     for (const ti of order) {
@@ -548,31 +426,33 @@ export class TrajectoryEditor {
       ctx.beginPath();
       ctx.moveTo(fx, fy - 6); ctx.lineTo(fx + 6, fy); ctx.lineTo(fx, fy + 6); ctx.lineTo(fx - 6, fy); ctx.closePath();
       ctx.fill();
+      this.addObstacle(fx - 6, fy - 6, 12, 12);
       track.points.forEach((pt, i) => {
         const [cx, cy] = imageToCanvas(t, pt[0], pt[1]);
         const sel = active && i === m.selected;
+        const r = sel ? SELECTED_R : POINT_R;
         ctx.beginPath();
-        ctx.arc(cx, cy, sel ? 7 : 5.5, 0, Math.PI * 2);
+        ctx.arc(cx, cy, r, 0, Math.PI * 2);
         ctx.fillStyle = objectColor(ti, 1);
         ctx.fill();
         ctx.lineWidth = sel ? 2.5 : 1;
         ctx.strokeStyle = sel ? "#fff" : "#000";
         ctx.stroke();
-        if (active) {
-          const sd = this._sceneDepth(pt[0], pt[1]);
-          drawLabel(ctx, `${i === 0 ? "start " : ""}${shortDepth(pt[2])}${sd !== null ? ` | scene ${shortDepth(sd)}` : ""}`, cx + 9, cy - 6);
-        }
+        this.addObstacle(cx - r, cy - r, 2 * r, 2 * r);
+        if (active) this.addLabel(`point ${i}`, cx, cy, r, this.depthWords(ti, i), "#fff", sel ? 2 : i === 0 ? 1 : 0);
       });
     }
-    const gap = this._gapWarning();
-    if (gap) drawLabel(ctx, gap, 6, 18, "#ffcc66");
+  }
+
+  afterDraw() {
     this._drawProfile();
-    this._drawStatus(t);
+    const h = this.hover && this.hover.point;
+    this.canvas.title = h && h.track === this.model.active ? this.rawDepthText(h.track, h.index) : "";
   }
 
   _drawProfile() {
     const c = this.profile;
-    const ctx = c.getContext("2d");
+    const ctx = fitCanvas(c);
     const [W, H] = canvasSize(c);
     ctx.clearRect(0, 0, W, H);
     const n = this.numFrames();
@@ -592,7 +472,7 @@ export class TrajectoryEditor {
       const ds = dense.concat(track.points.map((p) => p[2]));
       let lo = Math.min(...ds);
       let hi = Math.max(...ds);
-      if (hi - lo < 1e-6) { lo -= 0.05; hi += 0.05; }
+      if (hi - lo < 1e-6) { lo -= 0.05 * lo; hi += 0.05 * hi; }
       const pad = (hi - lo) * 0.15;
       lo -= pad; hi += pad;
       // Smaller depth = nearer: nearer is drawn higher.
@@ -615,9 +495,10 @@ export class TrajectoryEditor {
       const fd = m.resampled(m.active, n)[this.frame][2];
       ctx.fillStyle = "#bbb";
       ctx.font = "10px sans-serif";
-      ctx.fillText(`near ${(lo + pad).toFixed(3)}`, 6, 11);
-      ctx.fillText(`far ${(hi - pad).toFixed(3)}`, 6, H - 3);
-      ctx.fillText(`depth @${this.frame}: ${fd.toFixed(4)}`, W - 130, 11);
+      ctx.fillText("nearer", 6, 11);
+      ctx.fillText("farther", 6, H - 3);
+      const right = `frame ${this.frame}: ${relativeDepth(fd, track.points[0][2]).text}`;
+      ctx.fillText(right, Math.max(50, W - 6 - ctx.measureText(right).width), 11);
     }
     ctx.strokeStyle = "#fff";
     ctx.lineWidth = 1.5;
@@ -633,21 +514,14 @@ export class TrajectoryEditor {
     return empty >= 0 ? `object ${empty + 1} has no point yet: click once on it (one point = stays in place)` : "";
   }
 
-  _drawStatus(t) {
-    if (this.error) {
-      this.status.textContent = this.error;
-      this.status.classList.add("lv-error");
-      return;
-    }
-    this.status.classList.remove("lv-error");
+  statusText(t) {
     if (this.hover && t) {
+      const h = this.hover.point;
+      if (h && h.track === this.model.active) return this.rawDepthText(h.track, h.index);
       const sd = this._sceneDepth(this.hover.x, this.hover.y);
       const obj = this._objectAt(this.hover.x, this.hover.y);
-      this.status.textContent = `x ${this.hover.x.toFixed(1)}  y ${this.hover.y.toFixed(1)}  scene depth ${fmt(sd)}${obj >= 0 ? `  object ${obj + 1}` : ""}`;
-    } else if (this._gapWarning()) {
-      this.status.textContent = this._gapWarning();
-    } else {
-      this.status.textContent = "click: add · drag: move · wheel: depth · right click / Del: delete · Ctrl+click object: pick track · Ctrl+Z: undo";
+      return `x ${this.hover.x.toFixed(1)}  y ${this.hover.y.toFixed(1)}  scene depth ${fmt(sd)}${obj >= 0 ? `  object ${obj + 1}` : ""}`;
     }
+    return this._gapWarning() || "click: add · drag: move · wheel: depth · right click / Del: delete · Ctrl+click object: pick track · Ctrl+Z: undo";
   }
 }

@@ -17,22 +17,27 @@ export function objectColor(i, alpha = 1) {
 const STYLE_ID = "levitor-editor-style";
 const CSS = `
 .levitor-editor { display: flex; flex-direction: column; gap: 4px; width: 100%; height: 100%;
-  box-sizing: border-box; font: 12px sans-serif; color: #ddd; min-height: 0; }
+  box-sizing: border-box; font: 12px sans-serif; color: #ddd; min-height: 0; overflow: hidden; }
+.levitor-editor > * { flex: 0 0 auto; }
 .levitor-editor .lv-bar { display: flex; flex-wrap: wrap; gap: 4px; align-items: center; }
+.levitor-editor .lv-bar label { white-space: nowrap; display: inline-flex; align-items: center; gap: 2px; }
 .levitor-editor button, .levitor-editor select, .levitor-editor input {
   font: 12px sans-serif; background: #333; color: #eee; border: 1px solid #555; border-radius: 4px;
   padding: 2px 6px; }
 .levitor-editor input[type=number] { width: 64px; }
 .levitor-editor input[type=range] { flex: 1; min-width: 60px; }
-.levitor-editor .lv-stage { position: relative; flex: 1 1 auto; min-height: 120px; background: #161616;
+.levitor-editor .lv-stage { position: relative; flex: 1 1 0; min-height: 120px; background: #161616;
   border-radius: 4px; overflow: hidden; }
 .levitor-editor .lv-stage canvas { position: absolute; inset: 0; width: 100%; height: 100%;
   outline: none; touch-action: none; cursor: crosshair; }
 .levitor-editor canvas.lv-profile { width: 100%; height: 56px; flex: 0 0 56px; background: #1d1d1d;
   border-radius: 4px; cursor: ew-resize; }
-.levitor-editor .lv-status { min-height: 16px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
+.levitor-editor .lv-status { min-height: 16px; line-height: 16px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
   color: #aaa; }
 .levitor-editor .lv-status.lv-error { color: #ff7b7b; }
+.levitor-vue-host { position: relative; box-sizing: border-box; padding: 0 8px; }
+.levitor-vue-host .lv-grip { position: absolute; right: 0; bottom: -4px; width: 14px; height: 14px; cursor: nwse-resize;
+  background: linear-gradient(135deg, transparent 50%, #888 50%, #888 60%, transparent 60%, transparent 75%, #888 75%, #888 85%, transparent 85%); }
 `;
 
 export function injectStyle(doc = document) {
@@ -157,41 +162,4 @@ export function claimKeyboard(element) {
     /* a host element that already defines type: nothing to do */
   }
   return element;
-}
-
-/**
- * Size a canvas's backing store to its displayed size times the device pixel ratio (sharp on
- * high-DPI screens) and return its 2D context scaled so that drawing uses CSS pixels.
- * The displayed size is kept on the element (see canvasSize).
- */
-export function fitCanvas(canvas) {
-  const r = canvas.getBoundingClientRect();
-  const w = Math.max(1, Math.round(r.width));
-  const h = Math.max(1, Math.round(r.height));
-  const dpr = Math.min(3, Math.max(1, (typeof window !== "undefined" && window.devicePixelRatio) || 1));
-  const bw = Math.round(w * dpr);
-  const bh = Math.round(h * dpr);
-  if (canvas.width !== bw || canvas.height !== bh) {
-    canvas.width = bw;
-    canvas.height = bh;
-  }
-  canvas.lvCssSize = [w, h];
-  const ctx = canvas.getContext("2d");
-  ctx.setTransform(bw / w, 0, 0, bh / h, 0, 0);
-  return ctx;
-}
-
-/** Displayed size [width, height] of a canvas in CSS pixels (as of its last fitCanvas). */
-export function canvasSize(canvas) {
-  return canvas.lvCssSize || [canvas.width, canvas.height];
-}
-
-/** Draw a small text label with a dark backing box. */
-export function drawLabel(ctx, text, x, y, color = "#fff") {
-  ctx.font = "11px sans-serif";
-  const w = ctx.measureText(text).width + 6;
-  ctx.fillStyle = "rgba(0, 0, 0, 0.65)";
-  ctx.fillRect(x, y - 12, w, 15);
-  ctx.fillStyle = color;
-  ctx.fillText(text, x + 3, y);
 }

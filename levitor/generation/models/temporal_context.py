@@ -63,7 +63,12 @@ class TemporalContextMixin:
         return getattr(self, "_temporal_context", MODEL_TEMPORAL_CONTEXT)
 
     def set_temporal_context(self, mode: str | TemporalContext) -> None:
-        """Choose the temporal-attention context order: ``"reference"`` or ``"per-sample"``."""
+        """Choose the temporal-attention context order: ``"reference"`` or ``"per-sample"``.
+
+        The first call gives the model's temporal blocks the switchable class; make it before
+        wrapping the model in hooks that capture ``forward`` (``LeviTorPipeline`` does so when it
+        is built).
+        """
         mode = check_temporal_context(mode)
         blocks = [m for m in self.modules() if isinstance(m, TemporalBasicTransformerBlock)]
         for block in blocks:

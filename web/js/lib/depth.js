@@ -77,3 +77,23 @@ export function objectAt(labels, x, y, imageW, imageH, numObjects) {
   if (v === null || v === 0 || v > numObjects) return -1;
   return v - 1;
 }
+
+/** A ratio written with two significant digits ("0.6", "1.5", "12"), three when two read as 1. */
+function ratioText(r) {
+  let s = String(Number(r.toPrecision(2)));
+  if (s === "1") s = String(Number(r.toPrecision(3)));
+  return s;
+}
+
+/**
+ * A depth in words relative to a start depth (the object's first point): depth ratio below 1 is
+ * nearer, above 1 farther ("×0.6 nearer", "×1.5 farther", "same depth"). The object looks
+ * 1 / ratio times its start size.
+ * @returns {{ratio: number, text: string}}
+ */
+export function relativeDepth(depth, start) {
+  if (!(depth > 0) || !(start > 0)) return { ratio: NaN, text: "–" };
+  const ratio = depth / start;
+  if (Math.abs(ratio - 1) < 0.0005) return { ratio, text: "same depth" };
+  return { ratio, text: `×${ratioText(ratio)} ${ratio < 1 ? "nearer" : "farther"}` };
+}
