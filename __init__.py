@@ -1,5 +1,8 @@
 """LeviTor for ComfyUI: the pack entry point ComfyUI imports.
 
+ComfyUI finds ``comfy_entrypoint`` (the V3 node API) and ``WEB_DIRECTORY`` here. On a ComfyUI
+without that API the pack logs one line and defines empty ``NODE_CLASS_MAPPINGS`` instead.
+
 ComfyUI imports this folder as a package under a name we do not choose, while the command line,
 training and tests import the core library as ``levitor``. :func:`ensure_levitor` makes both see
 one copy: the ``levitor`` package next to this file, registered under the top-level name
@@ -54,18 +57,26 @@ def ensure_levitor():
 ensure_levitor()
 
 if __package__:  # imported as a package, as ComfyUI does
-    from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+    from . import nodes as _nodes
 
-    try:  # the editor's live preview route needs the running server; the nodes work without it
-        from .nodes import preview_route
+    _missing = _nodes.missing_api()
+    if _missing is None:
+        _nodes.node_classes()  # import every node module now, so a broken one fails the pack's import
+        comfy_entrypoint = _nodes.comfy_entrypoint
+        __all__ = ["comfy_entrypoint", "WEB_DIRECTORY"]
 
-        if not preview_route.register_routes():
-            _log.info("levitor: no running ComfyUI server, live preview route not registered")
-    except Exception as exc:  # an older server API, or the route module missing
-        _log.warning("levitor: live preview route not registered (%s)", exc)
+        try:  # the editor's live preview route needs the running server; the nodes work without it
+            from .nodes import preview_route
+
+            if not preview_route.register_routes():
+                _log.info("levitor: no running ComfyUI server, live preview route not registered")
+        except Exception as exc:  # an older server API, or the route module missing
+            _log.warning("levitor: live preview route not registered (%s)", exc)
+    else:  # a host older than the V3 node API: say so once, load nothing
+        _log.warning("levitor: %s", _missing)
+        NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = {}, {}
+        __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]
 else:  # imported as a plain module (a test runner collecting this folder): nothing to register
-    NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = {}, {}
+    __all__ = ["WEB_DIRECTORY"]
 
 WEB_DIRECTORY = "./web"
-
-__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
+from levitor import limits
+from levitor.depth_estimation import DepthEstimator
+
 from . import convert, host
+from .api import io, keyword_defaults
+from .model_cache import KeyedCache
 from .sockets import CATEGORY
 
 NO_DEPTH = "(no Depth-Anything-V2 model in models/depthanything)"
+RUN_DEFAULTS = keyword_defaults(DepthEstimator.__call__)
 
-_lock = threading.Lock()
-_cache: dict = {"key": None, "estimator": None}
+_estimators = KeyedCache(1)
 
 
 def depth_choices() -> list[str]:
@@ -34,21 +37,17 @@ def resolve_depth_model(name: str) -> str:
     return host.resolve_model_dir("depthanything", name)
 
 
-def load_estimator(name: str):
+def load_estimator(name: str) -> DepthEstimator:
     """The (cached) ``levitor.depth_estimation.DepthEstimator`` for a model under ``models/depthanything``."""
-    from levitor.depth_estimation import DepthEstimator
-
     path = resolve_depth_model(name)
     device = host.torch_device()
-    key = (path, str(device))
-    with _lock:
-        if _cache["key"] == key:
-            return _cache["estimator"]
-    estimator = DepthEstimator.from_pretrained(path, device=device)
-    with _lock:
-        _cache["key"], _cache["estimator"] = key, estimator
-    host.soft_empty_cache()
-    return estimator
+
+    def load() -> DepthEstimator:
+        estimator = DepthEstimator.from_pretrained(path, device=device)
+        host.soft_empty_cache()
+        return estimator
+
+    return _estimators.get_or_load((path, str(device)), load)
 
 
 def disparity_to_image(disparity: np.ndarray) -> np.ndarray:
@@ -59,40 +58,42 @@ def disparity_to_image(disparity: np.ndarray) -> np.ndarray:
     return np.repeat(norm[..., None], 3, axis=-1)
 
 
-class LeviTorDepthAnything:
+class LeviTorDepthAnything(io.ComfyNode):
     """Node: relative disparity with Depth-Anything-V2."""
 
-    DESCRIPTION = (
-        "Estimates relative depth with Depth-Anything-V2 (transformers): a disparity image, near = bright, "
-        "min-max normalised to 0..1 per image. Reference settings: ViT-L, input size 512 (run at a multiple of 14 "
-        "not below it), red and blue swapped as the reference's preprocessing does. Any other depth pack's image "
-        "works in its place."
-    )
-    CATEGORY = CATEGORY
-    FUNCTION = "estimate"
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("depth",)
-    OUTPUT_TOOLTIPS = ("Disparity image per input image: near = bright, 0..1, same size as the input.",)
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        host.register_model_folders()
+        return io.Schema(
+            node_id="LeviTorDepthAnything",
+            display_name="LeviTor Depth Anything V2",
+            category=CATEGORY,
+            description=(
+                "Estimates relative depth with Depth-Anything-V2 (transformers): a disparity image, near = bright, "
+                "min-max normalised to 0..1 per image. Reference settings: ViT-L, input size 512 (run at a multiple "
+                "of 14 not below it), red and blue swapped as the reference's preprocessing does. Any other depth "
+                "pack's image works in its place."
+            ),
+            inputs=[
+                io.Image.Input("image", tooltip="Image batch; every item gets its own depth map."),
+                io.Combo.Input("depth_model", options=depth_choices(),
+                               tooltip="Depth-Anything-V2 under models/depthanything: "
+                                       "depth_anything_v2_vit{s,b,l}.pth/.safetensors or a transformers folder."),
+                io.Int.Input("input_size", default=RUN_DEFAULTS["input_size"], step=1,
+                             **limits.DEPTH_INPUT_SIZE.widget(),
+                             tooltip="Shorter side the network sees, rounded up to a multiple of 14 (reference "
+                                     "512, run at 518)."),
+                io.Boolean.Input("swap_red_blue", default=RUN_DEFAULTS["swap_rb"],
+                                 tooltip="Swap red and blue before the network, as the reference does (on for "
+                                         "parity, off for the intended colours)."),
+            ],
+            outputs=[io.Image.Output("depth", display_name="depth",
+                                     tooltip="Disparity image per input image: near = bright, 0..1, same size as "
+                                             "the input.")],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        host.register_model_folders()
-        return {
-            "required": {
-                "image": ("IMAGE", {"tooltip": "Image batch; every item gets its own depth map."}),
-                "depth_model": (depth_choices(), {"tooltip": "Depth-Anything-V2 under models/depthanything: "
-                                                             "depth_anything_v2_vit{s,b,l}.pth/.safetensors or a "
-                                                             "transformers folder."}),
-                "input_size": ("INT", {"default": 512, "min": 14, "max": 2048, "step": 1,
-                                       "tooltip": "Shorter side the network sees, rounded up to a multiple of 14 "
-                                                  "(reference 512, run at 518)."}),
-                "swap_red_blue": ("BOOLEAN", {"default": True,
-                                              "tooltip": "Swap red and blue before the network, as the reference "
-                                                         "does (on for parity, off for the intended colours)."}),
-            },
-        }
-
-    def estimate(self, image, depth_model, input_size, swap_red_blue):
+    def execute(cls, image, depth_model, input_size, swap_red_blue) -> io.NodeOutput:
         arr = image.detach().cpu().numpy() if hasattr(image, "detach") else np.asarray(image)
         if arr.ndim == 3:
             arr = arr[None]
@@ -109,8 +110,7 @@ class LeviTorDepthAnything:
             disparity = estimator(rgb, input_size=int(input_size), swap_rb=bool(swap_red_blue))
             out.append(disparity_to_image(disparity))
             bar.update(1)
-        return (convert.numpy_to_image(np.stack(out)),)
+        return io.NodeOutput(convert.numpy_to_image(np.stack(out)))
 
 
-NODE_CLASS_MAPPINGS = {"LeviTorDepthAnything": LeviTorDepthAnything}
-NODE_DISPLAY_NAME_MAPPINGS = {"LeviTorDepthAnything": "LeviTor Depth Anything V2"}
+NODES = [LeviTorDepthAnything]

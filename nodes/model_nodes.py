@@ -5,14 +5,20 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import threading
 
 import numpy as np
+import torch
 
-from levitor.generation.options import OFFLOAD_MODES, PRECISIONS
+from levitor import limits
+from levitor.generation.options import (DEFAULT_OFFLOAD, DEFAULT_PRECISION, DEFAULT_TEMPORAL_CONTEXT, OFFLOAD_MODES,
+                                        PRECISIONS, TEMPORAL_CONTEXTS, check_offload)
+from levitor.generation.pipeline import LeviTorPipeline
+from levitor.generation.single_file import is_single_file
 
 from . import convert, host
-from .sockets import CATEGORY, CONTROL, MODEL, LeviTorModel
+from .api import Control, Model, check_choices, io, keyword_defaults
+from .model_cache import KeyedCache
+from .sockets import CATEGORY, LeviTorModel
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +26,21 @@ IMAGE_FIT = ("error", "resize", "center crop")
 NO_SVD = "(no SVD-xt folder in models/diffusers)"
 NO_CONTROLNET = "(no LeviTor ControlNet in models/levitor)"
 
-_cache_lock = threading.Lock()
-_cache: dict = {"key": None, "model": None}
+
+CALL_DEFAULTS = keyword_defaults(LeviTorPipeline.__call__)
+
+
+def _release(model: LeviTorModel) -> None:
+    try:
+        model.pipeline.to("cpu")
+    except Exception:  # a pipeline with offload hooks may refuse to move; dropping it is enough
+        pass
+    del model
+    gc.collect()
+    host.soft_empty_cache()
+
+
+_models = KeyedCache(1, on_evict=_release)
 
 
 def svd_choices() -> list[str]:
@@ -77,91 +96,84 @@ def resolve_controlnet(controlnet: str) -> str:
 
 def release_cached_model() -> None:
     """Drop the cached pipeline and give its memory back."""
-    with _cache_lock:
-        model = _cache["model"]
-        _cache["model"], _cache["key"] = None, None
-    if model is not None:
-        try:
-            model.pipeline.to("cpu")
-        except Exception:  # a pipeline with offload hooks may refuse to move; dropping it is enough
-            pass
-        del model
-        gc.collect()
-        host.soft_empty_cache()
+    _models.clear()
 
 
-def load_model(svd_path: str, controlnet_path: str, precision: str, offload: str) -> LeviTorModel:
+def load_model(svd_path: str, controlnet_path: str, precision: str, offload: str,
+               temporal_context: str = DEFAULT_TEMPORAL_CONTEXT) -> LeviTorModel:
     """Load (or return the cached) ``LeviTorPipeline`` for these inputs on ComfyUI's device."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if offload not in OFFLOAD_MODES:
-        raise ValueError(f"offload must be one of {', '.join(OFFLOAD_MODES)}, got {offload!r}")
+    problem = check_choices(precision=(precision, PRECISIONS), offload=(offload, OFFLOAD_MODES),
+                            temporal_context=(temporal_context, TEMPORAL_CONTEXTS))
+    if problem is not True:
+        raise ValueError(problem)
     device = host.torch_device()
-    key = (svd_path, controlnet_path, precision, offload, str(device))
-    with _cache_lock:
-        if _cache["key"] == key and _cache["model"] is not None:
-            return _cache["model"]
-    release_cached_model()
-    host.unload_all_models()
-    host.soft_empty_cache()
-    from levitor.generation.pipeline import LeviTorPipeline
-    from levitor.generation.single_file import is_single_file
+    mode = check_offload(offload)
 
-    load = LeviTorPipeline.from_single_file if is_single_file(svd_path) else LeviTorPipeline.from_pretrained
-    pipe = load(svd_path, controlnet_path, precision=precision,
-                offload=None if offload == "none" else offload, device=device)
-    model = LeviTorModel(pipeline=pipe, key=key, device=device, offload=None if offload == "none" else offload,
-                         precision=precision)
-    with _cache_lock:
-        _cache["key"], _cache["model"] = key, model
-    return model
+    def load() -> LeviTorModel:
+        host.unload_all_models()
+        host.soft_empty_cache()
+        load = LeviTorPipeline.from_single_file if is_single_file(svd_path) else LeviTorPipeline.from_pretrained
+        pipe = load(svd_path, controlnet_path, precision=precision, offload=mode, device=device,
+                    temporal_context=temporal_context)
+        return LeviTorModel(pipeline=pipe, offload=mode)
+
+    return _models.get_or_load((svd_path, controlnet_path, precision, offload, temporal_context, str(device)), load)
 
 
-class LoadLeviTorModel:
+class LoadLeviTorModel(io.ComfyNode):
     """Node: load SVD-xt and the LeviTor ControlNet."""
 
-    DESCRIPTION = (
-        "Loads Stable Video Diffusion img2vid-xt (a diffusers folder in models/diffusers, or a hub id) with the "
-        "LeviTor ControlNet (a controlnet/ folder or one .safetensors file in models/levitor). The loaded model "
-        "is kept while the inputs stay the same and released when they change."
-    )
-    CATEGORY = CATEGORY
-    FUNCTION = "load"
-    RETURN_TYPES = (MODEL,)
-    RETURN_NAMES = ("levitor_model",)
-    OUTPUT_TOOLTIPS = ("SVD-xt with the LeviTor ControlNet, for LeviTorSampler.",)
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        host.register_model_folders()
+        return io.Schema(
+            node_id="LoadLeviTorModel",
+            display_name="Load LeviTor Model",
+            category=CATEGORY,
+            description=(
+                "Loads Stable Video Diffusion img2vid-xt (a diffusers folder in models/diffusers, or a hub id) with "
+                "the LeviTor ControlNet (a controlnet/ folder or one .safetensors file in models/levitor). The "
+                "loaded model is kept while the inputs stay the same and released when they change."
+            ),
+            inputs=[
+                io.Combo.Input("svd_model", options=svd_choices(),
+                               tooltip="Diffusers SVD-xt folder (stabilityai/stable-video-diffusion-img2vid-xt) "
+                                       "under models/diffusers, or svd_xt.safetensors under models/checkpoints."),
+                io.Combo.Input("controlnet", options=controlnet_choices(),
+                               tooltip="LeviTor ControlNet under models/levitor: the controlnet/ folder of "
+                                       "hlwang06/LeviTor or a single .safetensors file."),
+                io.Combo.Input("precision", options=list(PRECISIONS), default=DEFAULT_PRECISION,
+                               tooltip="Weights dtype. auto: fp16-autocast on CUDA, fp16 on MPS, fp32 on CPU. "
+                                       "fp16-autocast is the reference's regime (fp32 UNet/ControlNet under fp16 "
+                                       "autocast)."),
+                io.Combo.Input("offload", options=list(OFFLOAD_MODES), default=DEFAULT_OFFLOAD,
+                               tooltip="CPU offload: model (whole sub-models, moderate saving) or sequential "
+                                       "(layer by layer, least memory, slowest)."),
+                io.String.Input("svd_hub_id", default="", optional=True,
+                                tooltip="Optional hub id or path of SVD-xt; when set it replaces svd_model."),
+                io.Combo.Input("temporal_context", options=list(TEMPORAL_CONTEXTS), default=DEFAULT_TEMPORAL_CONTEXT,
+                               optional=True,
+                               tooltip="Order of the image embedding in temporal attention. reference: the "
+                                       "original implementation's order, which reproduces its videos; "
+                                       "per-sample: stock diffusers order, what SVD was trained with. With batch "
+                                       "1 both give the same result."),
+            ],
+            outputs=[Model.Output("levitor_model", display_name="levitor_model",
+                                  tooltip="SVD-xt with the LeviTor ControlNet, for LeviTorSampler.")],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        host.register_model_folders()
-        return {
-            "required": {
-                "svd_model": (svd_choices(), {"tooltip": "Diffusers SVD-xt folder (stabilityai/stable-video-"
-                                                         "diffusion-img2vid-xt) under models/diffusers, or "
-                                                         "svd_xt.safetensors under models/checkpoints."}),
-                "controlnet": (controlnet_choices(), {"tooltip": "LeviTor ControlNet under models/levitor: the "
-                                                                 "controlnet/ folder of hlwang06/LeviTor or a single "
-                                                                 ".safetensors file."}),
-                "precision": (list(PRECISIONS), {"default": "auto",
-                                                 "tooltip": "Weights dtype. auto: fp16-autocast on CUDA, fp16 on "
-                                                            "MPS, fp32 on CPU. fp16-autocast is the reference's "
-                                                            "regime (fp32 UNet/ControlNet under fp16 autocast)."}),
-                "offload": (list(OFFLOAD_MODES), {"default": "none",
-                                                  "tooltip": "CPU offload: model (whole sub-models, moderate "
-                                                             "saving) or sequential (layer by layer, least memory, "
-                                                             "slowest)."}),
-            },
-            "optional": {
-                "svd_hub_id": ("STRING", {"default": "", "tooltip": "Optional hub id or path of SVD-xt; when set "
-                                                                    "it replaces svd_model."}),
-            },
-        }
+    def validate_inputs(cls, precision, offload, temporal_context=None):
+        return check_choices(precision=(precision, PRECISIONS), offload=(offload, OFFLOAD_MODES),
+                             temporal_context=(temporal_context, TEMPORAL_CONTEXTS))
 
-    def load(self, svd_model, controlnet, precision, offload, svd_hub_id=""):
+    @classmethod
+    def execute(cls, svd_model, controlnet, precision, offload, svd_hub_id="",
+                temporal_context=DEFAULT_TEMPORAL_CONTEXT) -> io.NodeOutput:
         host.register_model_folders()
         svd_path = resolve_svd(svd_model, svd_hub_id)
         controlnet_path = resolve_controlnet(controlnet)
-        return (load_model(svd_path, controlnet_path, precision, offload),)
+        return io.NodeOutput(load_model(svd_path, controlnet_path, precision, offload, temporal_context))
 
 
 def sample_frames(model: LeviTorModel, image: np.ndarray, control: np.ndarray, *, steps: int, min_guidance: float,
@@ -189,59 +201,68 @@ def sample_frames(model: LeviTorModel, image: np.ndarray, control: np.ndarray, *
     return frames.astype(np.float32)
 
 
-class LeviTorSampler:
+def _ranged(bound, default, tooltip, **extra):
+    """Widget options: the default, the tooltip and the bound's min/max from levitor.limits."""
+    return dict(default=default, tooltip=tooltip, **bound.widget(), **extra)
+
+
+class LeviTorSampler(io.ComfyNode):
     """Node: generate the video with SVD-xt guided by the control maps."""
 
-    DESCRIPTION = (
-        "Generates the frames: SVD-xt conditioned on the start image, with the LeviTor ControlNet reading the "
-        "control maps. Reference settings: 25 steps, guidance 1 to 3 across frames, motion bucket 100, fps 6, "
-        "noise augmentation 0.02, control scale 1, seed 217. Shows a progress bar per step; Cancel stops between "
-        "steps."
-    )
-    CATEGORY = CATEGORY
-    FUNCTION = "sample"
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("frames",)
-    OUTPUT_TOOLTIPS = ("The generated frames as an IMAGE batch (one frame per item); feed a video saver.",)
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        d = CALL_DEFAULTS
+        return io.Schema(
+            node_id="LeviTorSampler",
+            display_name="LeviTor Sampler",
+            category=CATEGORY,
+            description=(
+                "Generates the frames: SVD-xt conditioned on the start image, with the LeviTor ControlNet reading "
+                "the control maps. Reference settings: 25 steps, guidance 1 to 3 across frames, motion bucket 100, "
+                "fps 6, noise augmentation 0.02, control scale 1, seed 217. Shows a progress bar per step; Cancel "
+                "stops between steps."
+            ),
+            inputs=[
+                Model.Input("levitor_model", tooltip="From LoadLeviTorModel."),
+                io.Image.Input("image", tooltip="The start image (first batch item); same size as the control maps "
+                                                "unless image_fit allows otherwise."),
+                Control.Input("control", tooltip="Control maps from LeviTorKMeansControlPoints."),
+                io.Int.Input("steps", **_ranged(limits.STEPS, d["num_inference_steps"],
+                                             "Denoising steps (reference 25).")),
+                io.Float.Input("min_guidance", step=0.1, **_ranged(limits.GUIDANCE, d["min_guidance_scale"],
+                               "Guidance of the first frame; it rises linearly to max_guidance at the last "
+                               "frame.")),
+                io.Float.Input("max_guidance", step=0.1, **_ranged(limits.GUIDANCE, d["max_guidance_scale"],
+                               "Guidance of the last frame.")),
+                io.Int.Input("motion_bucket_id", **_ranged(limits.MOTION_BUCKET_ID, d["motion_bucket_id"],
+                             "SVD motion amount (reference UI 1-180, default 100).")),
+                io.Int.Input("fps", **_ranged(limits.FPS, d["fps"], "Frame rate SVD is conditioned on.")),
+                io.Float.Input("noise_aug_strength", step=0.01, **_ranged(limits.NOISE_AUG_STRENGTH,
+                               d["noise_aug_strength"], "Noise added to the start image before encoding.")),
+                io.Float.Input("control_scale", step=0.05, **_ranged(limits.CONTROL_SCALE, d["control_scale"],
+                               "Multiplies every ControlNet residual (reference 1.0).")),
+                io.Int.Input("seed", **_ranged(limits.SEED, d["seed"], "Noise seed (the reference always uses 217).")),
+                io.Int.Input("decode_chunk_size", **_ranged(limits.DECODE_CHUNK_SIZE, d["decode_chunk_size"] or 0,
+                             "Frames decoded at once by the VAE; 0 = all (reference). Lower to save memory.")),
+                io.Boolean.Input("force_offload", default=True,
+                                 tooltip="Move the model off the GPU after sampling to free memory."),
+                io.Combo.Input("image_fit", options=list(IMAGE_FIT), default=IMAGE_FIT[0],
+                               tooltip="When the image size differs from the control maps: error, resize "
+                                       "(stretches) or center crop."),
+            ],
+            outputs=[io.Image.Output("frames", display_name="frames",
+                                     tooltip="The generated frames as an IMAGE batch (one frame per item); feed a "
+                                             "video saver.")],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "levitor_model": (MODEL, {"tooltip": "From LoadLeviTorModel."}),
-                "image": ("IMAGE", {"tooltip": "The start image (first batch item); same size as the control maps "
-                                               "unless image_fit allows otherwise."}),
-                "control": (CONTROL, {"tooltip": "Control maps from LeviTorKMeansControlPoints."}),
-                "steps": ("INT", {"default": 25, "min": 1, "max": 200, "tooltip": "Denoising steps (reference 25)."}),
-                "min_guidance": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 20.0, "step": 0.1,
-                                           "tooltip": "Guidance of the first frame; it rises linearly to "
-                                                      "max_guidance at the last frame."}),
-                "max_guidance": ("FLOAT", {"default": 3.0, "min": 0.0, "max": 20.0, "step": 0.1,
-                                           "tooltip": "Guidance of the last frame."}),
-                "motion_bucket_id": ("INT", {"default": 100, "min": 1, "max": 255,
-                                             "tooltip": "SVD motion amount (reference UI 1-180, default 100)."}),
-                "fps": ("INT", {"default": 6, "min": 1, "max": 60, "tooltip": "Frame rate SVD is conditioned on."}),
-                "noise_aug_strength": ("FLOAT", {"default": 0.02, "min": 0.0, "max": 1.0, "step": 0.01,
-                                                 "tooltip": "Noise added to the start image before encoding."}),
-                "control_scale": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 10.0, "step": 0.05,
-                                            "tooltip": "Multiplies every ControlNet residual (reference 1.0)."}),
-                "seed": ("INT", {"default": 217, "min": 0, "max": 0xFFFFFFFFFFFFFFFF,
-                                 "tooltip": "Noise seed (the reference always uses 217)."}),
-                "decode_chunk_size": ("INT", {"default": 0, "min": 0, "max": 128,
-                                              "tooltip": "Frames decoded at once by the VAE; 0 = all (reference). "
-                                                         "Lower to save memory."}),
-                "force_offload": ("BOOLEAN", {"default": True, "tooltip": "Move the model off the GPU after "
-                                                                          "sampling to free memory."}),
-                "image_fit": (list(IMAGE_FIT), {"default": "error",
-                                                "tooltip": "When the image size differs from the control maps: "
-                                                           "error, resize (stretches) or center crop."}),
-            },
-        }
+    def validate_inputs(cls, image_fit):
+        return check_choices(image_fit=(image_fit, IMAGE_FIT))
 
-    def sample(self, levitor_model, image, control, steps, min_guidance, max_guidance, motion_bucket_id, fps,
-               noise_aug_strength, control_scale, seed, decode_chunk_size, force_offload, image_fit="error"):
-        import torch
-
+    @classmethod
+    def execute(cls, levitor_model, image, control, steps, min_guidance, max_guidance, motion_bucket_id, fps,
+                noise_aug_strength, control_scale, seed, decode_chunk_size, force_offload,
+                image_fit=IMAGE_FIT[0]) -> io.NodeOutput:
         if not isinstance(levitor_model, LeviTorModel):
             raise ValueError("levitor_model must come from LoadLeviTorModel (a LEVITOR_MODEL output)")
         if not hasattr(control, "control"):
@@ -276,8 +297,7 @@ class LeviTorSampler:
                 pipe.to(host.offload_device())
                 host.soft_empty_cache()
         out = torch.from_numpy(np.ascontiguousarray(np.clip(frames, 0.0, 1.0)))
-        return (out.to(host.intermediate_device()),)
+        return io.NodeOutput(out.to(host.intermediate_device()))
 
 
-NODE_CLASS_MAPPINGS = {"LoadLeviTorModel": LoadLeviTorModel, "LeviTorSampler": LeviTorSampler}
-NODE_DISPLAY_NAME_MAPPINGS = {"LoadLeviTorModel": "Load LeviTor Model", "LeviTorSampler": "LeviTor Sampler"}
+NODES = [LoadLeviTorModel, LeviTorSampler]

@@ -21,15 +21,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from comfy_api.v0_0_2 import io
 
 from levitor.generation.loading import load_controlnet
+from levitor.generation.options import SAMPLING
 from levitor.generation.models.unet_svd import run_down_blocks
 from levitor.generation.pipeline import DEFAULT_SEED, control_to_tensor
 from levitor.generation.single_file import load_controlnet_file
 
 from . import host
-from .sockets import CATEGORY, CONTROL
+from .api import Control, io
+from .sockets import CATEGORY
 
 CONTROLNET = "LEVITOR_CONTROLNET"
 NO_CONTROLNET = "(no LeviTor ControlNet in models/controlnet)"
@@ -299,7 +300,6 @@ def svd_conditioning(clip_vision, image: torch.Tensor, vae, maps: torch.Tensor, 
 
 # --------------------------------------------------------------------------- nodes
 ControlNetType = io.Custom(CONTROLNET)
-ControlType = io.Custom(CONTROL)
 
 
 class LeviTorControlNetLoader(io.ComfyNode):
@@ -317,7 +317,7 @@ class LeviTorControlNetLoader(io.ComfyNode):
                          "ComfyUI's memory manager loads and frees it with the SVD UNet."),
             inputs=[io.Combo.Input("control_net_name", options=controlnet_choices(),
                                    tooltip="File or folder under models/controlnet.")],
-            outputs=[ControlNetType.Output(display_name="control_net",
+            outputs=[ControlNetType.Output("control_net", display_name="control_net",
                                            tooltip="For Apply LeviTor ControlNet.")],
         )
 
@@ -339,17 +339,21 @@ class LeviTorApplyControlNet(io.ComfyNode):
                          "both SVD conditionings (positive and negative, as the original pipeline does). Connect the "
                          "outputs to KSampler with the SVD model."),
             inputs=[
-                io.Conditioning.Input("positive"),
-                io.Conditioning.Input("negative"),
-                ControlNetType.Input("control_net"),
-                ControlType.Input("control", tooltip="Control maps from LeviTorKMeansControlPoints."),
+                io.Conditioning.Input("positive", tooltip="Positive conditioning of the SVD graph (from SVD_img2vid_Conditioning or LeviTor SVD Conditioning)."),
+                io.Conditioning.Input("negative", tooltip="Negative conditioning of the SVD graph; it gets the control too, as in the reference."),
+                ControlNetType.Input("control_net", tooltip="From Load LeviTor ControlNet."),
+                Control.Input("control", tooltip="Control maps from LeviTorKMeansControlPoints."),
                 io.Float.Input("strength", default=1.0, min=0.0, max=10.0, step=0.01,
                                tooltip="Multiplies every ControlNet residual (the original's controlnet_cond_scale)."),
-                io.Float.Input("start_percent", default=0.0, min=0.0, max=1.0, step=0.001),
-                io.Float.Input("end_percent", default=1.0, min=0.0, max=1.0, step=0.001),
+                io.Float.Input("start_percent", default=0.0, min=0.0, max=1.0, step=0.001,
+                               tooltip="Fraction of the sampling where the control starts."),
+                io.Float.Input("end_percent", default=1.0, min=0.0, max=1.0, step=0.001,
+                               tooltip="Fraction of the sampling where the control ends."),
             ],
-            outputs=[io.Conditioning.Output(display_name="positive"),
-                     io.Conditioning.Output(display_name="negative")],
+            outputs=[io.Conditioning.Output("positive_out", display_name="positive",
+                                            tooltip="The positive conditioning with the LeviTor control attached."),
+                     io.Conditioning.Output("negative_out", display_name="negative",
+                                            tooltip="The negative conditioning with the LeviTor control attached.")],
         )
 
     @classmethod
@@ -371,19 +375,24 @@ class LeviTorSVDConditioning(io.ComfyNode):
                          "the whole image (resized to 224, no crop), noise augmentation in [-1, 1] space, frame "
                          "count and size from the control. The core SVD_img2vid_Conditioning also works."),
             inputs=[
-                io.ClipVision.Input("clip_vision"),
+                io.ClipVision.Input("clip_vision", tooltip="The CLIP vision model of the SVD checkpoint (ImageOnlyCheckpointLoader)."),
                 io.Image.Input("init_image", tooltip="The image the control was planned on."),
-                io.Vae.Input("vae"),
-                ControlType.Input("control"),
-                io.Int.Input("fps", default=6, min=1, max=1024, tooltip="Conditioned as fps - 1."),
-                io.Int.Input("motion_bucket_id", default=100, min=1, max=1023),
-                io.Float.Input("augmentation_level", default=0.02, min=0.0, max=10.0, step=0.01),
+                io.Vae.Input("vae", tooltip="The VAE of the SVD checkpoint."),
+                Control.Input("control", tooltip="Control maps from LeviTorKMeansControlPoints: frame count and size."),
+                io.Int.Input("fps", default=SAMPLING.fps, min=1, max=1024, tooltip="Conditioned as fps - 1."),
+                io.Int.Input("motion_bucket_id", default=SAMPLING.motion_bucket_id, min=1, max=1023,
+                             tooltip="SVD's motion conditioning: higher moves more."),
+                io.Float.Input("augmentation_level", default=SAMPLING.noise_aug_strength, min=0.0, max=10.0, step=0.01,
+                               tooltip="Noise added to the conditioning image, in [-1, 1] space as in the reference."),
                 io.Int.Input("augmentation_seed", default=DEFAULT_SEED, min=0, max=0xFFFFFFFFFFFFFFFF,
                              tooltip="Seed of the augmentation noise."),
             ],
-            outputs=[io.Conditioning.Output(display_name="positive"),
-                     io.Conditioning.Output(display_name="negative"),
-                     io.Latent.Output(display_name="latent")],
+            outputs=[io.Conditioning.Output("positive_out", display_name="positive",
+                                            tooltip="CLIP image embedding and image latents, for Apply LeviTor ControlNet."),
+                     io.Conditioning.Output("negative_out", display_name="negative",
+                                            tooltip="Zero embedding and zero latents, as the reference's guidance uses."),
+                     io.Latent.Output("latent", display_name="latent",
+                                      tooltip="Empty video latent with the control's frame count and size.")],
         )
 
     @classmethod
@@ -395,10 +404,4 @@ class LeviTorSVDConditioning(io.ComfyNode):
                                                augmentation_level=augmentation_level, seed=augmentation_seed))
 
 
-NODES = (LeviTorControlNetLoader, LeviTorApplyControlNet, LeviTorSVDConditioning)
-NODE_CLASS_MAPPINGS = {n.__name__: n for n in NODES}
-NODE_DISPLAY_NAME_MAPPINGS = {
-    "LeviTorControlNetLoader": "Load LeviTor ControlNet",
-    "LeviTorApplyControlNet": "Apply LeviTor ControlNet",
-    "LeviTorSVDConditioning": "LeviTor SVD Conditioning",
-}
+NODES = [LeviTorControlNetLoader, LeviTorApplyControlNet, LeviTorSVDConditioning]

@@ -12,8 +12,11 @@ from levitor.planning.plan import plan_from_render
 from levitor.planning.stages import build_scene, render_stage
 from levitor.preview import render_label_preview
 
+from levitor import limits
+
 from . import convert, host
-from .sockets import CATEGORY, CONTROL, MASKS, TRACKS, MovedMaskSet, TrackSet
+from .api import Control, Masks, Tracks, check_choices, io
+from .sockets import CATEGORY, MovedMaskSet, TrackSet
 
 log = logging.getLogger(__name__)
 
@@ -56,61 +59,68 @@ def control_preview(plan) -> np.ndarray:
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
-class LeviTorRenderMovedMasks:
+class LeviTorRenderMovedMasks(io.ComfyNode):
     """Node: move the objects along their 3D tracks and render per-frame masks with occlusion."""
 
-    DESCRIPTION = (
-        "Lifts every object's pixels to 3D with the depth map, moves them along the tracks (PCHIP-resampled to "
-        "the frame count) and renders per-frame label and depth maps with occlusion and perspective scaling. "
-        "Static segments keep the rest of the scene in place. The camera move option treats the background as "
-        "one more moved object that follows the last (camera) track."
-    )
-    CATEGORY = CATEGORY
-    FUNCTION = "render"
-    RETURN_TYPES = (MASKS, "IMAGE")
-    RETURN_NAMES = ("moved_masks", "preview")
-    OUTPUT_TOOLTIPS = (
-        "Per-frame label and depth maps for LeviTorKMeansControlPoints.",
-        "The coloured label map of every frame over the start image, with the track paths.",
-    )
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="LeviTorRenderMovedMasks",
+            display_name="LeviTor Render Moved Masks",
+            category=CATEGORY,
+            description=(
+                "Lifts every object's pixels to 3D with the depth map, moves them along the tracks (PCHIP-resampled "
+                "to the frame count) and renders per-frame label and depth maps with occlusion and perspective "
+                "scaling. Static segments keep the rest of the scene in place. The camera move option treats the "
+                "background as one more moved object that follows the last (camera) track."
+            ),
+            inputs=[
+                Tracks.Input("tracks", tooltip="Scene and tracks from LeviTorTrajectory3DEditor."),
+                io.Int.Input("num_frames", default=DEFAULTS.num_frames, step=1, **limits.NUM_FRAMES.widget(),
+                             tooltip="Frames to render; SVD-xt LeviTor was trained on 16."),
+                io.Combo.Input("camera_move", options=list(CAMERA_MODES), default=CAMERA_MODES[0],
+                               tooltip="Move the background as one more object along the last (camera) track, for "
+                                       "a camera motion."),
+                io.Mask.Input("static_segments", optional=True,
+                              tooltip="Static segments (LeviTorSceneSegments or any MASK batch, in generator "
+                                      "order); replaces the editor's ones."),
+                io.Float.Input("min_area_frac", default=DEFAULTS.min_area_frac, step=0.0005, optional=True,
+                               **limits.MIN_AREA_FRAC.widget(),
+                               tooltip="Segments not larger than this fraction of the image are dropped "
+                                       f"(reference {DEFAULTS.min_area_frac:g})."),
+                io.Int.Input("points_per_pixel", default=DEFAULTS.points_per_pixel, optional=True,
+                             **limits.POINTS_PER_PIXEL.widget(),
+                             tooltip="Splatting depth: nearest points kept per pixel "
+                                     f"(reference {DEFAULTS.points_per_pixel})."),
+                io.Float.Input("base_radius", default=DEFAULTS.base_radius, step=0.001, optional=True,
+                               **limits.BASE_RADIUS.widget(),
+                               tooltip="Splat radius in normalised device units "
+                                       f"(reference {DEFAULTS.base_radius:g}); it grows as objects come nearer."),
+                io.Combo.Input("splat_units", options=list(SPLAT_UNITS), default=DEFAULTS.splat_units, optional=True,
+                               tooltip="pixels: one unit is 144 px at every image size (the reference's own scale "
+                                       "at 288 px wide); ndc: half the shorter image side, as the reference's code "
+                                       "(splats vanish on small images)."),
+                io.Boolean.Input("reference_uint8_wrap", default=DEFAULTS.reference_uint8_wrap, optional=True,
+                                 tooltip="Reproduce the reference's 8-bit wrap-around of labels and depth codes "
+                                         "above 255."),
+            ],
+            outputs=[
+                Masks.Output("moved_masks", display_name="moved_masks",
+                             tooltip="Per-frame label and depth maps for LeviTorKMeansControlPoints."),
+                io.Image.Output("preview", display_name="preview",
+                                tooltip="The coloured label map of every frame over the start image, with the track "
+                                        "paths."),
+            ],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "tracks": (TRACKS, {"tooltip": "Scene and tracks from LeviTorTrajectory3DEditor."}),
-                "num_frames": ("INT", {"default": DEFAULTS.num_frames, "min": 2, "max": 128, "step": 1,
-                                       "tooltip": "Frames to render; SVD-xt LeviTor was trained on 16."}),
-                "camera_move": (list(CAMERA_MODES), {"default": "off",
-                                                     "tooltip": "Move the background as one more object along the "
-                                                                "last (camera) track, for a camera motion."}),
-            },
-            "optional": {
-                "static_segments": ("MASK", {"tooltip": "Static segments (LeviTorSceneSegments or any MASK batch, "
-                                                        "in generator order); replaces the editor's ones."}),
-                "min_area_frac": ("FLOAT", {"default": DEFAULTS.min_area_frac, "min": 0.0, "max": 0.5, "step": 0.0005,
-                                            "tooltip": "Segments not larger than this fraction of the image are "
-                                                       f"dropped (reference {DEFAULTS.min_area_frac:g})."}),
-                "points_per_pixel": ("INT", {"default": DEFAULTS.points_per_pixel, "min": 1, "max": 64,
-                                             "tooltip": "Splatting depth: nearest points kept per pixel "
-                                                        f"(reference {DEFAULTS.points_per_pixel})."}),
-                "base_radius": ("FLOAT", {"default": DEFAULTS.base_radius, "min": 0.001, "max": 0.2, "step": 0.001,
-                                          "tooltip": "Splat radius in normalised device units (reference "
-                                                     f"{DEFAULTS.base_radius:g}); it grows as objects come nearer."}),
-                "splat_units": (list(SPLAT_UNITS), {"default": DEFAULTS.splat_units,
-                                                    "tooltip": "pixels: one unit is 144 px at every image size (the "
-                                                               "reference's own scale at 288 px wide); ndc: half the "
-                                                               "shorter image side, as the reference's code (splats "
-                                                               "vanish on small images)."}),
-                "reference_uint8_wrap": ("BOOLEAN", {"default": DEFAULTS.reference_uint8_wrap,
-                                                     "tooltip": "Reproduce the reference's 8-bit wrap-around of "
-                                                                "labels and depth codes above 255."}),
-            },
-        }
+    def validate_inputs(cls, camera_move, splat_units=None):
+        return check_choices(camera_move=(camera_move, CAMERA_MODES), splat_units=(splat_units, SPLAT_UNITS))
 
-    def render(self, tracks, num_frames, camera_move, static_segments=None, min_area_frac=DEFAULTS.min_area_frac,
-               points_per_pixel=DEFAULTS.points_per_pixel, base_radius=DEFAULTS.base_radius,
-               reference_uint8_wrap=DEFAULTS.reference_uint8_wrap, splat_units=DEFAULTS.splat_units):
+    @classmethod
+    def execute(cls, tracks, num_frames, camera_move, static_segments=None, min_area_frac=DEFAULTS.min_area_frac,
+                points_per_pixel=DEFAULTS.points_per_pixel, base_radius=DEFAULTS.base_radius,
+                reference_uint8_wrap=DEFAULTS.reference_uint8_wrap, splat_units=DEFAULTS.splat_units) -> io.NodeOutput:
         if not isinstance(tracks, TrackSet):
             raise ValueError("tracks must come from LeviTorTrajectory3DEditor (a LEVITOR_TRACKS output)")
         statics = None
@@ -128,52 +138,50 @@ class LeviTorRenderMovedMasks:
             log.warning("LeviTorRenderMovedMasks: %s", note)
         preview = render_label_preview(moved.scene.image, moved.labels, None, moved.trajectories)
         bar.update(1)
-        return (moved, convert.numpy_to_image(preview))
+        return io.NodeOutput(moved, convert.numpy_to_image(preview))
 
 
-class LeviTorKMeansControlPoints:
+class LeviTorKMeansControlPoints(io.ComfyNode):
     """Node: K-means control points per frame and the 3-channel control maps."""
 
-    DESCRIPTION = (
-        "Picks K-means points in every labelled region of every frame (adaptive k, more for large regions and "
-        "moved objects) and draws the control maps the ControlNet reads: a Gaussian heatmap, the instance id and "
-        "the depth code per point. ratio scales the number of points: small = non-rigid motion, large = rigid."
-    )
-    CATEGORY = CATEGORY
-    FUNCTION = "select"
-    RETURN_TYPES = (CONTROL, "IMAGE")
-    RETURN_NAMES = ("control", "preview")
-    OUTPUT_TOOLTIPS = (
-        "Control maps (F, 3, H, W) with the plan they came from, for LeviTorSampler.",
-        "Label maps with the control points and their heatmap (red) per frame.",
-    )
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="LeviTorKMeansControlPoints",
+            display_name="LeviTor K-Means Control Points",
+            category=CATEGORY,
+            description=(
+                "Picks K-means points in every labelled region of every frame (adaptive k, more for large regions "
+                "and moved objects) and draws the control maps the ControlNet reads: a Gaussian heatmap, the "
+                "instance id and the depth code per point. ratio scales the number of points: small = non-rigid "
+                "motion, large = rigid."
+            ),
+            inputs=[
+                Masks.Input("moved_masks", tooltip="Per-frame masks from LeviTorRenderMovedMasks."),
+                io.Float.Input("ratio", default=DEFAULTS.ratio, step=0.05, **limits.RATIO.widget(),
+                               tooltip="Scales the points per region: small = few points (non-rigid motion), "
+                                       "large = many (rigid)."),
+                io.Boolean.Input("use_id", default=DEFAULTS.use_id,
+                                 tooltip="Write instance ids into channel 1 (the model was trained with them)."),
+                io.Boolean.Input("use_depth", default=DEFAULTS.use_depth,
+                                 tooltip="Write depth codes into channel 2 (the model was trained with them)."),
+                io.Int.Input("radius", default=DEFAULTS.radius, optional=True, **limits.RADIUS.widget(),
+                             tooltip="Half size in pixels of each point's heatmap patch "
+                                     f"(reference {DEFAULTS.radius})."),
+                io.Boolean.Input("safe_k", default=DEFAULTS.safe_k, optional=True,
+                                 tooltip="Cap k at the pixels a region has (the reference raises there instead)."),
+            ],
+            outputs=[
+                Control.Output("control", display_name="control",
+                               tooltip="Control maps (F, 3, H, W) with the plan they came from, for LeviTorSampler."),
+                io.Image.Output("preview", display_name="preview",
+                                tooltip="Label maps with the control points and their heatmap (red) per frame."),
+            ],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "moved_masks": (MASKS, {"tooltip": "Per-frame masks from LeviTorRenderMovedMasks."}),
-                "ratio": ("FLOAT", {"default": DEFAULTS.ratio, "min": 0.01, "max": 10.0, "step": 0.05,
-                                    "tooltip": "Scales the points per region: small = few points (non-rigid "
-                                               "motion), large = many (rigid)."}),
-                "use_id": ("BOOLEAN", {"default": DEFAULTS.use_id,
-                                       "tooltip": "Write instance ids into channel 1 (the model was trained with "
-                                                  "them)."}),
-                "use_depth": ("BOOLEAN", {"default": DEFAULTS.use_depth,
-                                          "tooltip": "Write depth codes into channel 2 (the model was trained with "
-                                                     "them)."}),
-            },
-            "optional": {
-                "radius": ("INT", {"default": DEFAULTS.radius, "min": 1, "max": 64,
-                                   "tooltip": "Half size in pixels of each point's heatmap patch (reference "
-                                              f"{DEFAULTS.radius})."}),
-                "safe_k": ("BOOLEAN", {"default": DEFAULTS.safe_k,
-                                       "tooltip": "Cap k at the pixels a region has (the reference raises "
-                                                  "there instead)."}),
-            },
-        }
-
-    def select(self, moved_masks, ratio, use_id, use_depth, radius=DEFAULTS.radius, safe_k=DEFAULTS.safe_k):
+    def execute(cls, moved_masks, ratio, use_id, use_depth, radius=DEFAULTS.radius,
+                safe_k=DEFAULTS.safe_k) -> io.NodeOutput:
         if not isinstance(moved_masks, MovedMaskSet):
             raise ValueError("moved_masks must come from LeviTorRenderMovedMasks (a LEVITOR_MASKS output)")
         bar = host.progress_bar(2)
@@ -184,14 +192,7 @@ class LeviTorKMeansControlPoints:
         bar.update(1)
         preview = control_preview(plan)
         bar.update(1)
-        return (plan, convert.numpy_to_image(preview))
+        return io.NodeOutput(plan, convert.numpy_to_image(preview))
 
 
-NODE_CLASS_MAPPINGS = {
-    "LeviTorRenderMovedMasks": LeviTorRenderMovedMasks,
-    "LeviTorKMeansControlPoints": LeviTorKMeansControlPoints,
-}
-NODE_DISPLAY_NAME_MAPPINGS = {
-    "LeviTorRenderMovedMasks": "LeviTor Render Moved Masks",
-    "LeviTorKMeansControlPoints": "LeviTor K-Means Control Points",
-}
+NODES = [LeviTorRenderMovedMasks, LeviTorKMeansControlPoints]

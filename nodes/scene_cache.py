@@ -6,30 +6,23 @@ when they run; the preview route reads it back. Bounded, thread-safe, in memory 
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from typing import Any
 
+from .model_cache import KeyedCache
+
 _MAX_SCENES = 16
-_lock = threading.Lock()
-_scenes: "OrderedDict[str, Any]" = OrderedDict()
+_scenes = KeyedCache(_MAX_SCENES)
 
 
 def remember_scene(node_id: str, scene: Any) -> None:
     """Keep ``scene`` for ``node_id``; the oldest entries go beyond a small bound."""
-    with _lock:
-        _scenes[str(node_id)] = scene
-        _scenes.move_to_end(str(node_id))
-        while len(_scenes) > _MAX_SCENES:
-            _scenes.popitem(last=False)
+    _scenes.put(str(node_id), scene)
 
 
 def get_scene(node_id: str) -> Any | None:
     """The scene last stored for ``node_id``, or None."""
-    with _lock:
-        return _scenes.get(str(node_id))
+    return _scenes.get(str(node_id))
 
 
 def forget_all() -> None:
-    with _lock:
-        _scenes.clear()
+    _scenes.clear()

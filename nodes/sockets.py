@@ -56,10 +56,7 @@ MovedMaskSet = RenderResult
 
 @dataclass
 class LeviTorModel:
-    """A loaded ``LeviTorPipeline`` and how it was loaded."""
+    """A loaded ``LeviTorPipeline`` and its CPU offload mode (None: it stays on the device)."""
 
     pipeline: Any
-    key: tuple
-    device: Any
     offload: str | None
-    precision: str

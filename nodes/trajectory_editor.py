@@ -8,13 +8,18 @@ import uuid
 from typing import Any, Sequence
 
 import numpy as np
+from PIL import Image, ImageDraw
 
+from levitor.fileio import atomic_path
+from levitor.planning.scene import depth_to_disparity8
 from levitor.planning.stages import build_scene
 from levitor.planning.tracks import parse_coord_str, parse_tracks, stay_track, validate_tracks
+from levitor.preview import palette
 
 from . import convert, host
+from .api import Tracks, io, node_id
 from .scene_cache import remember_scene
-from .sockets import CATEGORY, TRACKS, TrackSet
+from .sockets import CATEGORY, TrackSet
 
 EMPTY_TRACKS_JSON = '{"format": "levitor-tracks", "version": 1, "tracks": []}'
 
@@ -71,9 +76,6 @@ def depth_report(tracks: Sequence[Sequence[Sequence[float]]], depth: np.ndarray,
 def draw_editor_preview(image: np.ndarray, object_masks: Sequence[np.ndarray],
                         tracks: Sequence[Sequence[Sequence[float]]], depth: np.ndarray) -> np.ndarray:
     """The start image with tinted object masks, the clicked tracks and the scene depth at each click."""
-    from PIL import Image, ImageDraw
-    from levitor.preview import palette
-
     colours = palette(len(object_masks) + 2)
     canvas = image.astype(np.float32)
     for k, m in enumerate(object_masks):
@@ -95,11 +97,8 @@ def draw_editor_preview(image: np.ndarray, object_masks: Sequence[np.ndarray],
 
 
 def _write_png_atomic(array: np.ndarray, path: str) -> None:
-    from PIL import Image
-
-    tmp = f"{path}.{uuid.uuid4().hex}.part"
-    Image.fromarray(array).save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(array).save(tmp, format="PNG")
 
 
 def object_label_image(object_masks: Sequence[np.ndarray], height: int, width: int) -> np.ndarray:
@@ -132,8 +131,6 @@ def write_scene_files(image: np.ndarray, depth: np.ndarray, object_masks: Sequen
     ``image``: the start image; ``depth8``: the 8-bit disparity (bright = near); ``labels``:
     pixel value = object index + 1 (0 elsewhere).
     """
-    from levitor.planning.scene import depth_to_disparity8
-
     height, width = image.shape[:2]
     entry: dict[str, Any] = {"width": int(width), "height": int(height), "num_objects": len(object_masks),
                              "node_id": str(node_id)}
@@ -164,56 +161,57 @@ def build_track_set(image: np.ndarray, depth: np.ndarray, object_masks: list[np.
                     tracks=[[tuple(map(float, p)) for p in t] for t in tracks], notes=notes)
 
 
-class LeviTorTrajectory3DEditor:
+class LeviTorTrajectory3DEditor(io.ComfyNode):
     """Node: draw or type one 3D trajectory per object over the start image."""
 
-    DESCRIPTION = (
-        "Give every selected object a 3D trajectory: clicked (x, y) points with a depth each (reference depth, "
-        "smaller = nearer, 1 = far). Tracks come from the in-canvas editor / tracks_json (versioned JSON, editable "
-        "by hand) or from a KJNodes SplineEditor coord_str with a depth list. Reports the scene depth under every "
-        "click. With no tracks, every object stays in place."
-    )
-    CATEGORY = CATEGORY
-    FUNCTION = "edit"
-    RETURN_TYPES = (TRACKS, "IMAGE", "STRING")
-    RETURN_NAMES = ("tracks", "preview", "depth_report")
-    OUTPUT_TOOLTIPS = (
-        "The start image, depth, object masks and one track per object, for LeviTorRenderMovedMasks.",
-        "The start image with the object masks, the tracks and the scene depth at each click.",
-        "The scene depth under every clicked point, as text (the units track depths use).",
-    )
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="LeviTorTrajectory3DEditor",
+            display_name="LeviTor Trajectory 3D Editor",
+            category=CATEGORY,
+            description=(
+                "Give every selected object a 3D trajectory: clicked (x, y) points with a depth each (reference "
+                "depth, smaller = nearer, 1 = far). Tracks come from the in-canvas editor / tracks_json (versioned "
+                "JSON, editable by hand) or from a KJNodes SplineEditor coord_str with a depth list. Reports the "
+                "scene depth under every click. With no tracks, every object stays in place."
+            ),
+            inputs=[
+                io.Image.Input("image", tooltip="The start image (the first item of the batch is used)."),
+                io.Mask.Input("object_masks", tooltip="One mask per moved object, in track order (a MASK batch; "
+                                                      "from LeviTorSAMMaskPicker or any pack)."),
+                io.Image.Input("depth", tooltip="Disparity image, near = bright (LeviTorDepthAnything or any depth "
+                                                "pack); converted to reference depth 1/d8."),
+                io.String.Input("tracks_json", multiline=True, default=EMPTY_TRACKS_JSON,
+                                tooltip="Tracks as levitor-tracks JSON: {\"tracks\": [{\"points\": [[x, y, depth], "
+                                        "...]}, ...]}; written by the canvas editor, editable by hand. One track per "
+                                        "object, in mask order; an extra last track is a camera track."),
+                io.String.Input("coord_str", force_input=True, optional=True,
+                                tooltip="KJNodes SplineEditor/PointsEditor coordinates (one spline per object); "
+                                        "when connected it replaces tracks_json."),
+                io.String.Input("depths", default="", optional=True,
+                                tooltip="Depths for coord_str: one number, a list per point or per frame, or one "
+                                        "list per spline, e.g. [[0.5, 0.3], [0.2]]."),
+                io.Mask.Input("static_segments", optional=True,
+                              tooltip="Optional static segments (LeviTorSceneSegments) so the live preview shows "
+                                      "occlusion; the render node can take them instead."),
+            ],
+            outputs=[
+                Tracks.Output("tracks", display_name="tracks",
+                              tooltip="The start image, depth, object masks and one track per object, for "
+                                      "LeviTorRenderMovedMasks."),
+                io.Image.Output("preview", display_name="preview",
+                                tooltip="The start image with the object masks, the tracks and the scene depth at "
+                                        "each click."),
+                io.String.Output("depth_report", display_name="depth_report",
+                                 tooltip="The scene depth under every clicked point, as text (the units track "
+                                         "depths use)."),
+            ],
+            hidden=[io.Hidden.unique_id],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "image": ("IMAGE", {"tooltip": "The start image (the first item of the batch is used)."}),
-                "object_masks": ("MASK", {"tooltip": "One mask per moved object, in track order (a MASK batch; "
-                                                     "from LeviTorSAMMaskPicker or any pack)."}),
-                "depth": ("IMAGE", {"tooltip": "Disparity image, near = bright (LeviTorDepthAnything or any depth "
-                                               "pack); converted to reference depth 1/d8."}),
-                "tracks_json": ("STRING", {"multiline": True, "default": EMPTY_TRACKS_JSON,
-                                           "tooltip": "Tracks as levitor-tracks JSON: {\"tracks\": [{\"points\": "
-                                                      "[[x, y, depth], ...]}, ...]}; written by the canvas editor, "
-                                                      "editable by hand. One track per object, in mask order; an "
-                                                      "extra last track is a camera track."}),
-            },
-            "optional": {
-                "coord_str": ("STRING", {"forceInput": True,
-                                         "tooltip": "KJNodes SplineEditor/PointsEditor coordinates (one spline per "
-                                                    "object); when connected it replaces tracks_json."}),
-                "depths": ("STRING", {"default": "", "tooltip": "Depths for coord_str: one number, a list per point "
-                                                                "or per frame, or one list per spline, e.g. "
-                                                                "[[0.5, 0.3], [0.2]]."}),
-                "static_segments": ("MASK", {"tooltip": "Optional static segments (LeviTorSceneSegments) so the "
-                                                        "live preview shows occlusion; the render node can take "
-                                                        "them instead."}),
-            },
-            "hidden": {"unique_id": "UNIQUE_ID"},
-        }
-
-    @classmethod
-    def VALIDATE_INPUTS(cls, tracks_json):
+    def validate_inputs(cls, tracks_json):
         """Reject tracks JSON that does not parse before the graph runs."""
         if _is_blank_tracks(tracks_json):
             return True
@@ -223,8 +221,9 @@ class LeviTorTrajectory3DEditor:
             return str(exc)
         return True
 
-    def edit(self, image, object_masks, depth, tracks_json, coord_str=None, depths="", static_segments=None,
-             unique_id=None):
+    @classmethod
+    def execute(cls, image, object_masks, depth, tracks_json, coord_str=None, depths="",
+                static_segments=None) -> io.NodeOutput:
         img = convert.image_to_numpy(image, name="image")
         size = img.shape[:2]
         masks = convert.masks_to_list(object_masks, name="object_masks", size=size)
@@ -235,17 +234,15 @@ class LeviTorTrajectory3DEditor:
         track_set = build_track_set(img, ref_depth, masks, static, tracks)
 
         scene = build_scene(img, ref_depth, masks, static)
-        node_id = str(unique_id) if unique_id is not None else "levitor"
-        remember_scene(node_id, scene)
-        entry = write_scene_files(img, ref_depth, masks, host.temp_directory(), node_id)
+        nid = node_id(cls, "levitor")
+        remember_scene(nid, scene)
+        entry = write_scene_files(img, ref_depth, masks, host.temp_directory(), nid)
 
         preview = draw_editor_preview(img, masks, track_set.tracks, ref_depth)
         report = depth_report(track_set.tracks, ref_depth, len(masks))
         if track_set.notes:
             report = "\n".join(track_set.notes + [report])
-        return {"ui": {"levitor_scene": [entry]},
-                "result": (track_set, convert.numpy_to_image(preview), report)}
+        return io.NodeOutput(track_set, convert.numpy_to_image(preview), report, ui={"levitor_scene": [entry]})
 
 
-NODE_CLASS_MAPPINGS = {"LeviTorTrajectory3DEditor": LeviTorTrajectory3DEditor}
-NODE_DISPLAY_NAME_MAPPINGS = {"LeviTorTrajectory3DEditor": "LeviTor Trajectory 3D Editor"}
+NODES = [LeviTorTrajectory3DEditor]

@@ -33,7 +33,7 @@ FEATURE_EXTRAS = [
 # The node pack runs inside ComfyUI: requirements.txt plus the modules the host provides.
 NODE_FILES = ("nodes/", "__init__.py")
 # ComfyUI's own modules (the tests use the fake host in tests/fakes for them).
-COMFYUI_MODULES = {"comfy", "comfy_api", "comfy_execution", "folder_paths", "server", "execution"}
+COMFYUI_MODULES = {"comfy", "comfy_api", "comfy_extras", "comfy_execution", "folder_paths", "server", "execution"}
 HOST_PROVIDED = COMFYUI_MODULES | {"aiohttp", "torch", "torchvision", "torchaudio"}
 # Optional imports (inside ``try: ... except ImportError``) that have a fallback and need no extra,
 # with the reason.
@@ -43,8 +43,9 @@ KNOWN_DISTRIBUTIONS = {"bitsandbytes": "bitsandbytes", "tensorboardX": "tensorbo
 # What a package imports without declaring it in its own metadata: it must come with it.
 UNDECLARED_UPSTREAM = {"segment-anything": {"torchvision"}}
 # Our own top-level names: the packages, and the test helpers beside the tests.
-LOCAL = {"levitor", "nodes", "tests", "train"} | {p.stem for p in (REPO / "tests").rglob("*.py")} | {
-    p.parent.name for p in (REPO / "tests").rglob("__init__.py")}
+# ``levitor_pack``: the name a real-host check gives the pack folder when it imports it (as ComfyUI does).
+LOCAL = {"levitor", "levitor_pack", "nodes", "tests", "train", "tools"} | {p.stem for p in (REPO / "tests").rglob("*.py")} | {
+    p.parent.name for p in (REPO / "tests").rglob("__init__.py")} | {p.stem for p in (REPO / "tools").glob("*.py")}
 
 
 def _norm(name: str) -> str:

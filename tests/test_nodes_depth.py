@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from fakes.comfy_host import InterruptProcessingException, fake_host, pack  # noqa: F401  (fixtures)
+from fakes.comfy_host import InterruptProcessingException, fake_host, node_map, pack, run_node  # noqa: F401  (fixtures)
 from fakes.tiny_depth import tiny_original_state_dict
 
 
@@ -22,15 +22,15 @@ def test_depth_models_are_listed(pack, depth_file, fake_host):
     hf = fake_host.models_dir / "depthanything" / "Depth-Anything-V2-Small-hf"
     hf.mkdir()
     (hf / "config.json").write_text("{}")
-    spec = pack.NODE_CLASS_MAPPINGS["LeviTorDepthAnything"].INPUT_TYPES()["required"]
-    assert spec["depth_model"][0] == ["Depth-Anything-V2-Small-hf", "depth_anything_v2_vits.pth"]
+    spec = node_map(pack)["LeviTorDepthAnything"].INPUT_TYPES()["required"]
+    assert spec["depth_model"][1]["options"] == ["Depth-Anything-V2-Small-hf", "depth_anything_v2_vits.pth"]
     assert spec["input_size"][1]["default"] == 512 and spec["swap_red_blue"][1]["default"] is True
 
 
 def test_depth_node_returns_normalised_disparity_per_image(pack, depth_file, fake_host):
-    node = pack.NODE_CLASS_MAPPINGS["LeviTorDepthAnything"]()
+    node = node_map(pack)["LeviTorDepthAnything"]
     images = torch.rand(2, 30, 44, 3, generator=torch.Generator().manual_seed(0))
-    (depth,) = node.estimate(images, depth_file, 28, True)
+    (depth,) = run_node(node, images, depth_file, 28, True)
     assert depth.shape == (2, 30, 44, 3) and depth.dtype == torch.float32
     for d in depth:
         assert float(d.min()) == 0.0 and abs(float(d.max()) - 1.0) < 1e-6
@@ -46,20 +46,20 @@ def test_depth_node_returns_normalised_disparity_per_image(pack, depth_file, fak
 def test_depth_output_feeds_the_editor_convention(pack, depth_file):
     from levitor.planning.scene import disparity_to_depth
 
-    node = pack.NODE_CLASS_MAPPINGS["LeviTorDepthAnything"]()
+    node = node_map(pack)["LeviTorDepthAnything"]
     images = torch.rand(1, 30, 44, 3, generator=torch.Generator().manual_seed(1))
-    (depth,) = node.estimate(images, depth_file, 28, False)
+    (depth,) = run_node(node, images, depth_file, 28, False)
     ref = pack.nodes.convert.depth_image_to_reference(depth)
     assert ref.shape == (30, 44) and ref.min() > 0 and ref.max() <= 1.0
     assert np.array_equal(ref, disparity_to_depth(depth[0, ..., 0].numpy()))
 
 
 def test_depth_node_errors_and_cancel(pack, depth_file, fake_host):
-    node = pack.NODE_CLASS_MAPPINGS["LeviTorDepthAnything"]()
+    node = node_map(pack)["LeviTorDepthAnything"]
     with pytest.raises(ValueError, match="depth_model: no Depth-Anything-V2 model found"):
-        node.estimate(torch.rand(1, 8, 8, 3), pack.nodes.depth_node.NO_DEPTH, 28, True)
+        run_node(node, torch.rand(1, 8, 8, 3), pack.nodes.depth_node.NO_DEPTH, 28, True)
     with pytest.raises(ValueError, match="non-empty IMAGE"):
-        node.estimate(torch.rand(0, 8, 8, 3), depth_file, 28, True)
+        run_node(node, torch.rand(0, 8, 8, 3), depth_file, 28, True)
     fake_host.interrupt_after_updates = fake_host.updates + 2
     with pytest.raises(InterruptProcessingException):
-        node.estimate(torch.rand(3, 16, 16, 3), depth_file, 28, True)
+        run_node(node, torch.rand(3, 16, 16, 3), depth_file, 28, True)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 import types
 
 import numpy as np
 import pytest
 import torch
 
-from fakes.comfy_host import InterruptProcessingException, fake_host, pack  # noqa: F401  (fixtures)
+from fakes.comfy_host import InterruptProcessingException, fake_host, node_map, pack, run_node  # noqa: F401  (fixtures)
 
 
 class RecordingPipeline:
@@ -45,11 +44,9 @@ class RecordingPipeline:
 
 
 @pytest.fixture
-def models(fake_host, monkeypatch):
+def models(pack, fake_host, monkeypatch):
     RecordingPipeline.loads = []
-    module = types.ModuleType("levitor.generation.pipeline")
-    module.LeviTorPipeline = RecordingPipeline
-    monkeypatch.setitem(sys.modules, "levitor.generation.pipeline", module)
+    monkeypatch.setattr(pack.nodes.model_nodes, "LeviTorPipeline", RecordingPipeline)
     root = fake_host.models_dir
     svd = root / "diffusers" / "stable-video-diffusion-img2vid-xt"
     svd.mkdir(parents=True)
@@ -65,14 +62,23 @@ def models(fake_host, monkeypatch):
 
 
 def _loader(pack):
-    return pack.NODE_CLASS_MAPPINGS["LoadLeviTorModel"]()
+    return node_map(pack)["LoadLeviTorModel"]
+
+
+def options(entry):
+    """The choices of a combo input in V1 ``INPUT_TYPES`` form: ``("COMBO", {"options": [...]})``."""
+    assert entry[0] == "COMBO", entry
+    return entry[1]["options"]
 
 
 def test_model_folders_are_discovered(pack, models):
-    spec = pack.NODE_CLASS_MAPPINGS["LoadLeviTorModel"].INPUT_TYPES()["required"]
-    assert spec["svd_model"][0] == ["stable-video-diffusion-img2vid-xt"]
-    assert spec["controlnet"][0] == ["LeviTor/controlnet", "levitor_controlnet.safetensors"]
-    assert spec["precision"][0] == ["auto", "fp32", "fp16", "bf16", "fp16-autocast"]
+    spec = node_map(pack)["LoadLeviTorModel"].INPUT_TYPES()["required"]
+    assert options(spec["svd_model"]) == ["stable-video-diffusion-img2vid-xt"]
+    assert options(spec["controlnet"]) == ["LeviTor/controlnet", "levitor_controlnet.safetensors"]
+    assert options(spec["precision"]) == ["auto", "fp32", "fp16", "bf16", "fp16-autocast"]
+    optional = node_map(pack)["LoadLeviTorModel"].INPUT_TYPES()["optional"]
+    assert options(optional["temporal_context"]) == ["reference", "per-sample"]
+    assert optional["temporal_context"][1]["default"] == "reference"
 
 
 def test_folder_registration_keeps_existing_entries(pack, fake_host, tmp_path):
@@ -114,12 +120,13 @@ def test_extra_model_paths_are_searched(pack, fake_host, tmp_path):
 
 
 def test_load_passes_paths_options_and_device(pack, models, fake_host):
-    (model,) = _loader(pack).load("stable-video-diffusion-img2vid-xt", "LeviTor/controlnet", "fp16", "model")
+    (model,) = run_node(_loader(pack), "stable-video-diffusion-img2vid-xt", "LeviTor/controlnet", "fp16", "model")
     pipe = model.pipeline
     assert pipe.svd_path == str(models / "diffusers" / "stable-video-diffusion-img2vid-xt")
     assert pipe.controlnet == str(models / "levitor" / "LeviTor" / "controlnet")
-    assert pipe.kwargs == {"precision": "fp16", "offload": "model", "device": torch.device("cpu")}
-    (single,) = _loader(pack).load("stable-video-diffusion-img2vid-xt", "levitor_controlnet.safetensors", "auto",
+    assert pipe.kwargs == {"precision": "fp16", "offload": "model", "device": torch.device("cpu"),
+                           "temporal_context": "reference"}
+    (single,) = run_node(_loader(pack), "stable-video-diffusion-img2vid-xt", "levitor_controlnet.safetensors", "auto",
                                    "none")
     assert single.pipeline.controlnet.endswith("levitor_controlnet.safetensors")
     assert single.pipeline.kwargs["offload"] is None
@@ -127,11 +134,11 @@ def test_load_passes_paths_options_and_device(pack, models, fake_host):
 
 def test_loading_is_cached_and_released_on_change(pack, models, fake_host):
     loader = _loader(pack)
-    a = loader.load("stable-video-diffusion-img2vid-xt", "LeviTor/controlnet", "fp32", "none")[0]
-    b = loader.load("stable-video-diffusion-img2vid-xt", "LeviTor/controlnet", "fp32", "none")[0]
+    a = run_node(loader, "stable-video-diffusion-img2vid-xt", "LeviTor/controlnet", "fp32", "none")[0]
+    b = run_node(loader, "stable-video-diffusion-img2vid-xt", "LeviTor/controlnet", "fp32", "none")[0]
     assert a is b and len(RecordingPipeline.loads) == 1
     empties = fake_host.soft_empty_calls
-    c = loader.load("stable-video-diffusion-img2vid-xt", "LeviTor/controlnet", "bf16", "none")[0]
+    c = run_node(loader, "stable-video-diffusion-img2vid-xt", "LeviTor/controlnet", "bf16", "none")[0]
     assert c is not a and len(RecordingPipeline.loads) == 2
     assert a.pipeline.moves[-1] == "cpu"  # the old one was moved off the device
     assert fake_host.soft_empty_calls > empties and fake_host.unload_calls >= 2
@@ -140,13 +147,13 @@ def test_loading_is_cached_and_released_on_change(pack, models, fake_host):
 
 def test_loader_errors_name_the_input_and_the_fix(pack, fake_host):
     loader = _loader(pack)
-    spec = pack.NODE_CLASS_MAPPINGS["LoadLeviTorModel"].INPUT_TYPES()["required"]
+    spec = node_map(pack)["LoadLeviTorModel"].INPUT_TYPES()["required"]
     with pytest.raises(ValueError, match="svd_model: no SVD-xt folder found.*models"):
-        loader.load(spec["svd_model"][0][0], spec["controlnet"][0][0], "auto", "none")
+        run_node(loader, options(spec["svd_model"])[0], options(spec["controlnet"])[0], "auto", "none")
     with pytest.raises(ValueError, match="controlnet: no LeviTor ControlNet found"):
-        loader.load("x", spec["controlnet"][0][0], "auto", "none", svd_hub_id="stabilityai/svd-xt")
+        run_node(loader, "x", options(spec["controlnet"])[0], "auto", "none", svd_hub_id="stabilityai/svd-xt")
     with pytest.raises(ValueError, match="model folder 'gone' was not found"):
-        loader.load("gone", "x.safetensors", "auto", "none")
+        run_node(loader, "gone", "x.safetensors", "auto", "none")
 
 
 def _plan(h=64, w=48, frames=4):
@@ -163,15 +170,15 @@ def _sampler_args(model, image, control, **over):
 
 @pytest.fixture
 def model(pack, models):
-    m = _loader(pack).load("stable-video-diffusion-img2vid-xt", "LeviTor/controlnet", "fp32", "none")[0]
+    m = run_node(_loader(pack), "stable-video-diffusion-img2vid-xt", "LeviTor/controlnet", "fp32", "none")[0]
     yield m
     pack.nodes.model_nodes.release_cached_model()
 
 
 def test_sampler_returns_frames_and_reports_progress(pack, fake_host, model):
-    sampler = pack.NODE_CLASS_MAPPINGS["LeviTorSampler"]()
+    sampler = node_map(pack)["LeviTorSampler"]
     image = torch.rand(1, 64, 48, 3)
-    (frames,) = sampler.sample(**_sampler_args(model, image, _plan()))
+    (frames,) = run_node(sampler, **_sampler_args(model, image, _plan()))
     assert frames.shape == (4, 64, 48, 3) and frames.dtype == torch.float32
     assert torch.allclose(frames[0], image[0], atol=1 / 255)
     _, control, kw = model.pipeline.calls[-1]
@@ -184,34 +191,98 @@ def test_sampler_returns_frames_and_reports_progress(pack, fake_host, model):
 
 
 def test_sampler_cancel_stops_between_steps(pack, fake_host, model):
-    sampler = pack.NODE_CLASS_MAPPINGS["LeviTorSampler"]()
+    sampler = node_map(pack)["LeviTorSampler"]
     fake_host.interrupt_after_updates = fake_host.updates + 2
     with pytest.raises(InterruptProcessingException):
-        sampler.sample(**_sampler_args(model, torch.rand(1, 64, 48, 3), _plan(), steps=25))
+        run_node(sampler, **_sampler_args(model, torch.rand(1, 64, 48, 3), _plan(), steps=25))
     assert model.pipeline.steps_run == 1  # interrupted inside the second step's callback
     assert model.pipeline.moves[-1] == "cpu"  # memory is released even when cancelled
 
 
 def test_sampler_image_fit(pack, model):
-    sampler = pack.NODE_CLASS_MAPPINGS["LeviTorSampler"]()
+    sampler = node_map(pack)["LeviTorSampler"]
     wide = torch.rand(1, 60, 80, 3)
     with pytest.raises(ValueError, match="image is 80x60 but the control maps are 48x64.*image_fit"):
-        sampler.sample(**_sampler_args(model, wide, _plan()))
+        run_node(sampler, **_sampler_args(model, wide, _plan()))
     for mode in ("resize", "center crop"):
-        (frames,) = sampler.sample(**_sampler_args(model, wide, _plan(), image_fit=mode))
+        (frames,) = run_node(sampler, **_sampler_args(model, wide, _plan(), image_fit=mode))
         assert frames.shape == (4, 64, 48, 3)
-    img = model.pipeline.calls[-1][0]
-    # center crop keeps the middle of the picture: scale 64/60, crop the sides
-    assert img.shape == (64, 48, 3)
+
+
+def _sent_image(pack, model, image, mode):
+    run_node(node_map(pack)["LeviTorSampler"], **_sampler_args(model, image, _plan(), image_fit=mode))
+    return model.pipeline.calls[-1][0]
+
+
+def test_center_crop_keeps_the_middle_without_scaling(pack, model):
+    # 80 wide, 64 high onto 48x64: the height already fits (scale 1), so the crop is exactly
+    # columns (80 - 48) // 2 = 16 .. 63 of the original pixels.
+    pixels = np.random.default_rng(0).integers(0, 256, size=(64, 80, 3), dtype=np.uint8)
+    sent = _sent_image(pack, model, torch.from_numpy(pixels.astype(np.float32) / 255.0)[None], "center crop")
+    assert np.array_equal(sent, pixels[:, 16:64])
+
+
+def test_center_crop_scales_to_cover_then_cuts_the_sides(pack, model):
+    # Three vertical bands (red 0-26, green 27-53, blue 54-79) in an 80x60 image. Covering 48x64
+    # scales it to round(80 * 64 / 60) = 85 by 64 and cuts (85 - 48) // 2 = 18 columns on the left:
+    # output column c samples source column (c + 18 + 0.5) * 80 / 85 - 0.5, so columns 0 and 5 are
+    # red (16.9, 21.6), 24 green (39.3), 42 and 47 blue (56.4, 60.6).
+    bands = np.zeros((60, 80, 3), dtype=np.uint8)
+    bands[:, :27, 0] = 255
+    bands[:, 27:54, 1] = 255
+    bands[:, 54:, 2] = 255
+    sent = _sent_image(pack, model, torch.from_numpy(bands.astype(np.float32) / 255.0)[None], "center crop")
+    assert sent.shape == (64, 48, 3)
+    for col, colour in ((0, (255, 0, 0)), (5, (255, 0, 0)), (24, (0, 255, 0)), (42, (0, 0, 255)),
+                        (47, (0, 0, 255))):
+        assert np.array_equal(sent[:, col], np.broadcast_to(colour, (64, 3))), col
+    stretched = _sent_image(pack, model, torch.from_numpy(bands.astype(np.float32) / 255.0)[None], "resize")
+    # resize keeps all three bands in proportion: column 47 of 48 is the last source column (blue),
+    # column 0 the first (red), column 24 the middle (green)
+    assert tuple(stretched[30, 0]) == (255, 0, 0) and tuple(stretched[30, 24]) == (0, 255, 0)
+    assert tuple(stretched[30, 47]) == (0, 0, 255)
+    assert not np.array_equal(sent, stretched)
 
 
 def test_sampler_validation(pack, model):
-    sampler = pack.NODE_CLASS_MAPPINGS["LeviTorSampler"]()
+    sampler = node_map(pack)["LeviTorSampler"]
     with pytest.raises(ValueError, match="multiples of 8"):
-        sampler.sample(**_sampler_args(model, torch.rand(1, 60, 44, 3), _plan(60, 44)))
+        run_node(sampler, **_sampler_args(model, torch.rand(1, 60, 44, 3), _plan(60, 44)))
     with pytest.raises(ValueError, match="max_guidance"):
-        sampler.sample(**_sampler_args(model, torch.rand(1, 64, 48, 3), _plan(), max_guidance=0.5))
+        run_node(sampler, **_sampler_args(model, torch.rand(1, 64, 48, 3), _plan(), max_guidance=0.5))
     with pytest.raises(ValueError, match="LoadLeviTorModel"):
-        sampler.sample(**_sampler_args(object(), torch.rand(1, 64, 48, 3), _plan()))
+        run_node(sampler, **_sampler_args(object(), torch.rand(1, 64, 48, 3), _plan()))
     with pytest.raises(ValueError, match="LeviTorKMeansControlPoints"):
-        sampler.sample(**_sampler_args(model, torch.rand(1, 64, 48, 3), np.zeros((4, 3, 64, 48))))
+        run_node(sampler, **_sampler_args(model, torch.rand(1, 64, 48, 3), np.zeros((4, 3, 64, 48))))
+
+
+def test_temporal_context_reaches_the_library_and_is_checked(pack, models):
+    loader = _loader(pack)
+    (m,) = run_node(loader, "stable-video-diffusion-img2vid-xt", "LeviTor/controlnet", "fp32", "none",
+                    temporal_context="per-sample")
+    assert m.pipeline.kwargs["temporal_context"] == "per-sample"
+    pack.nodes.model_nodes.release_cached_model()
+    with pytest.raises(ValueError, match="temporal_context must be one of reference, per-sample"):
+        run_node(loader, "stable-video-diffusion-img2vid-xt", "LeviTor/controlnet", "fp32", "none",
+                 temporal_context="sideways")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        run_node(loader, "stable-video-diffusion-img2vid-xt", "LeviTor/controlnet", "fp64", "none")
+
+
+def test_the_real_library_takes_temporal_context():
+    import inspect
+
+    from levitor.generation.pipeline import LeviTorPipeline
+
+    assert inspect.signature(LeviTorPipeline.from_pretrained).parameters["temporal_context"].default == "reference"
+
+
+def test_sampler_defaults_are_the_librarys(pack):
+    from levitor import limits
+    from levitor.generation.pipeline import DEFAULT_SEED
+
+    req = node_map(pack)["LeviTorSampler"].INPUT_TYPES()["required"]
+    assert req["seed"][1]["default"] == DEFAULT_SEED == 217
+    assert req["steps"][1]["default"] == 25 and req["steps"][1]["max"] == limits.STEPS.hi
+    assert (req["min_guidance"][1]["default"], req["max_guidance"][1]["default"]) == (1.0, 3.0)
+    assert req["decode_chunk_size"][1]["default"] == 0 and req["motion_bucket_id"][1]["default"] == 100

@@ -25,6 +25,13 @@ def _run(code: str, cwd: Path, extra_path: list[str] | None = None) -> subproces
                           text=True, timeout=120)
 
 
+WITH_V3_API = f"""
+import sys
+sys.path.insert(0, {str(REPO / "tests")!r})
+from fakes import comfy_api
+comfy_api.install()
+"""
+
 IMPORT_LIKE_COMFYUI = """
 import importlib.util, sys, os
 folder = sys.argv[1] if len(sys.argv) > 1 else {folder!r}
@@ -40,11 +47,11 @@ from levitor.planning.scene import Scene
 
 def test_pack_registers_its_own_library_as_levitor(tmp_path):
     pack_dir = _copy_pack(tmp_path / "custom_nodes" / "comfyui-levitor")
-    code = IMPORT_LIKE_COMFYUI.format(folder=str(pack_dir)) + """
+    code = WITH_V3_API + IMPORT_LIKE_COMFYUI.format(folder=str(pack_dir)) + """
 editor = sys.modules["ComfyUI-LeviTor.nodes.trajectory_editor"]
 print(os.path.dirname(levitor.__file__))
 assert "ComfyUI-LeviTor.levitor" not in sys.modules
-assert sorted(pack.NODE_CLASS_MAPPINGS)[0] == "LeviTorDepthAnything"
+assert not hasattr(pack, "NODE_CLASS_MAPPINGS") and callable(pack.comfy_entrypoint)
 """
     res = _run(code, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
@@ -56,7 +63,7 @@ def test_pack_prefers_its_copy_over_another_installed_one(tmp_path):
     other = tmp_path / "site" / "levitor"
     other.mkdir(parents=True)
     (other / "__init__.py").write_text("OTHER = True\n")
-    code = IMPORT_LIKE_COMFYUI.format(folder=str(pack_dir)) + "print(levitor.__file__)\n"
+    code = WITH_V3_API + IMPORT_LIKE_COMFYUI.format(folder=str(pack_dir)) + "print(levitor.__file__)\n"
     res = _run(code, cwd=tmp_path, extra_path=[str(tmp_path / "site")])
     assert res.returncode == 0, res.stderr
     assert Path(res.stdout.strip()).resolve() == (pack_dir / "levitor" / "__init__.py").resolve()
@@ -65,8 +72,21 @@ def test_pack_prefers_its_copy_over_another_installed_one(tmp_path):
 def test_an_already_imported_levitor_is_kept_single(tmp_path):
     pack_dir = _copy_pack(tmp_path / "custom_nodes" / "levitor-pack")
     code = ("import sys; sys.path.insert(0, %r); import levitor; first = levitor\n" % str(pack_dir)
-            + IMPORT_LIKE_COMFYUI.format(folder=str(pack_dir))
+            + WITH_V3_API + IMPORT_LIKE_COMFYUI.format(folder=str(pack_dir))
             + "assert sys.modules['levitor'] is first\nprint('ok')\n")
     res = _run(code, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip().endswith("ok")
+
+
+def test_a_host_without_the_v3_api_gets_one_log_line_and_no_nodes(tmp_path):
+    pack_dir = _copy_pack(tmp_path / "custom_nodes" / "comfyui-levitor")
+    code = ("import logging; logging.basicConfig(level=logging.INFO, format='%(levelname)s %(message)s')\n"
+            + IMPORT_LIKE_COMFYUI.format(folder=str(pack_dir))
+            + "assert pack.NODE_CLASS_MAPPINGS == {} and not hasattr(pack, 'comfy_entrypoint')\nprint('ok')\n")
+    res = _run(code, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().endswith("ok")
+    lines = [line for line in res.stderr.splitlines() if "levitor" in line.lower()]
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("WARNING") and "V3 node API" in lines[0] and "0.3.64" in lines[0]

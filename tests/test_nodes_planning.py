@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from fakes.comfy_host import InterruptProcessingException, fake_host, pack  # noqa: F401  (fixtures)
+from fakes.comfy_host import InterruptProcessingException, fake_host, node_map, pack, run_node  # noqa: F401  (fixtures)
 
 
 S = 3  # scale the 64x48 scene up to 192x144
@@ -36,13 +36,13 @@ TRACK = {"format": "levitor-tracks", "version": 1, "tracks": [{"points": [[36, 1
 
 
 def _editor(pack):
-    return pack.NODE_CLASS_MAPPINGS["LeviTorTrajectory3DEditor"]()
+    return node_map(pack)["LeviTorTrajectory3DEditor"]
 
 
 def test_editor_outputs_tracks_preview_report_and_scene_files(pack, fake_host, scene):
     image, masks, statics, depth = _inputs(scene)
-    out = _editor(pack).edit(image, masks, depth, json.dumps(TRACK), static_segments=statics, unique_id="7")
-    track_set, preview, report = out["result"]
+    out = run_node(_editor(pack), image, masks, depth, json.dumps(TRACK), static_segments=statics, unique_id="7")
+    track_set, preview, report = out.result
     h, w = scene["image"].shape[:2]
     assert track_set.tracks == [[(36.0, 120.0, 1 / 255), (90.0, 60.0, 1 / 60)]]
     assert preview.shape == (1, h, w, 3) and preview.dtype == torch.float32
@@ -53,7 +53,7 @@ def test_editor_outputs_tracks_preview_report_and_scene_files(pack, fake_host, s
     wall_d8 = int(255 * (80 - 40) / (150 - 40))
     assert abs(track_set.depth[60, 90] - 1 / wall_d8) < 1e-9
     assert f"{ball_depth:.4g}" in report.splitlines()[0]
-    entry = out["ui"]["levitor_scene"][0]
+    entry = out.ui["levitor_scene"][0]
     assert (entry["width"], entry["height"], entry["num_objects"]) == (w, h, 1)
     folder = os.path.join(fake_host.temp_dir, entry["labels"]["subfolder"])
     labels = np.asarray(Image.open(os.path.join(folder, entry["labels"]["filename"])))
@@ -71,22 +71,21 @@ def test_editor_outputs_tracks_preview_report_and_scene_files(pack, fake_host, s
 
 def test_editor_without_tracks_keeps_objects_in_place(pack, scene):
     image, masks, _, depth = _inputs(scene)
-    out = _editor(pack).edit(image, masks, depth, '{"format": "levitor-tracks", "version": 1, "tracks": []}')
-    track_set, _, report = out["result"]
+    out = run_node(_editor(pack), image, masks, depth, '{"format": "levitor-tracks", "version": 1, "tracks": []}')
+    track_set, _, report = out.result
     assert len(track_set.tracks) == 1 and len(track_set.tracks[0]) == 1
     x, y, d = track_set.tracks[0][0]
     assert abs(x - 37) < 0.5 and abs(y - 121) < 0.5 and d == 1 / 255
     assert "stays in place" in report
-    render = pack.NODE_CLASS_MAPPINGS["LeviTorRenderMovedMasks"]()
-    moved, _ = render.render(track_set, 3, "off")
+    moved, _ = run_node(node_map(pack)["LeviTorRenderMovedMasks"], track_set, 3, "off")
     assert moved.warnings == ["track 0 has one point: object 0 stays in place"]  # said once
 
 
 def test_editor_reads_kjnodes_coord_str_with_depth_list(pack, scene):
     image, masks, _, depth = _inputs(scene)
     coord = json.dumps([{"x": 36, "y": 120}, {"x": 60, "y": 90}, {"x": 90, "y": 60}])
-    out = _editor(pack).edit(image, masks, depth, "", coord_str=coord, depths="[0.01, 0.02]")
-    tracks = out["result"][0].tracks
+    out = run_node(_editor(pack), image, masks, depth, "", coord_str=coord, depths="[0.01, 0.02]")
+    tracks = out.result[0].tracks
     assert [p[:2] for p in tracks[0]] == [(36, 120), (60, 90), (90, 60)]
     assert np.allclose([p[2] for p in tracks[0]], [0.01, 0.015, 0.02])
 
@@ -100,32 +99,32 @@ def test_editor_reads_kjnodes_coord_str_with_depth_list(pack, scene):
 def test_editor_rejects_bad_tracks_with_named_input(pack, scene, kwargs, match):
     image, masks, _, depth = _inputs(scene)
     with pytest.raises(ValueError, match=match):
-        _editor(pack).edit(image, masks, depth, **kwargs)
+        run_node(_editor(pack), image, masks, depth, **kwargs)
 
 
 def test_editor_rejects_masks_of_another_shape(pack, scene):
     image, _, _, depth = _inputs(scene)
     with pytest.raises(ValueError, match="object_masks is 64x64"):
-        _editor(pack).edit(image, torch.ones(1, 64, 64), depth, json.dumps(TRACK))
+        run_node(_editor(pack), image, torch.ones(1, 64, 64), depth, json.dumps(TRACK))
     with pytest.raises(ValueError, match="object_masks\\[0\\] is empty"):
-        _editor(pack).edit(image, torch.zeros(1, 192, 144), depth, json.dumps(TRACK))
+        run_node(_editor(pack), image, torch.zeros(1, 192, 144), depth, json.dumps(TRACK))
 
 
 def test_editor_resizes_same_aspect_inputs(pack, scene):
     image, masks, _, depth = _inputs(scene)
     big_masks = masks.repeat_interleave(2, 1).repeat_interleave(2, 2)
     big_depth = depth.repeat_interleave(2, 1).repeat_interleave(2, 2)
-    out = _editor(pack).edit(image, big_masks, big_depth, json.dumps(TRACK))
-    ts = out["result"][0]
+    out = run_node(_editor(pack), image, big_masks, big_depth, json.dumps(TRACK))
+    ts = out.result[0]
     assert np.array_equal(ts.object_masks[0], scene["object_masks"][0])
     assert ts.depth.shape == (192, 144)
 
 
 def _plan_nodes(pack, scene, tracks=TRACK, camera="off", num_frames=6):
     image, masks, statics, depth = _inputs(scene)
-    track_set = _editor(pack).edit(image, masks, depth, json.dumps(tracks))["result"][0]
-    render = pack.NODE_CLASS_MAPPINGS["LeviTorRenderMovedMasks"]()
-    moved, preview = render.render(track_set, num_frames, camera, static_segments=statics)
+    track_set = run_node(_editor(pack), image, masks, depth, json.dumps(tracks)).result[0]
+    render = node_map(pack)["LeviTorRenderMovedMasks"]
+    moved, preview = run_node(render, track_set, num_frames, camera, static_segments=statics)
     return track_set, moved, preview
 
 
@@ -142,8 +141,8 @@ def test_render_and_kmeans_nodes_plan_the_scene(pack, fake_host, scene):
         m = m | np.roll(m, -1, 0) | np.roll(m, -1, 1) | np.roll(m, (-1, -1), (0, 1))
         np.testing.assert_array_equal(moved.labels[f] == 1, m)
         assert (moved.depths[f][m] == np.float32(1 / 255)).all()
-    kmeans = pack.NODE_CLASS_MAPPINGS["LeviTorKMeansControlPoints"]()
-    plan, cpreview = kmeans.select(moved, 1.0, True, True)
+    kmeans = node_map(pack)["LeviTorKMeansControlPoints"]
+    plan, cpreview = run_node(kmeans, moved, 1.0, True, True)
     assert plan.control.shape == (6, 3, 192, 144) and plan.control.dtype == np.float32
     assert cpreview.shape == (6, 192, 144, 3)
     for f, kps in enumerate(plan.keypoints):
@@ -161,14 +160,14 @@ def test_render_and_kmeans_nodes_plan_the_scene(pack, fake_host, scene):
 
 def test_render_node_reads_its_options(pack, scene):
     image, masks, statics, depth = _inputs(scene)
-    ts = _editor(pack).edit(image, masks, depth, json.dumps(TRACK))["result"][0]
-    render = pack.NODE_CLASS_MAPPINGS["LeviTorRenderMovedMasks"]()
-    small, _ = render.render(ts, 4, "off", static_segments=statics)
-    big, _ = render.render(ts, 4, "off", static_segments=statics, base_radius=0.05)
+    ts = run_node(_editor(pack), image, masks, depth, json.dumps(TRACK)).result[0]
+    render = node_map(pack)["LeviTorRenderMovedMasks"]
+    small, _ = run_node(render, ts, 4, "off", static_segments=statics)
+    big, _ = run_node(render, ts, 4, "off", static_segments=statics, base_radius=0.05)
     assert small.options.base_radius == 0.011 and big.options.base_radius == 0.05
     assert small.options.num_frames == 4 and small.labels.shape[0] == 4
     assert (big.labels[-1] == 1).sum() > (small.labels[-1] == 1).sum()
-    dropped, _ = render.render(ts, 4, "off", static_segments=statics, min_area_frac=0.2)
+    dropped, _ = run_node(render, ts, 4, "off", static_segments=statics, min_area_frac=0.2)
     # The ball (4 % of the image) and the wall (12.5 %) are under 20 %: only the floor (label 3) is left.
     assert set(np.unique(small.scene.labels)) == {0, 1, 2, 3} and set(np.unique(dropped.scene.labels)) == {0, 3}
     assert dropped.warnings == ["object 0 lost all its pixels in the label map (too small, or covered by a later "
@@ -177,14 +176,14 @@ def test_render_node_reads_its_options(pack, scene):
 
 def test_kmeans_channel_toggles_and_ratio(pack, scene):
     _, moved, _ = _plan_nodes(pack, scene)
-    kmeans = pack.NODE_CLASS_MAPPINGS["LeviTorKMeansControlPoints"]()
-    plan, _ = kmeans.select(moved, 1.0, False, False)
+    kmeans = node_map(pack)["LeviTorKMeansControlPoints"]
+    plan, _ = run_node(kmeans, moved, 1.0, False, False)
     assert plan.control[:, 1].max() == 0 and plan.control[:, 2].max() == 0 and plan.control[:, 0].max() > 0
-    few, _ = kmeans.select(moved, 0.2, True, True)
-    many, _ = kmeans.select(moved, 3.0, True, True)
+    few, _ = run_node(kmeans, moved, 0.2, True, True)
+    many, _ = run_node(kmeans, moved, 3.0, True, True)
     assert sum(len(k) for k in few.keypoints) < sum(len(k) for k in many.keypoints)
     with pytest.raises(ValueError, match="radius"):
-        kmeans.select(moved, 1.0, True, True, radius=0)
+        run_node(kmeans, moved, 1.0, True, True, radius=0)
 
 
 def test_camera_move_moves_the_background(pack, scene):
@@ -195,7 +194,7 @@ def test_camera_move_moves_the_background(pack, scene):
     assert ts.has_camera_track and still.scene.num_objects == 1
     assert any("enable camera_move" in w for w in still.warnings)
     image, masks, _, depth = _inputs(scene)
-    report = _editor(pack).edit(image, masks, depth, json.dumps(cam))["result"][2]
+    report = run_node(_editor(pack), image, masks, depth, json.dumps(cam)).result[2]
     assert "camera track point 1" in report and "enable camera_move" not in report  # the editor cannot know
     _, moved, _ = _plan_nodes(pack, scene, tracks=cam, camera="last track moves the background")
     assert not any("camera" in w for w in moved.warnings), moved.warnings
@@ -209,22 +208,22 @@ def test_camera_move_moves_the_background(pack, scene):
 
 def test_render_cancel_raises_interrupt(pack, fake_host, scene):
     image, masks, statics, depth = _inputs(scene)
-    ts = _editor(pack).edit(image, masks, depth, json.dumps(TRACK))["result"][0]
+    ts = run_node(_editor(pack), image, masks, depth, json.dumps(TRACK)).result[0]
     fake_host.interrupted = True
     with pytest.raises(InterruptProcessingException):
-        pack.NODE_CLASS_MAPPINGS["LeviTorRenderMovedMasks"]().render(ts, 6, "off")
+        run_node(node_map(pack)["LeviTorRenderMovedMasks"], ts, 6, "off")
 
 
 def test_planning_nodes_reject_wrong_socket_objects(pack):
     with pytest.raises(ValueError, match="LeviTorTrajectory3DEditor"):
-        pack.NODE_CLASS_MAPPINGS["LeviTorRenderMovedMasks"]().render({"tracks": []}, 6, "off")
+        run_node(node_map(pack)["LeviTorRenderMovedMasks"], {"tracks": []}, 6, "off")
     with pytest.raises(ValueError, match="LeviTorRenderMovedMasks"):
-        pack.NODE_CLASS_MAPPINGS["LeviTorKMeansControlPoints"]().select(None, 1.0, True, True)
+        run_node(node_map(pack)["LeviTorKMeansControlPoints"], None, 1.0, True, True)
 
 
 def test_editor_validates_tracks_json_before_running(pack):
-    cls = pack.NODE_CLASS_MAPPINGS["LeviTorTrajectory3DEditor"]
-    assert cls.VALIDATE_INPUTS(json.dumps(TRACK)) is True
-    assert cls.VALIDATE_INPUTS("") is True
-    msg = cls.VALIDATE_INPUTS('{"tracks": [[[1, 2]]]}')
+    cls = node_map(pack)["LeviTorTrajectory3DEditor"]
+    assert cls.validate_inputs(json.dumps(TRACK)) is True
+    assert cls.validate_inputs("") is True
+    msg = cls.validate_inputs('{"tracks": [[[1, 2]]]}')
     assert isinstance(msg, str) and "tracks_json" in msg and "[x, y, depth]" in msg

@@ -1,9 +1,10 @@
 """Fake ComfyUI host modules and the fixtures that install them.
 
-``fake_host`` puts ``folder_paths``, ``comfy``, ``comfy.utils`` and ``comfy.model_management``
-into ``sys.modules`` for one test, with model folders under a temporary directory. ``pack``
-imports this repository the way ComfyUI imports a custom-node folder (as a package under a
-foreign name) and returns that package.
+``fake_host`` puts ``folder_paths``, ``comfy``, ``comfy.utils``, ``comfy.model_management`` and
+the V3 node API ``comfy_api.v0_0_2`` (:mod:`fakes.comfy_api`) into ``sys.modules`` for one test,
+with model folders under a temporary directory. ``pack`` imports this repository the way ComfyUI
+imports a custom-node folder (as a package under a foreign name) and returns that package;
+:func:`node_map` gives its node classes by node id and :func:`run_node` runs one.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import types
 from pathlib import Path
 
 import pytest
+
+from . import comfy_api as fake_comfy_api
+from .comfy_api import run_node  # noqa: F401  (re-exported for the tests)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACK_NAME = "some_custom_node_folder"
@@ -142,17 +146,21 @@ def _make_comfy(state: HostState) -> tuple[types.ModuleType, types.ModuleType, t
     return comfy, utils, mm
 
 
+def fake_modules(state: HostState) -> dict:
+    """The fake host modules by name: ``folder_paths``, ``comfy.*`` and ``comfy_api.*``."""
+    comfy, utils, mm = _make_comfy(state)
+    return {"folder_paths": _make_folder_paths(state), "comfy": comfy, "comfy.utils": utils,
+            "comfy.model_management": mm, **fake_comfy_api.MODULES}
+
+
 @pytest.fixture
 def fake_host(tmp_path, monkeypatch):
     """Install fake host modules for one test; yields the :class:`HostState`."""
     state = HostState(tmp_path)
     state.models_dir.mkdir()
     state.temp_dir.mkdir()
-    comfy, utils, mm = _make_comfy(state)
-    monkeypatch.setitem(sys.modules, "folder_paths", _make_folder_paths(state))
-    monkeypatch.setitem(sys.modules, "comfy", comfy)
-    monkeypatch.setitem(sys.modules, "comfy.utils", utils)
-    monkeypatch.setitem(sys.modules, "comfy.model_management", mm)
+    for name, module in fake_modules(state).items():
+        monkeypatch.setitem(sys.modules, name, module)
     yield state
 
 
@@ -176,3 +184,12 @@ def load_pack():
 def pack(fake_host):
     """The pack package (imported once) with the fake host installed."""
     return load_pack()
+
+
+def node_map(pack) -> dict:
+    """The pack's node classes by node id, as ComfyUI registers them from ``comfy_entrypoint``."""
+    import asyncio
+
+    extension = pack.comfy_entrypoint()
+    assert isinstance(extension, fake_comfy_api.ComfyExtension)
+    return {cls.GET_SCHEMA().node_id: cls for cls in asyncio.run(extension.get_node_list())}

@@ -5,7 +5,12 @@ project's requirements installed); skipped otherwise. Uses the ComfyUI host runn
 ``run_workflow.py`` from the folder ``LEVITOR_HOST_TOOLS`` names, which starts a private server
 on loopback, checks the pack imported and every node type exists, submits the API-format
 workflow and fails on validation or execution errors or a missing output file. The workflows run
-with tiny random models and small settings (144x256, 4 frames, 1 step).
+with tiny random models and small settings (144x256, 4 frames, 1 step). Every run also checks the
+server log holds no import warning from the pack, and one check loads the pack into the host's
+own node registry and asserts every node arrived through the V3 entry point.
+
+``LEVITOR_PACK_DIR`` runs all of it against another copy of the pack (the published archive,
+unpacked) instead of this checkout.
 """
 
 from __future__ import annotations
@@ -30,7 +35,11 @@ pytestmark = pytest.mark.comfyui
 COMFY_DIR = os.environ.get("COMFYUI_DIR")
 COMFY_PY = os.environ.get("COMFYUI_PYTHON")
 RUNNER = Path(os.environ.get("LEVITOR_HOST_TOOLS", "")) / "run_workflow.py"
-NAMES = sorted(p.name[: -len("_api.json")] for p in (REPO / "tests" / "workflows").glob("*_api.json"))
+WORKFLOWS = REPO / "tests" / "workflows"
+#: API workflows as the shipped UI workflows convert, and ones saved with earlier versions of the pack
+NAMES = sorted(str(p.relative_to(WORKFLOWS))[: -len("_api.json")] for p in WORKFLOWS.rglob("*_api.json"))
+PACK = Path(os.environ.get("LEVITOR_PACK_DIR") or REPO)
+NODE_IDS = sorted(json.loads((REPO / "locales" / "en" / "nodeDefs.json").read_text()))
 
 if not (COMFY_DIR and COMFY_PY):
     pytest.skip("set COMFYUI_DIR and COMFYUI_PYTHON to run the workflows in a real ComfyUI host",
@@ -45,20 +54,144 @@ def host_models(tmp_path_factory):
     return write_workflow_models(tmp_path_factory.mktemp("host_models"))
 
 
+def pack_log_lines(log: str) -> list[str]:
+    """Startup lines of a ComfyUI log that mention the pack, other than its import time and the
+    model folders it was given: import warnings and errors show up here."""
+    startup = log.split("Starting server")[0]
+    marks = ("levitor", PACK.name.lower())
+    return [line for line in startup.splitlines()
+            if any(m in line.lower() for m in marks)
+            and not line.startswith("Adding extra search path") and " seconds: " not in line]
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_workflow_runs_in_comfyui(host_models, tmp_path, name):
-    api = json.loads((REPO / "tests" / "workflows" / f"{name}_api.json").read_text())
-    workflow = tmp_path / f"{name}_fast_api.json"
+    api = json.loads((WORKFLOWS / f"{name}_api.json").read_text())
+    workflow = tmp_path / "workflow_fast_api.json"
     workflow.write_text(json.dumps(fast_variant(api)))
     image = tmp_path / "levitor_demo.png"
     shutil.copy(REPO / "levitor" / "assets" / "demo" / "image.png", image)
     result = tmp_path / "result.json"
+    work = tmp_path / "work"
     cmd = [sys.executable, str(RUNNER), "--comfy-dir", COMFY_DIR, "--python", COMFY_PY,
-           "--node-package", str(REPO), "--workflow", str(workflow), "--copy-input", str(image),
-           "--disable-core-custom-nodes", "--expect-files", "1", "--timeout", "900", "--json-out", str(result)]
+           "--node-package", str(PACK), "--workflow", str(workflow), "--copy-input", str(image),
+           "--disable-core-custom-nodes", "--expect-files", "1", "--timeout", "900", "--json-out", str(result),
+           "--work-dir", str(work)]
     for key in ("diffusers", "levitor", "sams", "depthanything"):
         cmd += ["--model-dir", key, str(host_models / key)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, (
         f"run_workflow.py exited {proc.returncode} for {name}\n--- stdout\n{proc.stdout[-6000:]}\n"
         f"--- stderr\n{proc.stderr[-4000:]}")
+    log = (work / "comfyui.log").read_text(errors="replace")
+    assert f"seconds: {work / 'custom_nodes' / PACK.name}" in log, "the pack was not imported"
+    assert pack_log_lines(log) == []
+
+
+#: loads the pack the way ComfyUI's startup does and reports how each of its nodes registered
+REGISTRY_CHECK = """
+import asyncio, json, logging, sys
+seen = []
+class Keep(logging.Handler):
+    def emit(self, record):
+        seen.append([record.levelname, record.getMessage()])
+logging.getLogger().addHandler(Keep())
+logging.getLogger().setLevel(logging.INFO)
+sys.argv = [sys.argv[0], "--cpu"]
+import comfy.options
+comfy.options.enable_args_parsing()
+import nodes
+from comfy_api.latest import io
+before = set(nodes.NODE_CLASS_MAPPINGS)
+loaded = asyncio.run(nodes.load_custom_node(sys.argv_pack))
+new = {k: v for k, v in nodes.NODE_CLASS_MAPPINGS.items() if k not in before}
+from comfy_config import config_parser
+cfg = config_parser.extract_node_configuration(sys.argv_pack)
+registry = {"name": cfg.project.name, "os": cfg.project.supported_os, "gpu": cfg.project.supported_accelerators,
+            "comfyui": cfg.project.supported_comfyui_version, "publisher": cfg.tool_comfy.publisher_id,
+            "icon": cfg.tool_comfy.icon, "repository": cfg.project.urls.repository}
+print("RESULT " + json.dumps({"loaded": loaded, "registry": registry,
+                              "v3": {k: issubclass(v, io.ComfyNode) for k, v in new.items()},
+                              "display": {k: nodes.NODE_DISPLAY_NAME_MAPPINGS.get(k) for k in new},
+                              "log": seen}))
+"""
+
+
+def test_every_node_registers_through_v3_without_warnings():
+    code = f"import sys; sys.argv_pack = {str(PACK)!r}\n" + REGISTRY_CHECK
+    proc = subprocess.run([COMFY_PY, "-c", code], cwd=COMFY_DIR, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads(proc.stdout.split("RESULT ", 1)[1])
+    assert result["loaded"] is True
+    assert sorted(result["v3"]) == NODE_IDS and all(result["v3"].values()), result["v3"]
+    defs = json.loads((REPO / "locales" / "en" / "nodeDefs.json").read_text())
+    assert result["display"] == {k: defs[k]["display_name"] for k in NODE_IDS}
+    warnings = [m for level, m in result["log"] if level in ("WARNING", "ERROR", "CRITICAL")]
+    assert warnings == [], warnings
+    # ComfyUI's own reader of pyproject.toml ([tool.comfy], classifiers) accepts the metadata
+    reg = result["registry"]
+    assert reg["name"] == "levitor" and reg["publisher"] and reg["icon"].startswith("https://")
+    assert reg["os"] and set(reg["gpu"]) == {"GPU :: NVIDIA CUDA", "GPU :: Apple Metal"}
+    assert reg["comfyui"].startswith(">=") and reg["repository"].startswith("https://")
+
+
+FRONTEND = Path(os.environ.get("LEVITOR_HOST_TOOLS", "")) / "frontend.py"
+UI_WORKFLOWS = sorted(p for p in (REPO / "example_workflows").glob("levitor_*.json"))
+
+
+@pytest.mark.browser
+def test_the_real_frontend_turns_the_saved_ui_workflows_into_the_same_prompts(host_models, tmp_path):
+    """The UI-format example workflows (saved with earlier versions of the pack) load in the real
+    frontend on the V3 nodes and give the prompts they always gave; the only change is the loader's
+    later optional input, filled with its default."""
+    import socket
+    import time
+    import urllib.request
+
+    pytest.importorskip("selenium")
+    if not (FRONTEND.is_file() and shutil.which("chromedriver")):
+        pytest.skip("needs the host tools' frontend.py, Chromium and chromedriver")
+    work = tmp_path / "work"
+    for d in ("custom_nodes", "output", "input", "temp", "user"):
+        (work / d).mkdir(parents=True)
+    (work / "custom_nodes" / PACK.name).symlink_to(PACK, target_is_directory=True)
+    lines = ["host:", f"  custom_nodes: {work / 'custom_nodes'}"]
+    lines += [f"  {key}: {host_models / key}" for key in ("diffusers", "levitor", "sams", "depthanything")]
+    (work / "extra.yaml").write_text("\n".join(lines) + "\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    cmd = [COMFY_PY, "main.py", "--listen", "127.0.0.1", "--port", str(port), "--cpu", "--disable-api-nodes",
+           "--disable-auto-launch", "--database-url", "sqlite:///:memory:",
+           "--extra-model-paths-config", str(work / "extra.yaml"), "--disable-all-custom-nodes",
+           "--whitelist-custom-nodes", PACK.name]
+    for d in ("output", "input", "temp", "user"):
+        cmd += [f"--{d}-directory", str(work / d)]
+    with open(work / "log.txt", "w") as log:
+        server = subprocess.Popen(cmd, cwd=COMFY_DIR, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(url + "/system_stats", timeout=2)
+                break
+            except OSError:
+                time.sleep(1)
+        args = []
+        for ui in UI_WORKFLOWS:
+            args += ["--convert", str(ui), str(tmp_path / f"{ui.stem}_api.json")]
+        proc = subprocess.run([sys.executable, str(FRONTEND), "--url", url, *args], capture_output=True, text=True,
+                              timeout=600)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    finally:
+        server.terminate()
+        server.wait(60)
+    for ui in UI_WORKFLOWS:
+        got = json.loads((tmp_path / f"{ui.stem}_api.json").read_text())
+        want = json.loads((WORKFLOWS / f"{ui.stem}_api.json").read_text())
+        for node in [*got.values(), *want.values()]:
+            node.pop("_meta", None)  # the node titles the frontend adds
+        for node in got.values():
+            if node["class_type"] == "LoadLeviTorModel":
+                assert node["inputs"].pop("temporal_context") == "reference"
+        assert got == want, ui.name
