@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from levitor.fileio import atomic_path
-from levitor.planning.scene import depth_to_disparity8
+from levitor.planning.scene import depth_to_disparity8, depth_warnings, mask_warnings
 from levitor.planning.stages import build_scene
 from levitor.planning.tracks import parse_coord_str, parse_tracks, stay_track, validate_tracks
 from levitor.preview import palette
@@ -240,8 +240,11 @@ class LeviTorTrajectory3DEditor(io.ComfyNode):
 
         preview = draw_editor_preview(img, masks, track_set.tracks, ref_depth)
         report = depth_report(track_set.tracks, ref_depth, len(masks))
-        if track_set.notes:
-            report = "\n".join(track_set.notes + [report])
+        # Inputs that silently lose occlusion (a flat or photo-like depth map, an inverted mask) first.
+        warnings = depth_warnings(ref_depth, img, source=convert.image_to_numpy(depth, name="depth")) + \
+            mask_warnings(masks, static)
+        if warnings or track_set.notes:
+            report = "\n".join(warnings + track_set.notes + [report])
         return io.NodeOutput(track_set, convert.numpy_to_image(preview), report, ui={"levitor_scene": [entry]})
 
 

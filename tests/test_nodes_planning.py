@@ -227,3 +227,17 @@ def test_editor_validates_tracks_json_before_running(pack):
     assert cls.validate_inputs("") is True
     msg = cls.validate_inputs('{"tracks": [[[1, 2]]]}')
     assert isinstance(msg, str) and "tracks_json" in msg and "[x, y, depth]" in msg
+
+
+def test_editor_depth_report_warns_about_a_flat_or_photo_depth(pack, scene):
+    """A constant depth IMAGE, or the start photo wired in as depth, is named in the report."""
+    image, masks, _, depth = _inputs(scene)
+    out = run_node(_editor(pack), image, masks, depth, json.dumps(TRACK))
+    assert "depth" not in out.result[2].splitlines()[0].split(":")[0]  # the scene's own depth map is fine
+    flat = torch.full_like(depth, 0.5)
+    report = run_node(_editor(pack), image, masks, flat, json.dumps(TRACK)).result[2]
+    assert report.splitlines()[0].startswith("depth is constant")
+    photo = image.clone()
+    photo[..., 0] = 1.0  # strongly coloured, as a photo is
+    report = run_node(_editor(pack), image, masks, photo, json.dumps(TRACK)).result[2]
+    assert "looks like a colour photo" in report
