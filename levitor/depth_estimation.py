@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .weights import read_state_dict
+from .weights import block_count, read_state_dict, required_tensors
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -146,14 +146,12 @@ def config_from_original_state_dict(state: dict):
     """A transformers ``DepthAnythingConfig`` matching an original Depth-Anything-V2 state dict."""
     from transformers import DepthAnythingConfig, Dinov2Config
 
-    try:
-        cls_token = state["pretrained.cls_token"]
-        patch = state["pretrained.patch_embed.proj.weight"]
-        pos = state["pretrained.pos_embed"]
-    except KeyError as exc:
-        raise ValueError(f"not a Depth-Anything-V2 checkpoint: missing {exc.args[0]!r}") from exc
+    cls_token, patch, pos = required_tensors(
+        state, ("pretrained.cls_token", "pretrained.patch_embed.proj.weight", "pretrained.pos_embed"),
+        what="Depth-Anything-V2",
+    )
     dim = int(cls_token.shape[-1])
-    depth = 1 + max(int(k.split(".")[2]) for k in state if k.startswith("pretrained.blocks."))
+    depth = block_count(state, "pretrained.blocks.")
     patch_size = int(patch.shape[-1])
     grid = int(round(math.sqrt(int(pos.shape[1]) - 1)))
     mlp = int(state["pretrained.blocks.0.mlp.fc1.weight"].shape[0])

@@ -23,7 +23,7 @@ import numpy as np
 
 from .jsontext import as_number, decode_json, short_repr
 from .limits import IMAGE_SIDE, MAX_PROMPT_POINTS, TRACK_COORD
-from .weights import read_state_dict
+from .weights import block_count, read_state_dict, required_tensors
 
 POINTS_FORMAT = "levitor-points"
 POINTS_VERSION = 1
@@ -166,15 +166,14 @@ class SamConfig:
 
 def infer_sam_config(state: dict, decoder_num_heads: int = 8) -> SamConfig:
     """Read the model sizes from a SAM state dict; ``ValueError`` for anything that is not SAM."""
-    try:
-        patch = state["image_encoder.patch_embed.proj.weight"]
-        pos = state["image_encoder.pos_embed"]
-        no_mask = state["prompt_encoder.no_mask_embed.weight"]
-    except KeyError as exc:
-        raise ValueError(f"not a segment-anything checkpoint: missing {exc.args[0]!r}") from exc
+    patch, pos, no_mask = required_tensors(
+        state,
+        ("image_encoder.patch_embed.proj.weight", "image_encoder.pos_embed", "prompt_encoder.no_mask_embed.weight"),
+        what="segment-anything",
+    )
     embed_dim, patch_size = int(patch.shape[0]), int(patch.shape[-1])
     grid = int(pos.shape[1])
-    depth = 1 + max(int(k.split(".")[2]) for k in state if k.startswith("image_encoder.blocks."))
+    depth = block_count(state, "image_encoder.blocks.")
     head_dim = int(state["image_encoder.blocks.0.attn.rel_pos_h"].shape[1])
     global_idx, window = [], 0
     for i in range(depth):

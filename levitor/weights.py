@@ -54,3 +54,18 @@ def write_state_dict(state: dict, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
     return path
+
+
+def required_tensors(state: dict, keys: tuple[str, ...], *, what: str) -> tuple:
+    """The tensors of ``state`` under ``keys``, in order; ``ValueError`` naming the first one missing
+    ("not a <what> checkpoint: missing '<key>'")."""
+    try:
+        return tuple(state[k] for k in keys)
+    except KeyError as exc:
+        raise ValueError(f"not a {what} checkpoint: missing {exc.args[0]!r}") from exc
+
+
+def block_count(state: dict, prefix: str) -> int:
+    """How many ``<prefix><i>.…`` blocks a state dict holds (one more than the largest ``i``)."""
+    n = prefix.count(".")
+    return 1 + max(int(k.split(".")[n]) for k in state if k.startswith(prefix))

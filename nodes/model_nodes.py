@@ -66,32 +66,36 @@ def _is_controlnet_dir(name: str) -> bool:
     return any(f.endswith(".safetensors") for f in os.listdir(path))
 
 
+def _resolve_choice(choice: str, none_label: str, *, folder: str, file_folder: str, missing: str) -> str:
+    """The path of a model chosen from a folder list: a folder under ``models/<folder>`` or a
+    ``.safetensors`` file under ``models/<file_folder>``. ``missing`` (with ``{roots}``) is the
+    error when nothing is chosen."""
+    if choice == none_label or not choice:
+        roots = ", ".join(host.folder_paths_for(folder)) or f"models/{folder}"
+        raise ValueError(missing.format(roots=roots))
+    if choice.lower().endswith(".safetensors"):
+        return host.resolve_model_file(file_folder, choice)
+    return host.resolve_model_dir(folder, choice)
+
+
 def resolve_svd(svd_model: str, svd_hub_id: str = "") -> str:
     """The SVD-xt source: a hub id when given, else the chosen folder under ``models/diffusers``."""
     if svd_hub_id and svd_hub_id.strip():
         return svd_hub_id.strip()
-    if svd_model == NO_SVD or not svd_model:
-        roots = ", ".join(host.folder_paths_for("diffusers")) or "models/diffusers"
-        raise ValueError(
-            f"svd_model: no SVD-xt folder found; download stabilityai/stable-video-diffusion-img2vid-xt (diffusers "
-            f"format) into {roots}, or set svd_hub_id"
-        )
-    if svd_model.lower().endswith(".safetensors"):
-        return host.resolve_model_file("checkpoints", svd_model)
-    return host.resolve_model_dir("diffusers", svd_model)
+    return _resolve_choice(
+        svd_model, NO_SVD, folder="diffusers", file_folder="checkpoints",
+        missing="svd_model: no SVD-xt folder found; download stabilityai/stable-video-diffusion-img2vid-xt "
+        "(diffusers format) into {roots}, or set svd_hub_id",
+    )
 
 
 def resolve_controlnet(controlnet: str) -> str:
     """The full path of the chosen ControlNet folder or ``.safetensors`` file under ``models/levitor``."""
-    if controlnet == NO_CONTROLNET or not controlnet:
-        roots = ", ".join(host.folder_paths_for("levitor")) or "models/levitor"
-        raise ValueError(
-            f"controlnet: no LeviTor ControlNet found; put the controlnet/ folder of hlwang06/LeviTor (config.json + "
-            f"diffusion_pytorch_model.safetensors) or a single .safetensors file into {roots}"
-        )
-    if controlnet.lower().endswith(".safetensors"):
-        return host.resolve_model_file("levitor", controlnet)
-    return host.resolve_model_dir("levitor", controlnet)
+    return _resolve_choice(
+        controlnet, NO_CONTROLNET, folder="levitor", file_folder="levitor",
+        missing="controlnet: no LeviTor ControlNet found; put the controlnet/ folder of hlwang06/LeviTor "
+        "(config.json + diffusion_pytorch_model.safetensors) or a single .safetensors file into {roots}",
+    )
 
 
 def release_cached_model() -> None:

@@ -24,7 +24,7 @@ import torch
 
 from levitor.generation.loading import load_controlnet
 from levitor.generation.options import SAMPLING
-from levitor.generation.models.unet_svd import run_down_blocks
+from levitor.generation.models.unet_svd import run_encoder
 from levitor.generation.pipeline import DEFAULT_SEED, control_to_tensor
 from levitor.generation.single_file import load_controlnet_file
 
@@ -62,8 +62,7 @@ def controlnet_residuals(net, sample: torch.Tensor, timestep: torch.Tensor, cont
     x = net.conv_in(sample)
     x = x + net.controlnet_cond_embedding(hint.to(dtype))
     indicator = torch.zeros(sample.shape[0] // num_frames, num_frames, dtype=dtype, device=sample.device)
-    x, skips = run_down_blocks(net, x, emb, context, indicator)
-    x = net.mid_block(hidden_states=x, temb=emb, encoder_hidden_states=context, image_only_indicator=indicator)
+    x, skips = run_encoder(net, x, emb, context, indicator)
     return [conv(s) for s, conv in zip(skips, net.controlnet_down_blocks)], net.controlnet_mid_block(x)
 
 

@@ -17,6 +17,17 @@ def box(shape, r0, r1, c0, c1):
     return m
 
 
+def ball_and_obstacle(shape, ball_at, obstacle_box, ball_depth):
+    """A ball (``(cy, cx, r)``) at ``ball_depth`` and a static box at depth 1/80 on a far (1.0)
+    background: ``(ball, obstacle, depth)``."""
+    ball = disc(shape, *ball_at)
+    obstacle = box(shape, *obstacle_box)
+    depth = np.full(shape, 1.0)
+    depth[obstacle] = 1 / 80
+    depth[ball] = ball_depth
+    return ball, obstacle, depth
+
+
 @pytest.fixture
 def small_scene():
     """64×48 scene: a ball (user object) left of a wall (static) on a floor (static)."""

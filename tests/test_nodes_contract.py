@@ -86,22 +86,35 @@ def test_the_entrypoint_lists_every_node_once(pack):
     assert pack.WEB_DIRECTORY == "./web"
 
 
-@pytest.mark.parametrize("key", sorted(EXPECTED))
-def test_node_interface(pack, key):
+def check_node_basics(pack, key, display_names):
+    """Checks every node passes: a V3 node under its display name in the LeviTor category, with a
+    description, a tooltip on every input and output, and every input reaching ``execute`` under its
+    own name. Returns ``(cls, schema, spec)``."""
     cls = node_map(pack)[key]
     assert issubclass(cls, comfy_api.ComfyNode)
     schema = cls.GET_SCHEMA()
-    assert schema.display_name == EXPECTED[key] and schema.category == "LeviTor"
+    assert schema.display_name == display_names[key] and schema.category == "LeviTor"
     assert isinstance(schema.description, str) and len(schema.description) > 40
-    assert not schema.is_output_node
     spec = cls.INPUT_TYPES()
+    for section in ("required", "optional"):
+        for name, (_, opts) in spec.get(section, {}).items():
+            assert opts.get("tooltip"), f"{key}.{name} has no tooltip"
+    assert all(cls.OUTPUT_TOOLTIPS), f"{key} has an output without a tooltip"
+    params = inspect.signature(cls.execute).parameters
+    assert set(spec["required"]) | set(spec.get("optional", {})) == set(params)
+    return cls, schema, spec
+
+
+@pytest.mark.parametrize("key", sorted(EXPECTED))
+def test_node_interface(pack, key):
+    cls, schema, spec = check_node_basics(pack, key, EXPECTED)
+    assert not schema.is_output_node
     required, optional = V1_INPUTS[key]
     assert list(spec["required"]) == required
     assert list(spec.get("optional", {}))[: len(optional)] == optional
     for section in ("required", "optional"):
         for name, (kind, opts) in spec.get(section, {}).items():
             assert isinstance(kind, str), (key, name)
-            assert opts.get("tooltip"), f"{key}.{name} has no tooltip"
             if kind == "COMBO":
                 assert opts["options"] and all(isinstance(c, str) for c in opts["options"]), (key, name)
                 if "default" in opts:
@@ -112,12 +125,8 @@ def test_node_interface(pack, key):
                 for name, (_, opts) in spec.get(section, {}).items() if "default" in opts}
     assert {k: defaults.get(k) for k in V1_DEFAULTS[key]} == V1_DEFAULTS[key]
     assert (cls.RETURN_TYPES, cls.RETURN_NAMES) == V1_OUTPUTS[key]
-    assert all(cls.OUTPUT_TOOLTIPS)
     for t in cls.RETURN_TYPES:
         assert t in SOCKETS or t in {"IMAGE", "MASK", "STRING"}
-    # every input reaches execute under its own name
-    params = inspect.signature(cls.execute).parameters
-    assert set(spec["required"]) | set(spec.get("optional", {})) == set(params)
 
 
 def test_widget_names_fixed_by_the_web_editors(pack):
@@ -148,18 +157,7 @@ def test_fixed_choices_are_validated_before_the_graph_runs(pack):
 
 @pytest.mark.parametrize("key", sorted(NATIVE))
 def test_native_node_interface(pack, key):
-    cls = node_map(pack)[key]
-    assert issubclass(cls, comfy_api.ComfyNode)
-    schema = cls.GET_SCHEMA()
-    assert schema.display_name == NATIVE[key] and schema.category == "LeviTor"
-    assert isinstance(schema.description, str) and len(schema.description) > 40
-    spec = cls.INPUT_TYPES()
-    for section in ("required", "optional"):
-        for name, (_, opts) in spec.get(section, {}).items():
-            assert opts.get("tooltip"), f"{key}.{name} has no tooltip"
-    assert all(cls.OUTPUT_TOOLTIPS), f"{key} has an output without a tooltip"
-    params = inspect.signature(cls.execute).parameters
-    assert set(spec["required"]) | set(spec.get("optional", {})) == set(params)
+    check_node_basics(pack, key, NATIVE)
 
 
 @pytest.mark.parametrize("key", sorted(ALL))

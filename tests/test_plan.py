@@ -3,7 +3,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import box, disc
+from conftest import ball_and_obstacle, box, disc
 from levitor.planning.control import draw_control_maps
 from levitor.demo_scene import make_demo_scene
 from levitor.planning.plan import PlanResult, build_plan
@@ -48,11 +48,7 @@ def test_moving_nearer_grows_the_mask_and_spreads_the_points():
 
 def test_passing_behind_and_in_front_of_a_static_object():
     h, w = 80, 100
-    ball = disc((h, w), 40, 15, 6)
-    pillar = box((h, w), 10, 70, 45, 60)
-    depth = np.full((h, w), 1.0)
-    depth[pillar] = 1 / 80
-    depth[ball] = 1 / 120
+    ball, pillar, depth = ball_and_obstacle((h, w), (40, 15, 6), (10, 70, 45, 60), 1 / 120)
     image = np.zeros((h, w, 3), np.uint8)
     behind = build_plan(image, depth, [ball], [pillar], [[(15, 40, 1 / 120), (52, 40, 1 / 60)]], num_frames=5)
     front = build_plan(image, depth, [ball], [pillar], [[(15, 40, 1 / 120), (52, 40, 1 / 120)]], num_frames=5)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import box, disc
+from conftest import ball_and_obstacle, box, disc
 from levitor.planning.render import fill_label, lift_scene, render_moved_masks, splat_coverage, splat_radius_cap
 from levitor.planning.scene import Scene, make_scene
 from levitor.planning.tracks import resample_tracks
@@ -72,11 +72,7 @@ def test_at_rest_footprint_is_the_mask_grown_up_and_left():
 
 def test_occlusion_behind_and_in_front_of_a_static_object():
     h, w = 40, 60
-    ball = disc((h, w), 20, 12, 5)
-    wall = box((h, w), 5, 35, 28, 36)
-    depth = np.full((h, w), 1.0)
-    depth[wall] = 1 / 80
-    depth[ball] = 1 / 100
+    ball, wall, depth = ball_and_obstacle((h, w), (20, 12, 5), (5, 35, 28, 36), 1 / 100)
     scene = make_scene(np.zeros((h, w, 3), np.uint8), depth, [ball], [wall])
     for d_end, hidden in [(1 / 60, True), (1 / 120, False)]:  # farther / nearer than the wall
         traj = resample_tracks([[(12, 20, 1 / 100), (32, 20, d_end)]], 9)

@@ -27,7 +27,7 @@ from diffusers.models.unets.unet_3d_blocks import UNetMidBlockSpatioTemporal, ge
 from diffusers.utils import BaseOutput
 
 from .temporal_context import TemporalContextMixin
-from .unet_svd import run_down_blocks, svd_embeddings
+from .unet_svd import run_encoder, svd_embeddings
 
 _DOWN_BLOCKS = (
     "CrossAttnDownBlockSpatioTemporal",
@@ -326,13 +326,7 @@ class ControlNetSVDModel(TemporalContextMixin, ModelMixin, AttentionMixin, Confi
         sample = sample + cond
         image_only_indicator = torch.zeros(batch_size, num_frames, dtype=sample.dtype, device=sample.device)
 
-        sample, skips = run_down_blocks(self, sample, emb, encoder_hidden_states, image_only_indicator)
-        sample = self.mid_block(
-            hidden_states=sample,
-            temb=emb,
-            encoder_hidden_states=encoder_hidden_states,
-            image_only_indicator=image_only_indicator,
-        )
+        sample, skips = run_encoder(self, sample, emb, encoder_hidden_states, image_only_indicator)
         down = tuple(conv(s) * conditioning_scale for s, conv in zip(skips, self.controlnet_down_blocks))
         mid = self.controlnet_mid_block(sample) * conditioning_scale
         if not return_dict:

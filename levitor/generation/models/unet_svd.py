@@ -77,14 +77,15 @@ def svd_embeddings(
     return sample.flatten(0, 1), emb, encoder_hidden_states
 
 
-def run_down_blocks(
+def run_encoder(
     model: torch.nn.Module,
     sample: torch.Tensor,
     emb: torch.Tensor,
     encoder_hidden_states: torch.Tensor,
     image_only_indicator: torch.Tensor,
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-    """Run ``model.down_blocks`` on the ``conv_in`` output; return the last sample and all skips."""
+    """Run ``model.down_blocks`` and ``model.mid_block`` on the ``conv_in`` output; return the
+    mid-block output and all skips of the down blocks."""
     skips: tuple[torch.Tensor, ...] = (sample,)
     for block in model.down_blocks:
         if getattr(block, "has_cross_attention", False):
@@ -97,6 +98,12 @@ def run_down_blocks(
         else:
             sample, res = block(hidden_states=sample, temb=emb, image_only_indicator=image_only_indicator)
         skips += res
+    sample = model.mid_block(
+        hidden_states=sample,
+        temb=emb,
+        encoder_hidden_states=encoder_hidden_states,
+        image_only_indicator=image_only_indicator,
+    )
     return sample, skips
 
 
@@ -137,7 +144,7 @@ class UNetSpatioTemporalControlModel(TemporalContextMixin, UNetSpatioTemporalCon
         sample = self.conv_in(sample)
         image_only_indicator = torch.zeros(batch_size, num_frames, dtype=sample.dtype, device=sample.device)
 
-        sample, skips = run_down_blocks(self, sample, emb, encoder_hidden_states, image_only_indicator)
+        sample, skips = run_encoder(self, sample, emb, encoder_hidden_states, image_only_indicator)
 
         if down_block_additional_residuals is not None:
             residuals = list(down_block_additional_residuals)
@@ -147,13 +154,6 @@ class UNetSpatioTemporalControlModel(TemporalContextMixin, UNetSpatioTemporalCon
                     f"{len(skips)} skip connections; pass the ControlNet's down_block_res_samples unchanged."
                 )
             skips = tuple(s + _match_dtype(r, s) for s, r in zip(skips, residuals))
-
-        sample = self.mid_block(
-            hidden_states=sample,
-            temb=emb,
-            encoder_hidden_states=encoder_hidden_states,
-            image_only_indicator=image_only_indicator,
-        )
         if mid_block_additional_residual is not None:
             sample = sample + _match_dtype(mid_block_additional_residual, sample)
 
