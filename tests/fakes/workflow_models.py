@@ -7,30 +7,35 @@ from pathlib import Path
 
 
 def write_workflow_models(root: Path) -> Path:
-    """Fill ``root`` with ``diffusers/``, ``levitor/``, ``sams/`` and ``depthanything/`` model folders.
+    """Fill ``root`` with the model folders the example workflows name, under their file names.
 
-    SVD-xt and the ControlNet come from ``levitor.tiny_models`` (the ControlNet as a single
-    ``.safetensors`` file with its ``config.json`` beside it), SAM and Depth-Anything-V2 are tiny
-    random models in their original single-file layouts.
+    The shipped workflows use single safetensors files in their release layouts, as the
+    missing-models dialog downloads them (:func:`fakes.tiny_svd_file.write_native_workflow_models`);
+    the wrapper workflows read the same ControlNet file from ``levitor/``. Workflows saved with
+    earlier versions of the pack name the diffusers SVD folder and the original ``.pth`` files:
+    those are written too.
     """
     import torch
 
+    from levitor.generation.single_file import load_controlnet_file
     from levitor.tiny_models import save_tiny_models
 
     from .tiny_depth import tiny_original_state_dict
     from .tiny_sam import save_tiny_sam
+    from .tiny_svd_file import NATIVE_MODEL_FILES, write_native_workflow_models
 
-    root = Path(root)
+    root = write_native_workflow_models(Path(root))
+    (root / "levitor").mkdir(exist_ok=True)
+    name = NATIVE_MODEL_FILES["controlnet"]
+    shutil.copy(root / "controlnet" / name, root / "levitor" / name)
+    # its config beside it: the tiny sizes, which a diffusers SVD folder's UNet cannot tell
+    load_controlnet_file(root / "levitor" / name).save_config(root / "levitor")
+    # the earlier layouts, for saved workflows
     paths = save_tiny_models(root / "_tiny")
     (root / "diffusers").mkdir(parents=True, exist_ok=True)
     shutil.move(str(paths["svd"]), root / "diffusers" / "stable-video-diffusion-img2vid-xt")
-    (root / "levitor").mkdir(exist_ok=True)
-    shutil.copy(paths["controlnet"] / "diffusion_pytorch_model.safetensors",
-                root / "levitor" / "levitor_controlnet.safetensors")
-    shutil.copy(paths["controlnet"] / "config.json", root / "levitor" / "config.json")  # the tiny sizes
     shutil.rmtree(root / "_tiny")
     save_tiny_sam(root / "sams" / "sam_vit_h_4b8939.pth")
-    (root / "depthanything").mkdir(exist_ok=True)
     torch.save(tiny_original_state_dict(), root / "depthanything" / "depth_anything_v2_vitl.pth")
     return root
 

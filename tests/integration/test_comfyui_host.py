@@ -37,7 +37,9 @@ COMFY_PY = os.environ.get("COMFYUI_PYTHON")
 RUNNER = Path(os.environ.get("LEVITOR_HOST_TOOLS", "")) / "run_workflow.py"
 WORKFLOWS = REPO / "tests" / "workflows"
 #: API workflows as the shipped UI workflows convert, and ones saved with earlier versions of the pack
-NAMES = sorted(str(p.relative_to(WORKFLOWS))[: -len("_api.json")] for p in WORKFLOWS.rglob("*_api.json"))
+#: (the native workflows, in ``native/``, run in test_native_workflows_host.py with their own loader)
+NAMES = sorted(str(p.relative_to(WORKFLOWS))[: -len("_api.json")] for p in WORKFLOWS.rglob("*_api.json")
+               if p.parent.name != "native")
 PACK = Path(os.environ.get("LEVITOR_PACK_DIR") or REPO)
 NODE_IDS = sorted(json.loads((REPO / "locales" / "en" / "nodeDefs.json").read_text()))
 
@@ -77,7 +79,7 @@ def test_workflow_runs_in_comfyui(host_models, tmp_path, name):
            "--node-package", str(PACK), "--workflow", str(workflow), "--copy-input", str(image),
            "--disable-core-custom-nodes", "--expect-files", "1", "--timeout", "900", "--json-out", str(result),
            "--work-dir", str(work)]
-    for key in ("diffusers", "levitor", "sams", "depthanything"):
+    for key in ("checkpoints", "diffusers", "levitor", "sams", "depthanything"):
         cmd += ["--model-dir", key, str(host_models / key)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, (
@@ -156,7 +158,7 @@ def test_the_real_frontend_turns_the_saved_ui_workflows_into_the_same_prompts(ho
         (work / d).mkdir(parents=True)
     (work / "custom_nodes" / PACK.name).symlink_to(PACK, target_is_directory=True)
     lines = ["host:", f"  custom_nodes: {work / 'custom_nodes'}"]
-    lines += [f"  {key}: {host_models / key}" for key in ("diffusers", "levitor", "sams", "depthanything")]
+    lines += [f"  {key}: {host_models / key}" for key in ("checkpoints", "diffusers", "levitor", "sams", "depthanything")]
     (work / "extra.yaml").write_text("\n".join(lines) + "\n")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
