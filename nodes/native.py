@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from levitor.generation.conditioning import resize_for_clip
 from levitor.generation.loading import load_controlnet
 from levitor.generation.options import SAMPLING
 from levitor.generation.models.unet_svd import run_encoder
@@ -271,7 +272,6 @@ def svd_conditioning(clip_vision, image: torch.Tensor, vae, maps: torch.Tensor, 
     from a CPU generator seeded with ``seed``, as the original does).
     """
     import comfy.model_management as mm
-    from diffusers.pipelines.stable_video_diffusion.pipeline_stable_video_diffusion import _resize_with_antialiasing
 
     if image.ndim != 4 or image.shape[0] != 1:
         raise ValueError(f"init_image must be one image, got a batch of shape {tuple(image.shape)}")
@@ -281,7 +281,7 @@ def svd_conditioning(clip_vision, image: torch.Tensor, vae, maps: torch.Tensor, 
         raise ValueError(f"init_image is {pixels.shape[-1]}x{pixels.shape[-2]} (W x H) but the control is "
                          f"{width}x{height}; use the image the control was planned on")
     size = int(getattr(clip_vision, "image_size", 224))
-    x = (_resize_with_antialiasing(pixels * 2.0 - 1.0, (size, size)) + 1.0) / 2.0
+    x = (resize_for_clip(pixels * 2.0 - 1.0, (size, size)) + 1.0) / 2.0  # the one CLIP resize of the library
     mean = torch.tensor(clip_vision.image_mean).view(1, 3, 1, 1)
     std = torch.tensor(clip_vision.image_std).view(1, 3, 1, 1)
     mm.load_model_gpu(clip_vision.patcher)
@@ -338,8 +338,10 @@ class LeviTorApplyControlNet(io.ComfyNode):
                          "both SVD conditionings (positive and negative, as the original pipeline does). Connect the "
                          "outputs to KSampler with the SVD model."),
             inputs=[
-                io.Conditioning.Input("positive", tooltip="Positive conditioning of the SVD graph (from SVD_img2vid_Conditioning or LeviTor SVD Conditioning)."),
-                io.Conditioning.Input("negative", tooltip="Negative conditioning of the SVD graph; it gets the control too, as in the reference."),
+                io.Conditioning.Input("positive", tooltip="Positive conditioning of the SVD graph (from "
+                                      "SVD_img2vid_Conditioning or LeviTor SVD Conditioning)."),
+                io.Conditioning.Input("negative", tooltip="Negative conditioning of the SVD graph; it gets the "
+                                      "control too, as in the reference."),
                 ControlNetType.Input("control_net", tooltip="From Load LeviTor ControlNet."),
                 Control.Input("control", tooltip="Control maps from LeviTorKMeansControlPoints."),
                 io.Float.Input("strength", default=1.0, min=0.0, max=10.0, step=0.01,
@@ -374,7 +376,8 @@ class LeviTorSVDConditioning(io.ComfyNode):
                          "the whole image (resized to 224, no crop), noise augmentation in [-1, 1] space, frame "
                          "count and size from the control. The core SVD_img2vid_Conditioning also works."),
             inputs=[
-                io.ClipVision.Input("clip_vision", tooltip="The CLIP vision model of the SVD checkpoint (ImageOnlyCheckpointLoader)."),
+                io.ClipVision.Input("clip_vision",
+                                    tooltip="The CLIP vision model of the SVD checkpoint (ImageOnlyCheckpointLoader)."),
                 io.Image.Input("init_image", tooltip="The image the control was planned on."),
                 io.Vae.Input("vae", tooltip="The VAE of the SVD checkpoint."),
                 Control.Input("control", tooltip="Control maps from LeviTorKMeansControlPoints: frame count and size."),
@@ -387,9 +390,9 @@ class LeviTorSVDConditioning(io.ComfyNode):
                              tooltip="Seed of the augmentation noise."),
             ],
             outputs=[io.Conditioning.Output("positive_out", display_name="positive",
-                                            tooltip="CLIP image embedding and image latents, for Apply LeviTor ControlNet."),
+                                            tooltip="CLIP image embedding and image latents."),
                      io.Conditioning.Output("negative_out", display_name="negative",
-                                            tooltip="Zero embedding and zero latents, as the reference's guidance uses."),
+                                            tooltip="Zero embedding and zero latents, as the reference uses."),
                      io.Latent.Output("latent", display_name="latent",
                                       tooltip="Empty video latent with the control's frame count and size.")],
         )

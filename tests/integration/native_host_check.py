@@ -143,6 +143,7 @@ def check_graph(native, work: Path) -> dict:
     from comfy_extras.nodes_video_model import VideoLinearCFGGuidance
     from tiny_svd_host import load_tiny_svd
 
+    from levitor.generation.conditioning import encode_clip_image, encode_first_frame_latents
     from levitor.generation.pipeline import LeviTorPipeline
 
     tiny_models(work)
@@ -155,9 +156,10 @@ def check_graph(native, work: Path) -> dict:
     steps, cfg, min_cfg, seed = 3, 2.5, 1.0, 217
     fps, motion, aug = 6, 100, 0.02
 
+    # ComfyUI's SVD UNet attends per sample: compare with the pipeline in that mode
     pipe = LeviTorPipeline.from_single_file(work / "checkpoints" / "svd_xt.safetensors",
                                             work / "controlnet" / "levitor_controlnet.safetensors",
-                                            precision="fp32", device="cpu")
+                                            precision="fp32", device="cpu", temporal_context="per-sample")
     pipe.set_progress_bar_config(disable=True)
     ref_latents = pipe(image, maps, num_inference_steps=steps, min_guidance_scale=min_cfg, max_guidance_scale=cfg,
                        fps=fps, motion_bucket_id=motion, noise_aug_strength=aug, seed=seed,
@@ -172,9 +174,10 @@ def check_graph(native, work: Path) -> dict:
 
     init = torch.from_numpy(image.astype(np.float32) / 255.0)[None]
     pos, neg, latent = native.LeviTorSVDConditioning.execute(clip_vision, init, vae, maps, fps, motion, aug, seed).args
-    ref_embed = pipe._clip_embedding(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255, torch.device("cpu"))
-    aug_noise = torch.randn((1, 3, height, width), generator=torch.Generator("cpu").manual_seed(seed))
-    ref_concat = pipe._vae_image_latents(init.permute(0, 3, 1, 2) * 2 - 1 + aug * aug_noise, torch.device("cpu"))
+    ref_embed = encode_clip_image(pipe.image_encoder, pipe.feature_extractor,
+                                  torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255 * 2 - 1)
+    ref_concat = encode_first_frame_latents(pipe.vae, init.permute(0, 3, 1, 2) * 2 - 1, aug,
+                                            generator=torch.Generator("cpu").manual_seed(seed))
     cond_diffs = {"clip_embedding_max_abs_diff": float((pos[0][0] - ref_embed).abs().max()),
                   "image_latent_max_abs_diff": float((pos[0][1]["concat_latent_image"] - ref_concat).abs().max())}
     pos, neg = native.LeviTorApplyControlNet.execute(pos, neg, cn, maps, 1.0, 0.0, 1.0).args
