@@ -543,7 +543,7 @@ def test_shipped_workflow_layouts(page, mode):
     name, _ = mode
     files = sorted(p for d in ("example_workflows", "workflows") for p in (ROOT / d).glob("*.json"))
     workflows = [(p, json.loads(p.read_text())) for p in files]
-    workflows = [(p, wf) for p, wf in workflows if isinstance(wf.get("nodes"), list)]
+    workflows = [(p, wf) for p, wf in workflows if isinstance(wf, dict) and isinstance(wf.get("nodes"), list)]
     assert workflows
     for path, wf in workflows:
         boxes = drv.execute_async_script("""const [wf, done] = arguments; (async () => {

@@ -172,11 +172,18 @@ def load_pack():
                                                   submodule_search_locations=[str(REPO_ROOT)])
     module = importlib.util.module_from_spec(spec)
     sys.modules[PACK_NAME] = module
+    # The pack binds the V3 API when it is imported: give it the fake one even when a test that
+    # needs no host (a browser test of the preview route) is the first to import it.
+    added = {name: mod for name, mod in fake_comfy_api.MODULES.items() if name not in sys.modules}
+    sys.modules.update(added)
     try:
         spec.loader.exec_module(module)
     except BaseException:
         del sys.modules[PACK_NAME]
         raise
+    finally:
+        for name in added:
+            sys.modules.pop(name, None)
     return module
 
 
