@@ -175,13 +175,6 @@ export class TrajectoryEditor extends CanvasEditor {
     try {
       const res = await this.host.fetch("/levitor/preview", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
       if (seq !== this.previewSeq) return;
-      // 409: a newer request for this node replaced this one; its answer will come instead.
-      if (res.status === 409) return;
-      // 429: the server's preview queue is full; ask again shortly, keeping the current image.
-      if (res.status === 429) {
-        setTimeout(() => { if (seq === this.previewSeq) this._fetchPreview(); }, 1000);
-        return;
-      }
       if (!res.ok) {
         let msg = `HTTP ${res.status}`;
         try { const j = await res.json(); msg = j.error || msg; } catch (e) { /* not JSON */ }
