@@ -93,3 +93,15 @@ def as_number(value: Any, what: str) -> float:
     if not math.isfinite(number):
         raise ValueError(f"{what} must be a finite number (not NaN or infinite), got {value!r}")
     return number
+
+
+class FormatError(ValueError):
+    """A tracks or points text that breaks its format (:mod:`levitor.assets.schema`).
+
+    ``kind`` names the rule (``"depth_range"``, ``"point_shape"``...): the same kinds the editor
+    reports, checked by the shared cases in ``tests/contract/``.
+    """
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind

@@ -93,7 +93,7 @@ def test_editor_reads_kjnodes_coord_str_with_depth_list(pack, scene):
 @pytest.mark.parametrize("kwargs, match", [
     (dict(tracks_json=json.dumps({"tracks": [[[1, 1, 0.5]], [[2, 2, 0.5]], [[3, 3, 0.5]]]})), "3 tracks for 1"),
     (dict(tracks_json="{not json"), "tracks_json is not valid JSON"),
-    (dict(tracks_json=json.dumps({"tracks": [[[1, 1, 2.0]]]})), r"depth 2.*\(0, 1\]"),
+    (dict(tracks_json=json.dumps({"tracks": [[[1, 1, 2.0]]]})), r"track 0 point 0 has depth 2.*\[0.0001, 1\]"),
     (dict(tracks_json="", coord_str='[{"x": 1, "y": 2}]', depths=""), "depths is empty"),
 ])
 def test_editor_rejects_bad_tracks_with_named_input(pack, scene, kwargs, match):

@@ -145,7 +145,7 @@ def test_coord_str_with_depths():
 
 def test_validate_tracks_depth_range_and_far_points():
     validate_tracks([[(0, 0, 1.0), (-40, 130, 0.01)]], 100, 100)  # off-image is allowed
-    with pytest.raises(ValueError, match=r"depth 0.*\(0, 1\]"):
+    with pytest.raises(ValueError, match=r"depth 0.*\[0.0001, 1\]"):
         validate_tracks([[(0, 0, 0.0)]], 100, 100)
     with pytest.raises(ValueError, match="depth 1.5"):
         validate_tracks([[(0, 0, 1.5)]], 100, 100)
