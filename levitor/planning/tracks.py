@@ -204,7 +204,7 @@ def parse_tracks(data: Any, *, image_size: Sequence[int] | None = None, name: st
     else:
         raise FormatError("document", f"{name} must be a tracks object or a list of tracks, got {short_repr(obj)}")
     if not isinstance(raw_tracks, list):
-        raise FormatError("tracks_shape", f"{name}: 'tracks' must be a list of tracks, got {short_repr(raw_tracks)}")
+        raise FormatError("tracks_shape", f"{name}: 'tracks' must be a list of tracks, got {type(raw_tracks).__name__}")
 
     if len(raw_tracks) > MAX_TRACKS:
         raise FormatError("too_many_tracks", f"{name}: {len(raw_tracks)} tracks, above the {MAX_TRACKS} a plan allows")
