@@ -235,7 +235,8 @@ def check_size_orientation(source_size: Sequence[int], image_size: Sequence[int]
         return
     src, dst = np.log(sw / sh), np.log(w / h)
     if abs(src - dst) > 0.02 and abs(src + dst) <= 0.02:
-        raise ValueError(
+        raise FormatError(
+            "image_size",
             f"{what} is [{source_size[0]:g}, {source_size[1]:g}] but the image is {w:g}x{h:g} (width x height): "
             "the axes look swapped; image_size is [width, height]"
         )

@@ -112,7 +112,10 @@ export const TRACKS_SCHEMA = {
           "additionalProperties": false,
           "properties": {
             "name": {
-              "type": "string",
+              "type": [
+                "string",
+                "null"
+              ],
               "description": "for display only"
             },
             "easing": {
