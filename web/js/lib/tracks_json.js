@@ -55,7 +55,7 @@ function isObject(v) {
 
 function unknownKeys(obj, allowed, where) {
   const extra = Object.keys(obj).filter((k) => !allowed.includes(k));
-  if (extra.length) throw new FormatError("unknown_key", `${where}: unknown key ${show(extra[0])}; the keys are ${allowed.join(", ")}`);
+  if (extra.length) throw new FormatError("unknown_key", `${where}: unknown key '${extra[0]}'; the keys are ${allowed.join(", ")}`);
 }
 
 function number(v, what) {
