@@ -158,6 +158,19 @@ def test_render_and_kmeans_nodes_plan_the_scene(pack, fake_host, scene):
     assert ("new", 2) in news and fake_host.progress[-1] == ("update", 2)
 
 
+@pytest.mark.parametrize("track, offsets", [
+    ({"easing": "ease-in", "points": [[36, 120, 1 / 255], [86, 120, 1 / 255]]}, [0, 2, 8, 18, 32, 50]),  # 50 (f/5)^2
+    ({"points": [[36, 120, 1 / 255], [86, 120, 1 / 255, 2]]}, [0, 25, 50, 50, 50, 50]),  # there at frame 2
+])
+def test_the_render_node_moves_objects_with_the_tracks_timing(pack, scene, track, offsets):
+    ts, moved, _ = _plan_nodes(pack, scene, tracks={"format": "levitor-tracks", "version": 2, "tracks": [track]})
+    ball = scene["object_masks"][0]
+    for f, dx in enumerate(offsets):
+        m = np.roll(ball, dx, axis=1)
+        m = m | np.roll(m, -1, 0) | np.roll(m, -1, 1) | np.roll(m, (-1, -1), (0, 1))
+        np.testing.assert_array_equal(moved.labels[f] == 1, m, err_msg=f"frame {f}")
+
+
 def test_render_node_reads_its_options(pack, scene):
     image, masks, statics, depth = _inputs(scene)
     ts = run_node(_editor(pack), image, masks, depth, json.dumps(TRACK)).result[0]
