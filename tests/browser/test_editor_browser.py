@@ -45,6 +45,7 @@ from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.actions.wheel_input import ScrollOrigin  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
 
 
 def _scene_arrays():
@@ -308,6 +309,34 @@ def test_hand_edits_flow_into_the_editor(driver):
     status = drv.find_element(By.CSS_SELECTOR, "#traj .lv-status")
     assert "tracks_json" in status.text and "lv-error" in status.get_attribute("class")
     assert drv.execute_script("return window.harness.traj.model.tracks[0].points.length") == 2
+
+
+def test_keyframe_and_easing_controls_write_the_timing(driver):
+    drv = driver
+    drv.execute_script("window.harness.handEdit(window.harness.trajNode,"
+                       " '{\"tracks\": [{\"points\": [[10, 40, 0.5], [30, 40, 0.25], [50, 40, 0.25]]}]}')")
+    drv.execute_script("window.harness.traj.model.selectPoint(0, 1); window.harness.traj.drawNow()")
+    key = drv.find_element(By.CSS_SELECTOR, "#traj input[placeholder=auto]")
+    key.send_keys("5", Keys.TAB)
+    Select(drv.find_element(By.CSS_SELECTOR, "#traj select[title^=Easing]")).select_by_value("ease-in")
+    t = _tracks(drv)
+    assert t["version"] == 2
+    assert t["tracks"][0] == {"easing": "ease-in", "points": [[10, 40, 0.5], [30, 40, 0.25, 5], [50, 40, 0.25]]}
+    # The editor's curve reaches point 1 at frame 5 exactly (16 frames in the harness).
+    assert drv.execute_script("return window.harness.traj.model.resampled(0, 16)[5]") == [30, 40, 0.25]
+    # A frame past the last one is refused with a message; the text keeps the keyframe.
+    key.send_keys(Keys.CONTROL, "a")
+    key.send_keys("40", Keys.TAB)
+    _draw(drv)
+    status = drv.find_element(By.CSS_SELECTOR, "#traj .lv-status")
+    assert "frame" in status.text and "0 to 15" in status.text and "lv-error" in status.get_attribute("class")
+    assert _tracks(drv)["tracks"][0]["points"][1] == [30, 40, 0.25, 5]
+    # Emptying the field clears the keyframe; linear easing writes the version-1 text again.
+    key.send_keys(Keys.CONTROL, "a")
+    key.send_keys(Keys.DELETE, Keys.TAB)
+    Select(drv.find_element(By.CSS_SELECTOR, "#traj select[title^=Easing]")).select_by_value("linear")
+    t = _tracks(drv)
+    assert t["version"] == 1 and t["tracks"][0] == {"points": [[10, 40, 0.5], [30, 40, 0.25], [50, 40, 0.25]]}
 
 
 def test_sam_picker_points_and_mask(driver):
