@@ -60,7 +60,7 @@ export class TrajectoryEditor extends CanvasEditor {
       this.trackSelect,
       this.button("+ Track", "Add a track", () => { this.model.addTrack(); this.commit(); }),
       el("span", { textContent: "depth" }), this.depthInput,
-      el("span", { textContent: "at frame" }), this.keyInput,
+      el("label", { title: "Frame the selected point is reached at (a keyframe)" }, "at frame ", this.keyInput),
       this.easingSelect,
       this.button("Delete", "Delete the selected point (Del / right click)", () => this.deleteSelected()),
       this.button("Undo", "Undo (Ctrl+Z)", () => { if (this.model.undo()) this.commit(); }),
