@@ -58,7 +58,7 @@ def _coordinate(raw: Any, where: str, axis: str) -> float:
     v = _number(raw, f"{where} {axis}")
     if not TRACK_COORD.lo <= v <= TRACK_COORD.hi:
         raise FormatError("coordinate_range", f"{where} has {axis} {v:g}; a coordinate must be in "
-                                              f"[{TRACK_COORD.lo:g}, {TRACK_COORD.hi:g}] ({TRACK_COORD.meaning})")
+                                              f"{TRACK_COORD.describe()} ({TRACK_COORD.meaning})")
     return v
 
 

@@ -18,7 +18,7 @@ OUT = REPO / "web" / "js" / "lib" / "contract.js"
 
 
 def _bound(b) -> dict:
-    return {"min": b.lo, "max": b.hi, "meaning": b.meaning}
+    return {"min": b.lo, "max": b.hi, "describe": b.describe(), "meaning": b.meaning}
 
 
 def contract_js() -> str:

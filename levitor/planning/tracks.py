@@ -99,7 +99,7 @@ def _number(raw: Any, what: str) -> float:
 def _check_range(value: float, bound: Any, where: str, what: str) -> float:
     if not bound.lo <= value <= bound.hi:
         raise FormatError(f"{what}_range", f"{where} has {what} {value:g}; a {what} must be in "
-                                           f"[{bound.lo:g}, {bound.hi:g}] ({bound.meaning})")
+                                           f"{bound.describe()} ({bound.meaning})")
     return value
 
 

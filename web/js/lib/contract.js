@@ -5,21 +5,25 @@ export const LIMITS = {
   "NUM_FRAMES": {
     "min": 1,
     "max": 128,
+    "describe": "[1, 128]",
     "meaning": "frames to plan"
   },
   "TRACK_DEPTH": {
     "min": 0.0001,
     "max": 1.0,
+    "describe": "[0.0001, 1]",
     "meaning": "reference depth: smaller = nearer, 1 = far"
   },
   "TRACK_COORD": {
     "min": -1000000.0,
     "max": 1000000.0,
+    "describe": "[-1000000, 1000000]",
     "meaning": "x or y in pixels"
   },
   "IMAGE_SIDE": {
     "min": 2,
     "max": 8192,
+    "describe": "[2, 8192]",
     "meaning": "width or height in pixels"
   },
   "MAX_TRACKS": 64,

@@ -65,7 +65,7 @@ function number(v, what) {
 
 function inRange(v, bound, where, what) {
   if (!(v >= bound.min && v <= bound.max)) {
-    throw new FormatError(`${what}_range`, `${where} has ${what} ${v}; a ${what} must be in [${bound.min}, ${bound.max}] (${bound.meaning})`);
+    throw new FormatError(`${what}_range`, `${where} has ${what} ${v}; a ${what} must be in ${bound.describe} (${bound.meaning})`);
   }
   return v;
 }
@@ -76,7 +76,7 @@ function parseImageSize(v, where) {
   const side = LIMITS.IMAGE_SIDE;
   v.forEach((n, i) => {
     if (!(Number.isInteger(n) && n >= side.min && n <= side.max)) {
-      throw new FormatError("image_size", `${where} image_size ${i ? "height" : "width"} must be an integer in [${side.min}, ${side.max}] (${side.meaning}), got ${show(n)}`);
+      throw new FormatError("image_size", `${where} image_size ${i ? "height" : "width"} must be an integer in ${side.describe} (${side.meaning}), got ${show(n)}`);
     }
   });
   return [v[0], v[1]];
