@@ -43,6 +43,8 @@ class Track(list):
     def __init__(self, points: Iterable[Sequence[float]] = (), *, frames: Sequence[int | None] | None = None,
                  easing: str = "linear", name: str | None = None):
         super().__init__(tuple(float(v) for v in p) for p in points)
+        if any(len(p) != 3 for p in self):
+            raise ValueError("a Track's points are (x, y, depth); give keyframes as frames=")
         self.frames = None if frames is None or all(f is None for f in frames) else tuple(frames)
         if self.frames is not None and len(self.frames) != len(self):
             raise ValueError(f"a track of {len(self)} points has {len(self.frames)} frames")
