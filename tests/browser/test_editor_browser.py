@@ -460,7 +460,8 @@ def test_two_objects_pick_tracks_by_clicking(driver, server):
     _draw(drv)
     canvas = drv.find_element(By.CSS_SELECTOR, "#traj canvas.lv-main")
     m = Mapper(drv, canvas)
-    options = drv.execute_script("return [...document.querySelectorAll('#traj select[title^=Track] option')].map(o => o.textContent)")
+    options = drv.execute_script(
+        "return [...document.querySelectorAll('#traj select[title^=Track] option')].map(o => o.textContent)")
     assert [o.split(" ·")[0] for o in options] == ["object 1", "object 2"]
     # Both tracks empty: a click on object 2 starts object 2's track, at its scene depth (1/50).
     ActionChains(drv).move_to_element_with_offset(canvas, *m.offset(95, 30)).click().perform()
