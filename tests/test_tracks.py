@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -252,3 +253,22 @@ def test_timing_survives_json_scaling_and_the_writer():
     again = parse_tracks([back])[0]
     assert (again.frames, again.easing) == ((None, 7, None), "ease-out")
     assert json.loads(tracks_to_json([[(1, 2, 0.5)]]))["version"] == 1  # no timing: the version-1 text
+
+
+# ../shared next to the checkout (or next to the folder of worktrees it sits in).
+REFERENCE_PLAN = next((p / "shared" / "fixtures" / "reference" / "plan" for p in Path(__file__).resolve().parents[2:4]
+                       if (p / "shared" / "fixtures" / "reference" / "plan").is_dir()), Path("absent"))
+
+
+@pytest.mark.skipif(not (REFERENCE_PLAN / "occlusion_behind.json").is_file(),
+                    reason="the original implementation's planning case (../shared/fixtures/reference/plan) is absent")
+def test_an_old_tracks_text_resamples_as_the_original_implementation():
+    """The original LeviTor's per-frame track (out.trajectories), bit for bit, from a version-1 text."""
+    from safetensors.numpy import load_file
+
+    meta = json.loads((REFERENCE_PLAN / "occlusion_behind.json").read_text())
+    inputs = meta["inputs"]
+    tracks = [[[x, y, d] for (x, y), d in zip(xy, ds)] for xy, ds in zip(inputs["tracks_xy"], inputs["track_depths"])]
+    text = json.dumps({"format": "levitor-tracks", "version": 1, "tracks": [{"points": t} for t in tracks]})
+    expected = load_file(str(REFERENCE_PLAN / "occlusion_behind.safetensors"))["out.trajectories"]
+    np.testing.assert_array_equal(resample_tracks(parse_tracks(text), meta["frames"]), expected)
