@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 import math
+import random
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -165,3 +168,144 @@ def test_the_editors_contract_module_is_generated_from_the_package():
 
     text = (REPO / "web" / "js" / "lib" / "contract.js").read_text()
     assert text == make_web_contract.contract_js(), "run python tools/make_web_contract.py"
+
+
+# --- the library and the editor on the same generated texts -------------------------------------
+
+NODE = shutil.which("node")
+EDITOR_READ = """
+import { readFileSync } from "node:fs";
+import { parseTracks, parsePoints } from "%s";
+const norm = {
+  tracks: (doc) => doc.tracks.map((t) => ({
+    ...(t.name ? { name: t.name } : {}), easing: t.easing || "linear", points: t.points })),
+  points: (doc) => doc.objects.map((o) => o.points.map((p) => [p.x, p.y, p.label])),
+};
+const out = JSON.parse(readFileSync(process.argv[1], "utf8")).map(([section, text]) => {
+  try {
+    return { expect: norm[section](section === "tracks" ? parseTracks(text) : parsePoints(text)) };
+  } catch (e) {
+    return { error: e.kind || `no kind: ${e.message}` };
+  }
+});
+console.log(JSON.stringify(out));
+"""
+
+
+def _mutations(rng: random.Random):
+    """Texts near the valid ones: each a valid document with one to three fields broken or changed."""
+    odd = [0, -0.5, 1.5, 1e-5, 0.5, 1, 3.0, 2.5, 200, -1, "a", None, True, [], {}, 10 ** 400, 127, 128]
+    for _ in range(400):
+        doc = {"format": "levitor-tracks", "version": 2, "image_size": [288, 512],
+               "tracks": [{"name": "a", "easing": "ease-in",
+                           "points": [[10, 20, 0.5, 0], [30, 40, 0.25], [50, 60, 0.125, 9]]},
+                          {"points": [{"x": 1, "y": 2, "depth": 0.3}, {"x": 3, "y": 4, "depth": 0.6, "frame": 4}]}]}
+        for _ in range(rng.randint(1, 3)):
+            tracks = doc.get("tracks")
+            t = rng.choice(tracks) if isinstance(tracks, list) and tracks else None
+            t = t if isinstance(t, dict) else None
+            pts = t.get("points") if t else None
+            p = rng.randrange(len(pts)) if isinstance(pts, list) and pts else None
+            if p is not None and not isinstance(pts[p], (list, dict)):
+                p = None
+            what = rng.randrange(12)
+            if what == 0 and p is not None:
+                point = t["points"][p]
+                key = rng.choice(["x", "y", "depth", "frame"]) if isinstance(point, dict) else rng.randrange(4)
+                if isinstance(point, dict):
+                    point[key] = rng.choice(odd)
+                elif key < len(point):
+                    point[key] = rng.choice(odd)
+                else:
+                    point.append(rng.choice(odd))
+            elif what == 1 and p is not None:
+                point = t["points"][p]
+                if isinstance(point, dict) and point:
+                    point.pop(rng.choice(list(point)))
+                else:
+                    del point[rng.randrange(len(point)):]
+            elif what == 2 and p is not None:
+                point = t["points"][p]
+                t["points"][p] = (dict(zip(["x", "y", "depth", "frame"], point)) if isinstance(point, list)
+                                  else {**point, rng.choice(["d", "label", "z"]): 1})
+            elif what == 3 and t is not None:
+                key = rng.choice(["easing", "name", "speed", "points"])
+                t[key] = rng.choice(odd + ["linear", "ease-out", "bounce", "b"])
+            elif what == 4 and t:
+                t.pop(rng.choice(list(t)))
+            elif what == 5:
+                doc[rng.choice(["format", "version", "image_size", "tracks", "colour"])] = rng.choice(
+                    odd + ["levitor-tracks", "other", [100, 50], [512, 288], [1, 5], [100.0, 50.0]])
+            elif what == 6 and doc:
+                doc.pop(rng.choice(list(doc)))
+            elif what == 7 and isinstance(tracks, list) and tracks:
+                i = rng.randrange(len(tracks))
+                doc["tracks"][i] = rng.choice([[], {"x": 1, "y": 2}, 5, [[1, 2, 0.5]], {"points": []}])
+            elif what == 8 and p is not None:
+                t["points"].reverse()
+            elif what == 9:
+                doc = doc.get("tracks", [])
+                break
+            elif what == 10 and p is not None:
+                t["points"][p] = rng.choice([[1, 2], [1, 2, 0.5, 3, 4], "ab", 5, None])
+        yield "tracks", json.dumps(doc)
+    for _ in range(200):
+        doc = {"format": "levitor-points", "version": 1, "image_size": [288, 512],
+               "objects": [{"points": [{"x": 10, "y": 20, "label": 1}, [30, 40, 0]]}, [[5, 6], {"x": 7, "y": 8}]]}
+        for _ in range(rng.randint(1, 3)):
+            obj = rng.choice(doc["objects"]) if isinstance(doc.get("objects"), list) and doc["objects"] else None
+            pts = obj["points"] if isinstance(obj, dict) and isinstance(obj.get("points"), list) else obj
+            what = rng.randrange(7)
+            if what == 0 and isinstance(pts, list) and pts:
+                i = rng.randrange(len(pts))
+                if isinstance(pts[i], dict):
+                    pts[i][rng.choice(["x", "y", "label", "lbl"])] = rng.choice(odd)
+                elif isinstance(pts[i], list):
+                    pts[i].append(rng.choice(odd))
+            elif what == 1 and isinstance(pts, list) and pts:
+                pts[rng.randrange(len(pts))] = rng.choice([[1], [1, 2], {"x": 1}, 5, "a", [1, 2, 1, 0]])
+            elif what == 2:
+                doc[rng.choice(["format", "version", "image_size", "objects", "points", "mode"])] = rng.choice(
+                    odd + ["levitor-points", [100, 50], [[{"x": 1, "y": 2}]], [{"x": 1, "y": 2, "label": 0}]])
+            elif what == 3:
+                doc.pop(rng.choice(list(doc)), None)
+            elif what == 4 and isinstance(doc.get("objects"), list):
+                doc["objects"].append(rng.choice([[], {"points": []}, {"points": [], "x": 1}, 5]))
+            elif what == 5:
+                doc = doc.get("objects", doc)
+                break
+            elif what == 6 and isinstance(pts, list) and pts:
+                pts.reverse()
+        yield "points", json.dumps(doc)
+
+
+def _library_read(section: str, text: str) -> dict:
+    try:
+        if section == "tracks":
+            return {"expect": normal_tracks(parse_tracks(text, name="tracks_json"))}
+        return {"expect": [[list(p) for p in o] for o in parse_points(text, name="points_json")]}
+    except FormatError as exc:
+        return {"error": exc.kind}
+
+
+@pytest.mark.skipif(NODE is None, reason="Node.js is not installed: the editor's parser runs under `node`")
+def test_the_library_and_the_editor_read_generated_texts_alike(tmp_path):
+    texts = list(_mutations(random.Random(19)))
+    (tmp_path / "texts.json").write_text(json.dumps(texts))
+    module = (REPO / "web" / "js" / "lib" / "tracks_json.js").as_uri()
+    r = subprocess.run([NODE, "--input-type=module", "-e", EDITOR_READ % module, str(tmp_path / "texts.json")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    editor = json.loads(r.stdout)
+    # The editor's own states (an empty track, an object without a positive point, no points)
+    # are the differences the case file names; everything else must agree.
+    states = {"empty_track", "no_points", "no_positive"}
+    compared, kinds = 0, set()
+    for (section, text), ours in zip(texts, editor):
+        lib = _library_read(section, text)
+        kinds.add(lib.get("error"))
+        if lib.get("error") in states:
+            continue
+        assert same(ours, lib), (section, text, lib, ours)
+        compared += 1
+    assert compared > 450 and len(kinds) > 12, (compared, kinds)  # the texts reach many rules

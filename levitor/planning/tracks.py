@@ -13,6 +13,7 @@ The format is specified by ``levitor/assets/schema/tracks.schema.json``; the edi
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -106,8 +107,13 @@ def _check_range(value: float, bound: Any, where: str, what: str) -> float:
 
 
 def _frame(raw: Any, where: str) -> int:
-    ok = isinstance(raw, (int, float, np.integer, np.floating)) and not isinstance(raw, bool)
-    if not ok or not np.isfinite(raw) or float(raw) != int(raw) or not 0 <= raw <= MAX_KEYFRAME:
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, np.integer, np.floating)):
+        ok = False
+    elif isinstance(raw, (int, np.integer)):
+        ok = 0 <= raw <= MAX_KEYFRAME
+    else:
+        ok = math.isfinite(raw) and float(raw).is_integer() and 0 <= raw <= MAX_KEYFRAME
+    if not ok:
         raise FormatError("frame", f"{where} has frame {short_repr(raw)}; a frame must be a whole number in "
                                    f"[0, {MAX_KEYFRAME}] (the frame the point is reached at)")
     return int(raw)
