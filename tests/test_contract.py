@@ -309,3 +309,49 @@ def test_the_library_and_the_editor_read_generated_texts_alike(tmp_path):
         assert same(ours, lib), (section, text, lib, ours)
         compared += 1
     assert compared > 450 and len(kinds) > 12, (compared, kinds)  # the texts reach many rules
+
+
+EDITOR_RESAMPLE = """
+import { readFileSync } from "node:fs";
+import { resampleTrack, trackPositions } from "%s";
+const out = JSON.parse(readFileSync(process.argv[1], "utf8")).map(({ points, easing, num_frames, at }) => ({
+  frames: resampleTrack(points, num_frames, { easing }),
+  curve: trackPositions(points, at, num_frames, easing),
+}));
+console.log(JSON.stringify(out));
+"""
+
+
+@pytest.mark.skipif(NODE is None, reason="Node.js is not installed: the editor's resampler runs under `node`")
+def test_the_editor_resamples_timed_tracks_as_the_library(tmp_path):
+    """The editor draws what the node renders: random keyframes and easings, per frame and
+    between frames (the drawn curve)."""
+    from levitor.planning.tracks import keyframe_times, track_positions
+
+    rng = np.random.default_rng(20)
+    cases = []
+    for k in range(60):
+        n, num_frames = int(rng.integers(1, 7)), int(rng.integers(2, 40))
+        keyed = sorted(rng.choice(num_frames, size=min(n, num_frames), replace=False).tolist())
+        frames = [f if rng.random() < 0.5 else None for f in keyed] + [None] * (n - len(keyed))
+        try:
+            keyframe_times(n, frames, num_frames)
+        except ValueError:  # e.g. a key at the last frame before an unkeyed last point
+            continue
+        pts = np.column_stack([rng.uniform(-50, 500, n), rng.uniform(0, 300, n), rng.uniform(1e-3, 1, n)])
+        points = [p.tolist() + ([f] if f is not None else []) for p, f in zip(pts, frames)]
+        cases.append({"points": points, "frames": frames, "easing": EASINGS[k % 4], "num_frames": num_frames,
+                      "at": np.linspace(0, num_frames - 1, 3 * num_frames).tolist()})
+    (tmp_path / "tracks.json").write_text(json.dumps(cases))
+    module = (REPO / "web" / "js" / "lib" / "pchip.js").as_uri()
+    r = subprocess.run([NODE, "--input-type=module", "-e", EDITOR_RESAMPLE % module, str(tmp_path / "tracks.json")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    timed = 0
+    for case, ours in zip(cases, json.loads(r.stdout)):
+        track = Track([p[:3] for p in case["points"]], frames=case["frames"], easing=case["easing"])
+        timed += track.timed
+        np.testing.assert_allclose(ours["frames"], resample_track(track, case["num_frames"]), rtol=0, atol=1e-9)
+        lib = track_positions(track, case["at"], case["num_frames"], frames=case["frames"], easing=case["easing"])
+        np.testing.assert_allclose(ours["curve"], lib, rtol=0, atol=1e-9)
+    assert len(cases) > 30 and timed > 25
