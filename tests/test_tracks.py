@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from levitor.planning.tracks import (Track, parse_coord_str, parse_tracks, resample_track, resample_tracks,
-                                     stay_track, tracks_to_json, validate_tracks)
+                                     shift_tracks, stay_track, tracks_to_json, validate_tracks)
 
 
 def test_versioned_json_round_trip_and_scaling():
@@ -249,6 +249,9 @@ def test_timing_survives_json_scaling_and_the_writer():
     back = parse_tracks(text, image_size=(50, 400))[0]
     assert back == [(5.0, 40.0, 0.5), (15.0, 80.0, 0.25), (25.0, 120.0, 0.125)]
     assert (back.frames, back.easing, back.name) == ((None, 7, None), "ease-out", "ball")
+    shifted = shift_tracks([back], -5, 10)[0]  # a crop
+    assert shifted == [(0.0, 50.0, 0.5), (10.0, 90.0, 0.25), (20.0, 130.0, 0.125)]
+    assert (shifted.frames, shifted.easing, shifted.name) == ((None, 7, None), "ease-out", "ball")
     # A Track given as a Python object keeps its timing through the parser (the node path).
     again = parse_tracks([back])[0]
     assert (again.frames, again.easing) == ((None, 7, None), "ease-out")

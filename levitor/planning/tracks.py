@@ -263,6 +263,15 @@ def scale_tracks(tracks: Sequence[Sequence[Sequence[float]]], from_size: Sequenc
     return out
 
 
+def shift_tracks(tracks: Sequence[Sequence[Sequence[float]]], dx: float, dy: float) -> Tracks:
+    """Move ``x, y`` of every point by ``(dx, dy)`` (a crop's offset); depths and timing are unchanged."""
+    out = []
+    for track in tracks:
+        t = track if isinstance(track, Track) else Track(track)
+        out.append(t.with_points((x + dx, y + dy, d) for x, y, d in t))
+    return out
+
+
 def tracks_to_json(tracks: Iterable[Iterable[Sequence[float]]], *, image_size: Sequence[int] | None = None,
                    names: Sequence[str | None] | None = None, indent: bool = False) -> str:
     """Write tracks as versioned JSON text (the format the editor saves); ``indent`` puts one
