@@ -338,6 +338,27 @@ def test_keyframe_and_easing_controls_write_the_timing(driver):
     t = _tracks(drv)
     assert t["version"] == 1 and t["tracks"][0] == {"points": [[10, 40, 0.5], [30, 40, 0.25], [50, 40, 0.25]]}
 
+    # On the depth strip, dragging the last point's mark from frame 15 to frame 10 keys it there.
+    _draw(drv)
+    profile = drv.find_element(By.CSS_SELECTOR, "#traj canvas.lv-profile")
+    w, h, sx, sy = drv.execute_script(
+        "const c = window.harness.traj.profile, r = c.getBoundingClientRect(), [W, H] = c.lvCssSize;"
+        "return [W, H, r.width / W, r.height / H]")
+    mark = drv.execute_script("return window.harness.traj.profileMarks[2]")
+    assert mark["x"] == pytest.approx(4 + (w - 8))  # the last point is at the last frame
+
+    def at(x, y):
+        return round((x - w / 2) * sx), round((y - h / 2) * sy)
+
+    x10 = 4 + 10 / 15 * (w - 8)
+    ActionChains(drv).move_to_element_with_offset(profile, *at(mark["x"], mark["y"])).click_and_hold() \
+        .move_to_element_with_offset(profile, *at(x10 + 20, mark["y"])) \
+        .move_to_element_with_offset(profile, *at(x10, mark["y"])).release().perform()
+    assert _tracks(drv)["tracks"][0]["points"][2] == [50, 40, 0.25, 10]
+    assert drv.execute_script("return window.harness.traj.model.selected") == 2
+    drv.execute_script("window.harness.traj.model.undo(); window.harness.traj.commit()")  # the drag is one step
+    assert _tracks(drv)["tracks"][0]["points"][2] == [50, 40, 0.25]
+
 
 def test_sam_picker_points_and_mask(driver):
     drv = driver

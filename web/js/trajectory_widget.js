@@ -49,7 +49,7 @@ export class TrajectoryEditor extends CanvasEditor {
     this.keyInput = el("input", { type: "number", step: "1", min: "0", placeholder: "auto", title: "Frame the selected point is reached at (a keyframe); empty = spread evenly between keyframes", onchange: () => this._frameFromField() });
     this.easingSelect = el("select", { title: "Easing of this track's motion between keyframes", onchange: () => this._easingFromField() },
       ...EASINGS.map((e) => el("option", { value: e, textContent: e.replace(/-/g, " ") })));
-    this.profile = el("canvas", { class: "lv-profile", title: "Depth over the frames (click to choose the preview frame)" });
+    this.profile = el("canvas", { class: "lv-profile", title: "Depth over the frames: click to choose the preview frame, drag a point's mark to set the frame it is reached at" });
     this.frameInput = el("input", { type: "range", min: "0", max: "15", value: "0", title: "Frame shown by the preview", oninput: () => this.setFrame(+this.frameInput.value) });
     this.frameLabel = el("span", { textContent: "frame 0" });
     this.framesInput = el("input", { type: "number", min: String(LIMITS.NUM_FRAMES.min), max: String(LIMITS.NUM_FRAMES.max), value: "16", title: "Number of frames (when no connected node has num_frames)", onchange: () => { this._syncFrames(); this.render(); this.schedulePreview(); } });
@@ -72,8 +72,39 @@ export class TrajectoryEditor extends CanvasEditor {
       const n = this.numFrames();
       this.setFrame(Math.round(((e.clientX - r.left) / Math.max(1, r.width)) * (n - 1)));
     };
-    this.profile.addEventListener("pointerdown", (e) => { this.profile.setPointerCapture(e.pointerId); setFrameFromProfile(e); });
-    this.profile.addEventListener("pointermove", (e) => { if (e.buttons & 1) setFrameFromProfile(e); });
+    // On the depth strip a point's mark can be dragged in time: it becomes a keyframe.
+    const profileAt = (e) => {
+      const r = this.profile.getBoundingClientRect();
+      const [W, H] = canvasSize(this.profile);
+      return [((e.clientX - r.left) / Math.max(1, r.width)) * W, ((e.clientY - r.top) / Math.max(1, r.height)) * H];
+    };
+    this.profile.addEventListener("pointerdown", (e) => {
+      this.profile.setPointerCapture(e.pointerId);
+      const [x, y] = profileAt(e);
+      const hit = (this.profileMarks || []).find((mk) => Math.hypot(mk.x - x, mk.y - y) <= 7);
+      this.keyDrag = hit ? { index: hit.index, moved: false } : null;
+      if (hit) {
+        this.model.selectPoint(this.model.active, hit.index);
+        this.render();
+      } else setFrameFromProfile(e);
+    });
+    this.profile.addEventListener("pointermove", (e) => {
+      if (!(e.buttons & 1)) return;
+      if (!this.keyDrag) return setFrameFromProfile(e);
+      const [W] = canvasSize(this.profile);
+      const n = this.numFrames();
+      const f = Math.max(0, Math.min(n - 1, Math.round(((profileAt(e)[0] - 4) / Math.max(1, W - 8)) * (n - 1))));
+      const m = this.model;
+      if (m.frameOf(m.active, this.keyDrag.index) === f) return;
+      try {
+        m.setFrame(m.active, this.keyDrag.index, f, !this.keyDrag.moved);
+        this.keyDrag.moved = true;
+        this.commit();
+      } catch (err) {
+        // Past a neighbouring keyframe: the mark stops there.
+      }
+    });
+    this.profile.addEventListener("pointerup", () => { this.keyDrag = null; });
     this.restore();
   }
 
@@ -506,6 +537,7 @@ export class TrajectoryEditor extends CanvasEditor {
     const m = this.model;
     const track = m.tracks[m.active];
     const curve = track && track.points.length ? this._timed(() => m.curve(m.active, n, Math.max(2, (n - 1) * 8 + 1))) : null;
+    this.profileMarks = [];
     if (curve) {
       const dense = curve.map((r) => r[2]);
       const ds = dense.concat(track.points.map((p) => p[2]));
@@ -526,6 +558,7 @@ export class TrajectoryEditor extends CanvasEditor {
       ctx.stroke();
       // Each point where the track reaches it; a keyframe is a square.
       const tk = keyframeTimes(track.points.map(pointFrame), n).knots;
+      this.profileMarks = track.points.map((p, i) => ({ index: i, x: xOf(tk[i]), y: yOf(p[2]) }));
       track.points.forEach((p, i) => {
         const r = i === m.selected ? 4.5 : 3;
         ctx.beginPath();
