@@ -13,7 +13,7 @@ from .jsontext import read_asset_json
 def palette(n: int) -> np.ndarray:
     """``n`` RGB colours (uint8) indexed by label: entry 0 (unlabelled) black, label ``k + 1`` the
     colour of object ``k``. The colours are ``levitor/assets/palette.json``, which the editors
-    read too (one object, one colour on every canvas); they repeat after the tenth object."""
+    read too (one object, one colour on every canvas); they repeat after 256 labels."""
     spec = read_asset_json("palette.json")
     objects = np.asarray(spec["objects"], dtype=np.uint8)
     colours = np.zeros((max(n, 1), 3), dtype=np.uint8)

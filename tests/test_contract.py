@@ -159,7 +159,7 @@ def test_resample_case_in_the_library(case):
 
 @pytest.mark.parametrize("case", CASES["palette"], ids=[f"label {c['label']}" for c in CASES["palette"]])
 def test_palette_case_in_the_library(case):
-    assert palette(12)[case["label"]].tolist() == case["rgb"]
+    assert palette(300)[case["label"]].tolist() == case["rgb"]
 
 
 def test_the_editors_contract_module_is_generated_from_the_package():
