@@ -316,6 +316,18 @@ def test_keyframe_and_easing_controls_write_the_timing(driver):
     drv.execute_script("window.harness.handEdit(window.harness.trajNode,"
                        " '{\"tracks\": [{\"points\": [[10, 40, 0.5], [30, 40, 0.25], [50, 40, 0.25]]}]}')")
     drv.execute_script("window.harness.traj.model.selectPoint(0, 1); window.harness.traj.drawNow()")
+    # A typed depth outside [0.0001, 1] is an error in the status line, never clamped; one inside is kept.
+    depth = drv.find_element(By.CSS_SELECTOR, "#traj input[step='0.0001']")
+    depth.send_keys(Keys.CONTROL, "a")
+    depth.send_keys("0.00005", Keys.TAB)
+    _draw(drv)
+    status = drv.find_element(By.CSS_SELECTOR, "#traj .lv-status")
+    assert "[0.0001, 1]" in status.text and "lv-error" in status.get_attribute("class")
+    assert _tracks(drv)["tracks"][0]["points"][1] == [30, 40, 0.25]
+    depth.send_keys(Keys.CONTROL, "a")
+    depth.send_keys("0.001", Keys.TAB)  # nearer than an 8-bit depth map shows: still a valid depth
+    assert _tracks(drv)["tracks"][0]["points"][1] == [30, 40, 0.001]
+    drv.execute_script("window.harness.traj.model.undo(); window.harness.traj.commit()")
     key = drv.find_element(By.CSS_SELECTOR, "#traj input[placeholder=auto]")
     key.send_keys("5", Keys.TAB)
     Select(drv.find_element(By.CSS_SELECTOR, "#traj select[title^=Easing]")).select_by_value("ease-in")

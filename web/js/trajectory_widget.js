@@ -3,7 +3,7 @@
 
 import { TrackModel } from "./lib/track_model.js";
 import { imageToCanvas, insideImage, clampToImage, hitTestPoint, hitTestSegment } from "./lib/geometry.js";
-import { sceneDepthAt, objectAt, stepDepth, clampDepth, relativeDepth } from "./lib/depth.js";
+import { sceneDepthAt, objectAt, stepDepth, relativeDepth } from "./lib/depth.js";
 import { keyframeTimes, pointFrame } from "./lib/pchip.js";
 import { EASINGS } from "./lib/tracks_json.js";
 import { LIMITS } from "./lib/contract.js";
@@ -45,7 +45,7 @@ export class TrajectoryEditor extends CanvasEditor {
     this.frame = 0;
     this.sceneNodeId = null;
     this.trackSelect = el("select", { title: "Track to edit (track k moves object k)", onchange: () => { this.model.selectTrack(+this.trackSelect.value); this.render(); } });
-    this.depthInput = el("input", { type: "number", step: "0.0001", min: "0.0039", max: "1", title: "Depth of the selected point (reference units, smaller = nearer)", onchange: () => this._depthFromField() });
+    this.depthInput = el("input", { type: "number", step: "0.0001", min: String(LIMITS.TRACK_DEPTH.min), max: String(LIMITS.TRACK_DEPTH.max), title: "Depth of the selected point (reference units, smaller = nearer)", onchange: () => this._depthFromField() });
     this.keyInput = el("input", { type: "number", step: "1", min: "0", placeholder: "auto", title: "Frame the selected point is reached at (a keyframe); empty = spread evenly between keyframes", onchange: () => this._frameFromField() });
     this.easingSelect = el("select", { title: "Easing of this track's motion between keyframes", onchange: () => this._easingFromField() },
       ...EASINGS.map((e) => el("option", { value: e, textContent: e.replace(/-/g, " ") })));
@@ -378,7 +378,14 @@ export class TrajectoryEditor extends CanvasEditor {
     const m = this.model;
     const v = parseFloat(this.depthInput.value);
     if (!(m.selected >= 0 && m.activeTrack.points[m.selected]) || !Number.isFinite(v)) return;
-    m.setDepth(m.active, m.selected, clampDepth(v));
+    const range = LIMITS.TRACK_DEPTH;
+    if (!(v >= range.min && v <= range.max)) {
+      // As the node: an out-of-range depth is an error, never rewritten.
+      this.error = `depth ${v} is outside ${range.describe} (${range.meaning})`;
+      this.render();
+      return;
+    }
+    m.setDepth(m.active, m.selected, v);
     this.commit();
   }
 

@@ -1,5 +1,7 @@
 // Reference depth and label lookups from the 8-bit scene images the node sends after a run.
 
+import { LIMITS } from "./contract.js";
+
 /** Reference depth of an 8-bit disparity value: 1 / d8, and 1.0 where d8 is 0. */
 export function referenceDepth(d8) {
   return d8 > 0 ? 1 / d8 : 1.0;
@@ -11,10 +13,11 @@ export function depthToD8(depth) {
   return Math.max(1, Math.min(255, Math.round(1 / depth)));
 }
 
-export const MIN_DEPTH = 1 / 255;
-export const MAX_DEPTH = 1.0;
+/** The track depth range of the library (levitor/limits.py TRACK_DEPTH), [0.0001, 1]. */
+export const MIN_DEPTH = LIMITS.TRACK_DEPTH.min;
+export const MAX_DEPTH = LIMITS.TRACK_DEPTH.max;
 
-/** Clamp a depth into the range the editor lets the user pick, (0, 1]. */
+/** Clamp a depth into the track depth range (wheel steps and clicks stop at its ends). */
 export function clampDepth(d) {
   if (!Number.isFinite(d)) return MAX_DEPTH;
   return Math.min(MAX_DEPTH, Math.max(MIN_DEPTH, d));
