@@ -171,6 +171,12 @@ def test_the_render_node_moves_objects_with_the_tracks_timing(pack, scene, track
         np.testing.assert_array_equal(moved.labels[f] == 1, m, err_msg=f"frame {f}")
 
 
+def test_the_render_node_names_a_keyframe_past_its_last_frame(pack, scene):
+    late = {"tracks": [{"points": [[36, 120, 1 / 255], [86, 120, 1 / 255, 9]]}]}
+    with pytest.raises(ValueError, match=r"track 0 point 1 has frame 9 but the plan has 6 frames \(0 to 5\)"):
+        _plan_nodes(pack, scene, tracks=late)
+
+
 def test_render_node_reads_its_options(pack, scene):
     image, masks, statics, depth = _inputs(scene)
     ts = run_node(_editor(pack), image, masks, depth, json.dumps(TRACK)).result[0]
