@@ -24,7 +24,7 @@ import tracemalloc
 import numpy as np
 import torch
 
-from levitor.demo_scene import make_demo_scene
+from levitor.assets.demo_scene import make_demo_scene
 from levitor.planning.plan import build_plan
 
 

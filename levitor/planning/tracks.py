@@ -12,9 +12,9 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..jsontext import as_number as _as_float
-from ..jsontext import decode_json as _decode
-from ..jsontext import short_repr
+from ..io.jsontext import as_number as _as_float
+from ..io.jsontext import decode_json as _decode
+from ..io.jsontext import short_repr
 from ..limits import IMAGE_SIDE, MAX_TRACK_POINTS, MAX_TRACKS, TRACK_DEPTH
 
 TRACKS_FORMAT = "levitor-tracks"

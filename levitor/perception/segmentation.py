@@ -21,9 +21,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .jsontext import as_number, decode_json, short_repr
-from .limits import IMAGE_SIDE, MAX_PROMPT_POINTS, TRACK_COORD
-from .weights import block_count, read_state_dict, required_tensors
+from ..io.jsontext import as_number, decode_json, short_repr
+from ..limits import IMAGE_SIDE, MAX_PROMPT_POINTS, TRACK_COORD
+from ..io.weights import block_count, read_state_dict, required_tensors
 
 POINTS_FORMAT = "levitor-points"
 POINTS_VERSION = 1
