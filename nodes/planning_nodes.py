@@ -33,8 +33,6 @@ def render_track_set(track_set: TrackSet, options: PlanOptions, camera_move: str
     """
     if camera_move not in CAMERA_MODES:
         raise ValueError(f"camera_move must be one of {', '.join(CAMERA_MODES)}, got {camera_move!r}")
-    if options.num_frames < 2:
-        raise ValueError(f"num_frames must be at least 2, got {options.num_frames}")
     n = len(track_set.object_masks)
     moving = camera_move != "off"
     if moving and not track_set.has_camera_track:

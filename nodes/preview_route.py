@@ -144,7 +144,7 @@ def plan_tracks(scene, tracks: Any) -> list:
         parsed = parse_tracks(doc, image_size=(scene.width, scene.height), name="tracks") if filled else []
     except ValueError as exc:
         raise PreviewError("tracks", str(exc)) from exc
-    parsed = [list(t) for t in parsed]
+    parsed = list(parsed)  # Track objects: their timing goes to the render
     for k in empty:
         parsed[k] = stay_track(np.asarray(scene.labels) == k + 1, scene.depth)
     for k in range(len(parsed), n):

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 from levitor.io.atomic import atomic_path
 from levitor.planning.scene import depth_to_disparity8, depth_warnings, mask_warnings
 from levitor.planning.stages import build_scene
-from levitor.planning.tracks import parse_coord_str, parse_tracks, stay_track, validate_tracks
+from levitor.planning.tracks import Track, parse_coord_str, parse_tracks, stay_track, validate_tracks
 from levitor.planning.preview import palette
 
 from . import convert, host
@@ -158,7 +158,7 @@ def build_track_set(image: np.ndarray, depth: np.ndarray, object_masks: list[np.
         )
     validate_tracks(tracks, image.shape[1], image.shape[0])
     return TrackSet(image=image, depth=depth, object_masks=object_masks, static_masks=static_masks,
-                    tracks=[[tuple(map(float, p)) for p in t] for t in tracks], notes=notes)
+                    tracks=[t if isinstance(t, Track) else Track(t) for t in tracks], notes=notes)
 
 
 class LeviTorTrajectory3DEditor(io.ComfyNode):

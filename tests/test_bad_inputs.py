@@ -64,7 +64,7 @@ def test_text_size_limit_and_bad_utf8():
 
 @pytest.mark.parametrize("text, message", [
     ('{"image_size": [0.5, 0.5], "points": [{"x": 1, "y": 1}]}', r"points image_size width must be in \[2, 8192\]"),
-    ('[{"x": 1e300, "y": 1}]', r"points point 0 x must be in \[-1000000, 1000000\]"),
+    ('[{"x": 1e300, "y": 1}]', r"points point 0 has x 1e\+300; a coordinate must be in \[-1000000, 1000000\]"),
     ('[{"x": ' + "1" * 400 + ', "y": 1}]', r"points point 0 x is too large"),
     ("[" * 50 + "]" * 50, "deeper than 32 levels"),
 ])
@@ -81,8 +81,8 @@ def _plan(**kwargs):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(tracks=[[(16, 16, 1e-20)]]), r"track 0 point 0 has depth 1e-20; depths are reference depths in \(0, 1\], "
-                                       r"at least 0.0001"),
+    (dict(tracks=[[(16, 16, 1e-20)]]), r"track 0 point 0 has depth 1e-20; a depth must be in \[0.0001, 1\] "
+                                       r"\(reference depth: smaller = nearer, 1 = far\)"),
     (dict(tracks=[[(16, 16, 1e-46)]]), r"has depth 1e-46"),
     (dict(tracks=[[(16, 16, 10 ** 309)]]), r"depth is too large"),
     (dict(depth=np.full((32, 32), 1e-30)), r"depth values must lie in \(0, 1\], at least 0.0001"),
@@ -94,9 +94,9 @@ def _plan(**kwargs):
     (dict(points_per_pixel=-3), r"points_per_pixel must be in \[1, 64\]"),
     (dict(num_frames=129), r"num_frames must be in \[1, 128\]"),
     (dict(num_frames=10 ** 309), r"num_frames must be in \[1, 128\]"),
-    (dict(tracks=[[(16, 16)]]), r"tracks: track 0 point 0: a point must be \[x, y, depth\], got \[16, 16\]"),
-    (dict(tracks=[["ab"]]), r"a point must be \[x, y, depth\], got 'ab'"),
-    (dict(tracks=5), r"'tracks' must be a list of tracks, got int"),
+    (dict(tracks=[[(16, 16)]]), r"tracks: track 0 point 0: a point must be \[x, y, depth\] or \[x, y, depth, frame\], got \[16, 16\]"),
+    (dict(tracks=[["ab"]]), r"a point must be \[x, y, depth\] or \[x, y, depth, frame\], got 'ab'"),
+    (dict(tracks=5), r"tracks must be a tracks object or a list of tracks, got 5"),
 ])
 def test_plan_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):

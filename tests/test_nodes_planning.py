@@ -93,7 +93,7 @@ def test_editor_reads_kjnodes_coord_str_with_depth_list(pack, scene):
 @pytest.mark.parametrize("kwargs, match", [
     (dict(tracks_json=json.dumps({"tracks": [[[1, 1, 0.5]], [[2, 2, 0.5]], [[3, 3, 0.5]]]})), "3 tracks for 1"),
     (dict(tracks_json="{not json"), "tracks_json is not valid JSON"),
-    (dict(tracks_json=json.dumps({"tracks": [[[1, 1, 2.0]]]})), r"depth 2.*\(0, 1\]"),
+    (dict(tracks_json=json.dumps({"tracks": [[[1, 1, 2.0]]]})), r"track 0 point 0 has depth 2.*\[0.0001, 1\]"),
     (dict(tracks_json="", coord_str='[{"x": 1, "y": 2}]', depths=""), "depths is empty"),
 ])
 def test_editor_rejects_bad_tracks_with_named_input(pack, scene, kwargs, match):
@@ -156,6 +156,19 @@ def test_render_and_kmeans_nodes_plan_the_scene(pack, fake_host, scene):
             assert plan.control[f, 1, r, c] == 1 and plan.control[f, 2, r, c] == 255
     news = [p for p in fake_host.progress if p[0] == "new"]
     assert ("new", 2) in news and fake_host.progress[-1] == ("update", 2)
+
+
+@pytest.mark.parametrize("track, offsets", [
+    ({"easing": "ease-in", "points": [[36, 120, 1 / 255], [86, 120, 1 / 255]]}, [0, 2, 8, 18, 32, 50]),  # 50 (f/5)^2
+    ({"points": [[36, 120, 1 / 255], [86, 120, 1 / 255, 2]]}, [0, 25, 50, 50, 50, 50]),  # there at frame 2
+])
+def test_the_render_node_moves_objects_with_the_tracks_timing(pack, scene, track, offsets):
+    ts, moved, _ = _plan_nodes(pack, scene, tracks={"format": "levitor-tracks", "version": 2, "tracks": [track]})
+    ball = scene["object_masks"][0]
+    for f, dx in enumerate(offsets):
+        m = np.roll(ball, dx, axis=1)
+        m = m | np.roll(m, -1, 0) | np.roll(m, -1, 1) | np.roll(m, (-1, -1), (0, 1))
+        np.testing.assert_array_equal(moved.labels[f] == 1, m, err_msg=f"frame {f}")
 
 
 def test_render_node_reads_its_options(pack, scene):

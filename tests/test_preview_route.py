@@ -84,6 +84,19 @@ def test_frame_zero_is_the_rest_pose_and_null_is_the_last_frame(route, stored_sc
     np.testing.assert_array_equal(last, explicit)
 
 
+def test_the_preview_follows_the_tracks_timing(route, stored_scene):
+    # Keyed at frame 1: at frame 1 of 4 the square is already at the end (40 px right), where
+    # without the keyframe it would be a third of the way.
+    keyed = _png(route.handle_preview(_body([[10, 25, 0.01], [50, 25, 0.01, 1]], frame=1))[2])[..., 3]
+    assert keyed[22:28, 47:53].min() == 255 and keyed[:, :40].max() == 0
+    plain = _png(route.handle_preview(_body([[10, 25, 0.01], [50, 25, 0.01]], frame=1))[2])[..., 3]
+    assert plain[22:28, 47:53].max() == 0
+    # A keyframe past the request's last frame is a 400 naming the point.
+    status, _, payload = route.handle_preview(_body([[10, 25, 0.01], [50, 25, 0.01, 9]], frame=1))
+    err = json.loads(payload)
+    assert status == 400 and err["field"] == "tracks" and "point 1 has frame 9" in err["error"], err
+
+
 def test_points_are_rescaled_from_the_editor_image_size(route, stored_scene):
     # Drawn on a 2x larger image: x 100 there is x 50 here.
     body = _body([[20, 50, 0.01], [100, 50, 0.01]], frame=3, image_size=[2 * W, 2 * H])

@@ -1,10 +1,11 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from levitor.planning.tracks import (parse_coord_str, parse_tracks, resample_track, resample_tracks, stay_track,
-                                     tracks_to_json, validate_tracks)
+from levitor.planning.tracks import (Track, parse_coord_str, parse_tracks, resample_track, resample_tracks,
+                                     shift_tracks, stay_track, tracks_to_json, validate_tracks)
 
 
 def test_versioned_json_round_trip_and_scaling():
@@ -41,13 +42,13 @@ def test_malformed_tracks_name_the_problem(text, message):
         parse_tracks(text)
 
 
-def fritsch_carlson(y, t_new):
-    """Monotone piecewise cubic Hermite interpolation of ``y`` over ``linspace(0, 1, len(y))``
-    (Fritsch and Carlson): interior slopes are the weighted harmonic mean of the neighbouring
-    secants (0 at a local extremum), end slopes the one-sided three-point formula made
-    shape-preserving."""
+def fritsch_carlson(y, t_new, t=None):
+    """Monotone piecewise cubic Hermite interpolation of ``y`` over the knots ``t`` (default
+    ``linspace(0, 1, len(y))``) (Fritsch and Carlson): interior slopes are the weighted harmonic
+    mean of the neighbouring secants (0 at a local extremum), end slopes the one-sided three-point
+    formula made shape-preserving."""
     y = np.asarray(y, dtype=np.float64)
-    t = np.linspace(0, 1, len(y))
+    t = np.linspace(0, 1, len(y)) if t is None else np.asarray(t, dtype=np.float64)
     h = np.diff(t)
     delta = np.diff(y) / h
     d = np.zeros_like(y)
@@ -145,9 +146,132 @@ def test_coord_str_with_depths():
 
 def test_validate_tracks_depth_range_and_far_points():
     validate_tracks([[(0, 0, 1.0), (-40, 130, 0.01)]], 100, 100)  # off-image is allowed
-    with pytest.raises(ValueError, match=r"depth 0.*\(0, 1\]"):
+    with pytest.raises(ValueError, match=r"depth 0.*\[0.0001, 1\]"):
         validate_tracks([[(0, 0, 0.0)]], 100, 100)
     with pytest.raises(ValueError, match="depth 1.5"):
         validate_tracks([[(0, 0, 1.5)]], 100, 100)
     with pytest.raises(ValueError, match="far outside"):
         validate_tracks([[(0, 0, 0.5), (500, 0, 0.5)]], 100, 100)
+
+
+# --- timing: keyframes and easing ---------------------------------------------------------------
+
+EASE = {"linear": lambda s: s, "ease-in": lambda s: s * s, "ease-out": lambda s: 1 - (1 - s) ** 2,
+        "ease-in-out": lambda s: 2 * s * s if s < 0.5 else 1 - 2 * (1 - s) ** 2}
+
+
+def _random_track(rng, n):
+    return np.column_stack([rng.uniform(0, 500, n), rng.uniform(0, 300, n), rng.uniform(0.01, 1.0, n)])
+
+
+def test_timing_free_tracks_resample_exactly_as_before():
+    """Old tracks files: the reference's three PCHIPs over linspace(0, 1, n), bit for bit."""
+    from scipy.interpolate import PchipInterpolator
+
+    rng = np.random.default_rng(5)
+    for n, frames in ((2, 16), (3, 14), (6, 25), (9, 81)):
+        pts = _random_track(rng, n)
+        before = np.stack([PchipInterpolator(np.linspace(0, 1, n), pts[:, c])(np.linspace(0, 1, frames))
+                           for c in range(3)], axis=1)
+        text = json.dumps({"format": "levitor-tracks", "version": 1, "tracks": [{"points": pts.tolist()}]})
+        for track in (pts.tolist(), parse_tracks(text)[0], Track(pts, frames=[None] * n, easing="linear")):
+            np.testing.assert_array_equal(resample_track(track, frames), before)
+        np.testing.assert_array_equal(resample_tracks(parse_tracks(text), frames)[0], before)
+        # Keying the ends where they already are changes nothing but the spline's scale.
+        keyed = Track(pts, frames=[0] + [None] * (n - 2) + [frames - 1])
+        np.testing.assert_allclose(resample_track(keyed, frames), before, rtol=0, atol=1e-9)
+
+
+def test_a_keyframed_point_is_at_its_frame_and_the_spline_runs_through_the_keyframes():
+    rng = np.random.default_rng(11)
+    num_frames = 33
+    for frames in ([None, 4, None, 20, None], [3, None, None, 9, 30], [None, None, 31, None, None]):
+        pts = _random_track(rng, len(frames))
+        out = resample_track(Track(pts, frames=frames), num_frames)
+        # Knots worked out here: keyed points at their frame, ends at 0 and the last frame,
+        # unkeyed points evenly between their keyed neighbours.
+        keyed = {i: f for i, f in enumerate(frames) if f is not None}
+        keyed.setdefault(0, 0)
+        keyed.setdefault(len(frames) - 1, num_frames - 1)
+        ki = sorted(keyed)
+        knots = np.interp(np.arange(len(frames)), ki, [keyed[i] for i in ki])
+        for i in ki:
+            assert out[keyed[i]].tolist() == pts[i].tolist()  # exactly
+        q = np.clip(np.arange(num_frames), knots[0], knots[-1])  # holds before the first key, after the last
+        for c in range(3):
+            np.testing.assert_allclose(out[:, c], fritsch_carlson(pts[:, c], q, knots), rtol=0, atol=1e-9)
+        assert (out[:keyed[0] + 1] == pts[0]).all() and (out[keyed[len(frames) - 1]:] == pts[-1]).all()
+
+
+@pytest.mark.parametrize("easing", list(EASE))
+def test_easing_curves_match_their_closed_form(easing):
+    a, b = np.array([10.0, 200.0, 0.9]), np.array([250.0, 20.0, 0.05])
+    num_frames = 21
+    out = resample_track(Track([a, b], easing=easing), num_frames)
+    expect = [a + (b - a) * EASE[easing](f / (num_frames - 1)) for f in range(num_frames)]
+    np.testing.assert_allclose(out, expect, rtol=0, atol=1e-9)
+    # Between keyframes 5 and 15 the same curve runs over those frames; the object holds outside.
+    keyed = resample_track(Track([a, b], frames=[5, 15], easing=easing), num_frames)
+    expect = [a + (b - a) * EASE[easing](min(max((f - 5) / 10, 0), 1)) for f in range(num_frames)]
+    np.testing.assert_allclose(keyed, expect, rtol=0, atol=1e-9)
+
+
+def test_easing_is_a_time_remap_of_each_keyed_span():
+    rng = np.random.default_rng(2)
+    pts = _random_track(rng, 4)
+    frames, num_frames = [None, 6, None, None], 17
+    out = resample_track(Track(pts, frames=frames, easing="ease-in-out"), num_frames)
+    knots = np.array([0, 6, 11, 16], dtype=float)  # point 2 evenly between the keys 6 and 16
+    u = []
+    for f in range(num_frames):
+        k0, k1 = (0, 6) if f < 6 else (6, 16)
+        u.append(k0 + EASE["ease-in-out"]((f - k0) / (k1 - k0)) * (k1 - k0))
+    for c in range(3):
+        np.testing.assert_allclose(out[:, c], fritsch_carlson(pts[:, c], u, knots), rtol=0, atol=1e-9)
+
+
+def test_timing_errors_name_the_point():
+    with pytest.raises(ValueError, match=r"track point 1 has frame 16 but the plan has 16 frames \(0 to 15\)"):
+        resample_track(Track([(0, 0, 1), (1, 1, 1)], frames=[None, 16]), 16)
+    with pytest.raises(ValueError, match="tracks: track 1 point 2 is reached at frame 15, not after point 1"):
+        resample_tracks([[(0, 0, 1)], Track([(0, 0, 1), (1, 1, 1), (2, 2, 1)], frames=[None, 15, None])], 16)
+    with pytest.raises(ValueError, match="easing must be one of"):
+        Track([(0, 0, 1)], easing="bounce")
+
+
+def test_timing_survives_json_scaling_and_the_writer():
+    track = Track([(10, 20, 0.5), (30, 40, 0.25), (50, 60, 0.125)], frames=[None, 7, None], easing="ease-out",
+                  name="ball")
+    text = tracks_to_json([track], image_size=(100, 200), indent=True)
+    obj = json.loads(text)
+    assert obj["version"] == 2 and obj["tracks"][0] == {"name": "ball", "easing": "ease-out",
+                                                         "points": [[10, 20, 0.5], [30, 40, 0.25, 7], [50, 60, 0.125]]}
+    back = parse_tracks(text, image_size=(50, 400))[0]
+    assert back == [(5.0, 40.0, 0.5), (15.0, 80.0, 0.25), (25.0, 120.0, 0.125)]
+    assert (back.frames, back.easing, back.name) == ((None, 7, None), "ease-out", "ball")
+    shifted = shift_tracks([back], -5, 10)[0]  # a crop
+    assert shifted == [(0.0, 50.0, 0.5), (10.0, 90.0, 0.25), (20.0, 130.0, 0.125)]
+    assert (shifted.frames, shifted.easing, shifted.name) == ((None, 7, None), "ease-out", "ball")
+    # A Track given as a Python object keeps its timing through the parser (the node path).
+    again = parse_tracks([back])[0]
+    assert (again.frames, again.easing) == ((None, 7, None), "ease-out")
+    assert json.loads(tracks_to_json([[(1, 2, 0.5)]]))["version"] == 1  # no timing: the version-1 text
+
+
+# ../shared next to the checkout (or next to the folder of worktrees it sits in).
+REFERENCE_PLAN = next((p / "shared" / "fixtures" / "reference" / "plan" for p in Path(__file__).resolve().parents[2:4]
+                       if (p / "shared" / "fixtures" / "reference" / "plan").is_dir()), Path("absent"))
+
+
+@pytest.mark.skipif(not (REFERENCE_PLAN / "occlusion_behind.json").is_file(),
+                    reason="the original implementation's planning case (../shared/fixtures/reference/plan) is absent")
+def test_an_old_tracks_text_resamples_as_the_original_implementation():
+    """The original LeviTor's per-frame track (out.trajectories), bit for bit, from a version-1 text."""
+    from safetensors.numpy import load_file
+
+    meta = json.loads((REFERENCE_PLAN / "occlusion_behind.json").read_text())
+    inputs = meta["inputs"]
+    tracks = [[[x, y, d] for (x, y), d in zip(xy, ds)] for xy, ds in zip(inputs["tracks_xy"], inputs["track_depths"])]
+    text = json.dumps({"format": "levitor-tracks", "version": 1, "tracks": [{"points": t} for t in tracks]})
+    expected = load_file(str(REFERENCE_PLAN / "occlusion_behind.safetensors"))["out.trajectories"]
+    np.testing.assert_array_equal(resample_tracks(parse_tracks(text), meta["frames"]), expected)

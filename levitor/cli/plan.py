@@ -15,7 +15,7 @@ from ..io.atomic import atomic_path
 from ..planning.options import PlanOptions
 from ..planning.plan import build_plan
 from ..planning.scene import depth_warnings, mask_warnings
-from ..planning.tracks import parse_tracks, scale_tracks
+from ..planning.tracks import parse_tracks, scale_tracks, shift_tracks
 from ..io.media import check_frames_folder, load_depth, load_image, load_mask
 from .checks import RESIZE_FIT, bounded, check_device, check_writable, crop_size, fit_size, parse_resize
 
@@ -142,8 +142,8 @@ def load_scene_inputs(args: argparse.Namespace, *, max_side: int | None = None) 
         image, depth = image[y0:y0 + h, x0:x0 + w], depth[y0:y0 + h, x0:x0 + w]
         masks = [m[y0:y0 + h, x0:x0 + w] for m in masks]
         static = [m[y0:y0 + h, x0:x0 + w] for m in static]
-        tracks = [[(x - x0, y - y0, d) for x, y, d in t] for t in tracks]
-        camera = None if camera is None else [[(x - x0, y - y0, d) for x, y, d in t] for t in camera]
+        tracks = shift_tracks(tracks, -x0, -y0)
+        camera = None if camera is None else shift_tracks(camera, -x0, -y0)
     elif size != source:
         image = _resize(image, size, smooth=True)
         depth = _resize(depth, size, smooth=False)

@@ -6,6 +6,8 @@ naming the input.
 
 from __future__ import annotations
 
+import functools
+import importlib.resources
 import json
 import math
 import reprlib
@@ -18,6 +20,17 @@ from ..limits import MAX_JSON_BYTES, MAX_JSON_DEPTH
 _NO_DEFAULT = object()
 _REPR = reprlib.Repr()
 _REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 4, 4, 30, 30
+
+
+@functools.lru_cache(maxsize=None)
+def _asset_text(name: str) -> str:
+    return importlib.resources.files("levitor").joinpath("assets").joinpath(name).read_text("utf-8")
+
+
+def read_asset_json(name: str) -> Any:
+    """A JSON file shipped in ``levitor/assets`` (``"palette.json"``, ``"schema/tracks.schema.json"``),
+    parsed anew on each call (callers may change it)."""
+    return json.loads(_asset_text(name))
 
 
 def nesting_depth(obj: Any, limit: int = MAX_JSON_DEPTH) -> int:
@@ -93,3 +106,15 @@ def as_number(value: Any, what: str) -> float:
     if not math.isfinite(number):
         raise ValueError(f"{what} must be a finite number (not NaN or infinite), got {value!r}")
     return number
+
+
+class FormatError(ValueError):
+    """A tracks or points text that breaks its format (:mod:`levitor.assets.schema`).
+
+    ``kind`` names the rule (``"depth_range"``, ``"point_shape"``...): the same kinds the editor
+    reports, checked by the shared cases in ``tests/contract/``.
+    """
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..io.jsontext import as_number, decode_json, short_repr
+from ..io.jsontext import FormatError, as_number, decode_json, short_repr
 from ..limits import IMAGE_SIDE, MAX_PROMPT_POINTS, TRACK_COORD
 from ..io.weights import block_count, read_state_dict, required_tensors
 
@@ -36,72 +36,121 @@ Point = tuple[float, float, int]  # (x, y, label): label 1 positive, 0 negative
 # points
 
 
+_POINT_KEYS = ("x", "y", "label")
+_DOC_KEYS = ("format", "version", "image_size", "points", "objects")
+
+
+def _unknown_keys(raw: dict, allowed: Sequence[str], where: str) -> None:
+    extra = [k for k in raw if k not in allowed]
+    if extra:
+        raise FormatError("unknown_key", f"{where}: unknown key {short_repr(extra[0])}; the keys are "
+                                         f"{', '.join(allowed)}")
+
+
+def _number(raw: Any, what: str) -> float:
+    try:
+        return as_number(raw, what)
+    except ValueError as exc:
+        raise FormatError("number", str(exc)) from None
+
+
+def _coordinate(raw: Any, where: str, axis: str) -> float:
+    v = _number(raw, f"{where} {axis}")
+    if not TRACK_COORD.lo <= v <= TRACK_COORD.hi:
+        raise FormatError("coordinate_range", f"{where} has {axis} {v:g}; a coordinate must be in "
+                                              f"{TRACK_COORD.describe()} ({TRACK_COORD.meaning})")
+    return v
+
+
 def _point(raw: Any, where: str, default_label: int) -> Point:
     if isinstance(raw, dict):
+        _unknown_keys(raw, _POINT_KEYS, where)
         if "x" not in raw or "y" not in raw:
-            raise ValueError(f"{where}: a point needs 'x' and 'y', got {short_repr(raw)}")
+            raise FormatError("point_shape", f"{where}: a point needs 'x' and 'y', got {short_repr(raw)}")
         x, y, label = raw["x"], raw["y"], raw.get("label", default_label)
     elif isinstance(raw, (list, tuple)) and len(raw) in (2, 3):
         x, y = raw[0], raw[1]
         label = raw[2] if len(raw) == 3 else default_label
     else:
-        raise ValueError(f"{where}: a point must be {{'x', 'y', 'label'}} or [x, y, label], got {short_repr(raw)}")
-    label = as_number(label, f"{where} label")
-    if label not in (0.0, 1.0):
-        raise ValueError(f"{where}: label must be 1 (positive) or 0 (negative), got {label:g}")
-    return (TRACK_COORD.check(as_number(x, f"{where} x"), f"{where} x"),
-            TRACK_COORD.check(as_number(y, f"{where} y"), f"{where} y"), int(label))
+        raise FormatError("point_shape", f"{where}: a point must be {{'x', 'y', 'label'}} or [x, y, label], "
+                                         f"got {short_repr(raw)}")
+    x, y = _coordinate(x, where, "x"), _coordinate(y, where, "y")
+    if isinstance(label, bool) or label not in (0, 1):
+        raise FormatError("label", f"{where}: label must be 1 (positive) or 0 (negative), got {short_repr(label)}")
+    return (x, y, int(label))
 
 
 def _point_list(raw: Any, where: str, default_label: int) -> list[Point]:
     if not isinstance(raw, list):
-        raise ValueError(f"{where} must be a list of points")
+        raise FormatError("point_list", f"{where}: the points must be a list, got {short_repr(raw)}")
     if len(raw) > MAX_PROMPT_POINTS:
-        raise ValueError(f"{where} has {len(raw)} points, above the {MAX_PROMPT_POINTS} allowed")
+        raise FormatError("too_many_points", f"{where} has {len(raw)} points, above the {MAX_PROMPT_POINTS} allowed")
     return [_point(p, f"{where} point {i}", default_label) for i, p in enumerate(raw)]
+
+
+def _image_size(raw: Any, name: str) -> tuple[float, float]:
+    if not isinstance(raw, (list, tuple)) or len(raw) != 2:
+        raise FormatError("image_size", f"{name}: image_size must be [width, height], got {short_repr(raw)}")
+    try:
+        return (float(IMAGE_SIDE.check(raw[0], f"{name} image_size width")),
+                float(IMAGE_SIDE.check(raw[1], f"{name} image_size height")))
+    except ValueError as exc:
+        raise FormatError("image_size", str(exc)) from None
+
+
+def _objects(obj: Any, name: str) -> tuple[list[list[Point]], tuple[float, float] | None]:
+    """The objects' points of a points document, and the image size it names (or ``None``)."""
+    source_size = None
+    if isinstance(obj, dict):
+        _unknown_keys(obj, _DOC_KEYS, name)
+        fmt = obj.get("format", POINTS_FORMAT)
+        if fmt != POINTS_FORMAT:
+            raise FormatError("format", f"{name}: format is {short_repr(fmt)}, expected {POINTS_FORMAT!r}")
+        version = obj.get("version", POINTS_VERSION)
+        if isinstance(version, bool) or version != POINTS_VERSION:
+            raise FormatError("version", f"{name}: version {short_repr(version)} is not supported "
+                                         f"(expected {POINTS_VERSION})")
+        if obj.get("image_size") is not None:
+            source_size = _image_size(obj["image_size"], name)
+        if "objects" in obj:
+            if not isinstance(obj["objects"], list):
+                raise FormatError("objects_shape",
+                                  f"{name}: 'objects' must be a list, got {short_repr(obj['objects'])}")
+            objects = []
+            for k, o in enumerate(obj["objects"]):
+                if isinstance(o, dict):
+                    _unknown_keys(o, ("points",), f"{name} object {k}")
+                    o = o.get("points")
+                objects.append(_point_list(o, f"{name} object {k}", 1))
+            return objects, source_size
+        pts = _point_list(obj.get("points", []), name, 1)
+        return ([pts] if pts else []), source_size
+    if isinstance(obj, list):
+        if obj and isinstance(obj[0], list) and obj[0] and isinstance(obj[0][0], (dict, list)):
+            return [_point_list(o, f"{name} object {k}", 1) for k, o in enumerate(obj)], None
+        pts = _point_list(obj, name, 1)
+        return ([pts] if pts else []), None
+    raise FormatError("document", f"{name} must be levitor-points JSON or a coord_str list, got {short_repr(obj)}")
 
 
 def parse_points(data: Any, *, image_size: Sequence[int] | None = None, negative: Any = None,
                  name: str = "points") -> list[list[Point]]:
     """Point prompts per object from levitor-points JSON or a KJNodes ``coord_str``.
 
-    Accepted: ``{"format": "levitor-points", "version": 1, "image_size": [W, H], "points": [{"x", "y",
-    "label"}]}`` (one object), the same with ``"objects": [{"points": [...]}, ...]`` (one mask per
-    object), or a KJNodes ``coord_str`` (a list of ``{"x", "y"}``, all positive; a list of such lists
-    is one object per list). ``negative`` is an optional ``coord_str`` of negative points added to
-    the last object. ``image_size`` ``(W, H)`` rescales points drawn on an image of another size.
-    Every object needs at least one positive point.
+    Accepted (``levitor/assets/schema/points.schema.json``): ``{"format": "levitor-points",
+    "version": 1, "image_size": [W, H], "points": [{"x", "y", "label"}]}`` (one object), the same
+    with ``"objects": [{"points": [...]}, ...]`` (one mask per object), or a KJNodes ``coord_str``
+    (a list of ``{"x", "y"}``, all positive; a list of such lists is one object per list); a point
+    may also be ``[x, y]`` or ``[x, y, label]``. ``negative`` is an optional ``coord_str`` of
+    negative points added to the last object. ``image_size`` ``(W, H)`` rescales points drawn on
+    an image of another size. Every object needs at least one positive point. Problems are
+    :class:`~levitor.io.jsontext.FormatError` (``ValueError``) with the kind the editor reports too.
     """
-    obj = decode_json(data, name, empty=[])
-    source_size = None
-    if isinstance(obj, dict):
-        fmt = obj.get("format", POINTS_FORMAT)
-        if fmt != POINTS_FORMAT:
-            raise ValueError(f"{name}: format is {fmt!r}, expected {POINTS_FORMAT!r}")
-        if obj.get("version", POINTS_VERSION) != POINTS_VERSION:
-            raise ValueError(f"{name}: version {obj.get('version')!r} is not supported (expected {POINTS_VERSION})")
-        if obj.get("image_size") is not None:
-            size = obj["image_size"]
-            if not isinstance(size, (list, tuple)) or len(size) != 2:
-                raise ValueError(f"{name}: image_size must be [width, height], got {short_repr(size)}")
-            source_size = (float(IMAGE_SIDE.check(size[0], f"{name} image_size width")),
-                           float(IMAGE_SIDE.check(size[1], f"{name} image_size height")))
-        if "objects" in obj:
-            if not isinstance(obj["objects"], list):
-                raise ValueError(f"{name}: 'objects' must be a list")
-            objects = [_point_list(o.get("points") if isinstance(o, dict) else o, f"{name} object {k}", 1)
-                       for k, o in enumerate(obj["objects"])]
-        else:
-            pts = _point_list(obj.get("points", []), name, 1)
-            objects = [pts] if pts else []
-    elif isinstance(obj, list):
-        if obj and isinstance(obj[0], list) and obj[0] and isinstance(obj[0][0], (dict, list)):
-            objects = [_point_list(o, f"{name} object {k}", 1) for k, o in enumerate(obj)]
-        else:
-            pts = _point_list(obj, name, 1)
-            objects = [pts] if pts else []
-    else:
-        raise ValueError(f"{name} must be levitor-points JSON or a coord_str list, got {type(obj).__name__}")
+    try:
+        obj = decode_json(data, name, empty=[])
+    except ValueError as exc:
+        raise FormatError("json", str(exc)) from None
+    objects, source_size = _objects(obj, name)
 
     neg = decode_json(negative, "negative_coord_str", empty=[]) if negative is not None else []
     if neg:
@@ -109,15 +158,16 @@ def parse_points(data: Any, *, image_size: Sequence[int] | None = None, negative
             raise ValueError("negative_coord_str needs positive points in points_json too")
         objects[-1] = objects[-1] + _point_list(neg, "negative_coord_str", 0)
     if not objects:
-        raise ValueError(f"{name} has no points; click at least one positive point on the object")
+        raise FormatError("no_points", f"{name} has no points; click at least one positive point on the object")
     if sum(len(pts) for pts in objects) > MAX_PROMPT_POINTS:
-        raise ValueError(f"{name} has more than {MAX_PROMPT_POINTS} points in all")
+        raise FormatError("too_many_points", f"{name} has more than {MAX_PROMPT_POINTS} points in all")
     if source_size is not None and image_size is not None:
         sx, sy = image_size[0] / source_size[0], image_size[1] / source_size[1]
         objects = [[(x * sx, y * sy, lab) for x, y, lab in pts] for pts in objects]
     for k, pts in enumerate(objects):
         if not any(lab == 1 for _, _, lab in pts):
-            raise ValueError(f"{name}: object {k} has no positive point (label 1); SAM needs one on the object")
+            raise FormatError("no_positive", f"{name}: object {k} has no positive point (label 1); SAM needs one "
+                                             "on the object")
     return objects
 
 

@@ -7,24 +7,19 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from ..io.jsontext import read_asset_json
+
 
 def palette(n: int) -> np.ndarray:
-    """``n`` distinct RGB colours (uint8); entry 0 is black (unlabelled). Deterministic."""
+    """``n`` RGB colours (uint8) indexed by label: entry 0 (unlabelled) black, label ``k + 1`` the
+    colour of object ``k``. The colours are ``levitor/assets/palette.json``, which the editors
+    read too (one object, one colour on every canvas); they repeat after the tenth object."""
+    spec = read_asset_json("palette.json")
+    objects = np.asarray(spec["objects"], dtype=np.uint8)
     colours = np.zeros((max(n, 1), 3), dtype=np.uint8)
-    golden = 0.618033988749895
-    for i in range(1, n):
-        h = (i * golden) % 1.0
-        s = 0.65 + 0.35 * ((i * 7) % 3) / 2
-        v = 0.95 - 0.25 * ((i * 5) % 2)
-        colours[i] = np.round(255 * np.array(_hsv_to_rgb(h, s, v))).astype(np.uint8)
+    colours[0] = spec["unlabelled"]
+    colours[1:] = objects[np.arange(len(colours) - 1) % len(objects)]
     return colours
-
-
-def _hsv_to_rgb(h: float, s: float, v: float) -> tuple[float, float, float]:
-    i = int(h * 6) % 6
-    f = h * 6 - int(h * 6)
-    p, q, t = v * (1 - s), v * (1 - f * s), v * (1 - (1 - f) * s)
-    return [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)][i]
 
 
 def colorize_labels(labels: np.ndarray) -> np.ndarray:

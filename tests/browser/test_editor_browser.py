@@ -45,6 +45,7 @@ from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.actions.wheel_input import ScrollOrigin  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
 
 
 def _scene_arrays():
@@ -310,6 +311,55 @@ def test_hand_edits_flow_into_the_editor(driver):
     assert drv.execute_script("return window.harness.traj.model.tracks[0].points.length") == 2
 
 
+def test_keyframe_and_easing_controls_write_the_timing(driver):
+    drv = driver
+    drv.execute_script("window.harness.handEdit(window.harness.trajNode,"
+                       " '{\"tracks\": [{\"points\": [[10, 40, 0.5], [30, 40, 0.25], [50, 40, 0.25]]}]}')")
+    drv.execute_script("window.harness.traj.model.selectPoint(0, 1); window.harness.traj.drawNow()")
+    key = drv.find_element(By.CSS_SELECTOR, "#traj input[placeholder=auto]")
+    key.send_keys("5", Keys.TAB)
+    Select(drv.find_element(By.CSS_SELECTOR, "#traj select[title^=Easing]")).select_by_value("ease-in")
+    t = _tracks(drv)
+    assert t["version"] == 2
+    assert t["tracks"][0] == {"easing": "ease-in", "points": [[10, 40, 0.5], [30, 40, 0.25, 5], [50, 40, 0.25]]}
+    # The editor's curve reaches point 1 at frame 5 exactly (16 frames in the harness).
+    assert drv.execute_script("return window.harness.traj.model.resampled(0, 16)[5]") == [30, 40, 0.25]
+    # A frame past the last one is refused with a message; the text keeps the keyframe.
+    key.send_keys(Keys.CONTROL, "a")
+    key.send_keys("40", Keys.TAB)
+    _draw(drv)
+    status = drv.find_element(By.CSS_SELECTOR, "#traj .lv-status")
+    assert "frame" in status.text and "0 to 15" in status.text and "lv-error" in status.get_attribute("class")
+    assert _tracks(drv)["tracks"][0]["points"][1] == [30, 40, 0.25, 5]
+    # Emptying the field clears the keyframe; linear easing writes the version-1 text again.
+    key.send_keys(Keys.CONTROL, "a")
+    key.send_keys(Keys.DELETE, Keys.TAB)
+    Select(drv.find_element(By.CSS_SELECTOR, "#traj select[title^=Easing]")).select_by_value("linear")
+    t = _tracks(drv)
+    assert t["version"] == 1 and t["tracks"][0] == {"points": [[10, 40, 0.5], [30, 40, 0.25], [50, 40, 0.25]]}
+
+    # On the depth strip, dragging the last point's mark from frame 15 to frame 10 keys it there.
+    _draw(drv)
+    profile = drv.find_element(By.CSS_SELECTOR, "#traj canvas.lv-profile")
+    w, h, sx, sy = drv.execute_script(
+        "const c = window.harness.traj.profile, r = c.getBoundingClientRect(), [W, H] = c.lvCssSize;"
+        "return [W, H, r.width / W, r.height / H]")
+    mark = drv.execute_script("return window.harness.traj.profileMarks[2]")
+    assert mark["x"] == pytest.approx(4 + (w - 8))  # the last point is at the last frame
+
+    def at(x, y):
+        return round((x - w / 2) * sx), round((y - h / 2) * sy)
+
+    x10 = 4 + 10 / 15 * (w - 8)
+    ActionChains(drv).move_to_element_with_offset(profile, *at(mark["x"], mark["y"])).click_and_hold() \
+        .move_to_element_with_offset(profile, *at(x10 + 20, mark["y"])) \
+        .move_to_element_with_offset(profile, *at(x10, mark["y"])).release().perform()
+    assert _tracks(drv)["tracks"][0]["points"][2] == [50, 40, 0.25, 10]
+    assert drv.execute_script("return window.harness.traj.model.selected") == 2
+    drv.execute_script("window.harness.traj.model.undo(); window.harness.traj.commit()")  # the drag is one step
+    assert _tracks(drv)["tracks"][0]["points"][2] == [50, 40, 0.25]
+
+
 def test_sam_picker_points_and_mask(driver):
     drv = driver
     drv.execute_async_script(
@@ -431,7 +481,8 @@ def test_two_objects_pick_tracks_by_clicking(driver, server):
     _draw(drv)
     canvas = drv.find_element(By.CSS_SELECTOR, "#traj canvas.lv-main")
     m = Mapper(drv, canvas)
-    options = drv.execute_script("return [...document.querySelectorAll('#traj select option')].map(o => o.textContent)")
+    options = drv.execute_script(
+        "return [...document.querySelectorAll('#traj select[title^=Track] option')].map(o => o.textContent)")
     assert [o.split(" ·")[0] for o in options] == ["object 1", "object 2"]
     # Both tracks empty: a click on object 2 starts object 2's track, at its scene depth (1/50).
     ActionChains(drv).move_to_element_with_offset(canvas, *m.offset(95, 30)).click().perform()

@@ -4,7 +4,9 @@
 import { TrackModel } from "./lib/track_model.js";
 import { imageToCanvas, insideImage, clampToImage, hitTestPoint, hitTestSegment } from "./lib/geometry.js";
 import { sceneDepthAt, objectAt, stepDepth, clampDepth, relativeDepth } from "./lib/depth.js";
-import { linspace } from "./lib/pchip.js";
+import { keyframeTimes, pointFrame } from "./lib/pchip.js";
+import { EASINGS } from "./lib/tracks_json.js";
+import { LIMITS } from "./lib/contract.js";
 import { el, loadImage, imageToRaster, tintLabels, objectColor } from "./ui_common.js";
 import { CanvasEditor, fitCanvas, canvasSize } from "./canvas_editor.js";
 
@@ -44,10 +46,13 @@ export class TrajectoryEditor extends CanvasEditor {
     this.sceneNodeId = null;
     this.trackSelect = el("select", { title: "Track to edit (track k moves object k)", onchange: () => { this.model.selectTrack(+this.trackSelect.value); this.render(); } });
     this.depthInput = el("input", { type: "number", step: "0.0001", min: "0.0039", max: "1", title: "Depth of the selected point (reference units, smaller = nearer)", onchange: () => this._depthFromField() });
-    this.profile = el("canvas", { class: "lv-profile", title: "Depth over the frames (click to choose the preview frame)" });
+    this.keyInput = el("input", { type: "number", step: "1", min: "0", placeholder: "auto", title: "Frame the selected point is reached at (a keyframe); empty = spread evenly between keyframes", onchange: () => this._frameFromField() });
+    this.easingSelect = el("select", { title: "Easing of this track's motion between keyframes", onchange: () => this._easingFromField() },
+      ...EASINGS.map((e) => el("option", { value: e, textContent: e.replace(/-/g, " ") })));
+    this.profile = el("canvas", { class: "lv-profile", title: "Depth over the frames: click to choose the preview frame, drag a point's mark to set the frame it is reached at" });
     this.frameInput = el("input", { type: "range", min: "0", max: "15", value: "0", title: "Frame shown by the preview", oninput: () => this.setFrame(+this.frameInput.value) });
     this.frameLabel = el("span", { textContent: "frame 0" });
-    this.framesInput = el("input", { type: "number", min: "1", max: "128", value: "16", title: "Number of frames (when no connected node has num_frames)", onchange: () => { this._syncFrames(); this.render(); this.schedulePreview(); } });
+    this.framesInput = el("input", { type: "number", min: String(LIMITS.NUM_FRAMES.min), max: String(LIMITS.NUM_FRAMES.max), value: "16", title: "Number of frames (when no connected node has num_frames)", onchange: () => { this._syncFrames(); this.render(); this.schedulePreview(); } });
     this.previewToggle = el("input", { type: "checkbox", title: "Render the moved masks live on the server", onchange: () => { if (this.previewToggle.checked) this.schedulePreview(0); else { this.previewImg = null; this.render(); } } });
     this.scrub = el("div", { class: "lv-bar" }, el("span", { textContent: "frames" }), this.framesInput, this.frameInput, this.frameLabel,
       el("label", { title: "Render the moved masks live on the server" }, this.previewToggle, " preview"));
@@ -55,6 +60,8 @@ export class TrajectoryEditor extends CanvasEditor {
       this.trackSelect,
       this.button("+ Track", "Add a track", () => { this.model.addTrack(); this.commit(); }),
       el("span", { textContent: "depth" }), this.depthInput,
+      el("label", { title: "Frame the selected point is reached at (a keyframe)" }, "at frame ", this.keyInput),
+      this.easingSelect,
       this.button("Delete", "Delete the selected point (Del / right click)", () => this.deleteSelected()),
       this.button("Undo", "Undo (Ctrl+Z)", () => { if (this.model.undo()) this.commit(); }),
       this.button("Clear", "Remove every point of this track", () => { this.model.clearTrack(); this.commit(); }),
@@ -65,8 +72,39 @@ export class TrajectoryEditor extends CanvasEditor {
       const n = this.numFrames();
       this.setFrame(Math.round(((e.clientX - r.left) / Math.max(1, r.width)) * (n - 1)));
     };
-    this.profile.addEventListener("pointerdown", (e) => { this.profile.setPointerCapture(e.pointerId); setFrameFromProfile(e); });
-    this.profile.addEventListener("pointermove", (e) => { if (e.buttons & 1) setFrameFromProfile(e); });
+    // On the depth strip a point's mark can be dragged in time: it becomes a keyframe.
+    const profileAt = (e) => {
+      const r = this.profile.getBoundingClientRect();
+      const [W, H] = canvasSize(this.profile);
+      return [((e.clientX - r.left) / Math.max(1, r.width)) * W, ((e.clientY - r.top) / Math.max(1, r.height)) * H];
+    };
+    this.profile.addEventListener("pointerdown", (e) => {
+      this.profile.setPointerCapture(e.pointerId);
+      const [x, y] = profileAt(e);
+      const hit = (this.profileMarks || []).find((mk) => Math.hypot(mk.x - x, mk.y - y) <= 7);
+      this.keyDrag = hit ? { index: hit.index, moved: false } : null;
+      if (hit) {
+        this.model.selectPoint(this.model.active, hit.index);
+        this.render();
+      } else setFrameFromProfile(e);
+    });
+    this.profile.addEventListener("pointermove", (e) => {
+      if (!(e.buttons & 1)) return;
+      if (!this.keyDrag) return setFrameFromProfile(e);
+      const [W] = canvasSize(this.profile);
+      const n = this.numFrames();
+      const f = Math.max(0, Math.min(n - 1, Math.round(((profileAt(e)[0] - 4) / Math.max(1, W - 8)) * (n - 1))));
+      const m = this.model;
+      if (m.frameOf(m.active, this.keyDrag.index) === f) return;
+      try {
+        m.setFrame(m.active, this.keyDrag.index, f, !this.keyDrag.moved);
+        this.keyDrag.moved = true;
+        this.commit();
+      } catch (err) {
+        // Past a neighbouring keyframe: the mark stops there.
+      }
+    });
+    this.profile.addEventListener("pointerup", () => { this.keyDrag = null; });
     this.restore();
   }
 
@@ -344,6 +382,37 @@ export class TrajectoryEditor extends CanvasEditor {
     this.commit();
   }
 
+  _frameFromField() {
+    const m = this.model;
+    if (!(m.selected >= 0 && m.activeTrack.points[m.selected])) return;
+    const text = this.keyInput.value.trim();
+    const f = text === "" ? null : Number(text);
+    const n = this.numFrames();
+    try {
+      if (f !== null && !(Number.isInteger(f) && f >= 0 && f < n)) throw new Error(`a frame must be a whole number from 0 to ${n - 1} (the last frame)`);
+      m.setFrame(m.active, m.selected, f);
+      this.commit();
+    } catch (err) {
+      this.error = `frame: ${err.message}`;
+      this.render();
+    }
+  }
+
+  _easingFromField() {
+    this.model.setEasing(this.model.active, this.easingSelect.value);
+    this.commit();
+  }
+
+  /** The active track's curve, or null with `this.timingError` set when its timing does not fit the frames. */
+  _timed(fn) {
+    try {
+      return fn();
+    } catch (err) {
+      this.timingError = err.message;
+      return null;
+    }
+  }
+
   // ---- drawing ----------------------------------------------------------------------------
 
   beforeDraw() {
@@ -360,6 +429,11 @@ export class TrajectoryEditor extends CanvasEditor {
     this.depthInput.disabled = !p;
     if (p && document.activeElement !== this.depthInput) this.depthInput.value = p[2].toFixed(4);
     if (!p) this.depthInput.value = "";
+    this.keyInput.disabled = !p;
+    this.keyInput.max = String(this.numFrames() - 1);
+    if (document.activeElement !== this.keyInput) this.keyInput.value = p && pointFrame(p) !== null ? String(pointFrame(p)) : "";
+    this.easingSelect.value = m.activeTrack.easing || "linear";
+    this.timingError = "";
     this._syncFrames();
   }
 
@@ -403,23 +477,25 @@ export class TrajectoryEditor extends CanvasEditor {
       const track = m.tracks[ti];
       if (!track || !track.points.length) continue;
       const active = ti === m.active;
-      const path = m.resampled(ti, Math.max(n, 2) * 4 - 3);
-      ctx.strokeStyle = objectColor(ti, active ? 1 : 0.6);
-      ctx.lineWidth = active ? 2.5 : 1.5;
-      ctx.beginPath();
-      path.forEach(([px, py], i) => {
-        const [cx, cy] = imageToCanvas(t, px, py);
-        if (i) ctx.lineTo(cx, cy);
-        else ctx.moveTo(cx, cy);
-      });
-      ctx.stroke();
-      const frames = m.resampled(ti, n);
-      const [fx, fy] = imageToCanvas(t, frames[this.frame][0], frames[this.frame][1]);
-      ctx.fillStyle = "#fff";
-      ctx.beginPath();
-      ctx.moveTo(fx, fy - 6); ctx.lineTo(fx + 6, fy); ctx.lineTo(fx, fy + 6); ctx.lineTo(fx - 6, fy); ctx.closePath();
-      ctx.fill();
-      this.addObstacle(fx - 6, fy - 6, 12, 12);
+      const path = this._timed(() => m.curve(ti, n, Math.max(n, 2) * 4 - 3));
+      const frames = path && this._timed(() => m.resampled(ti, n));
+      if (path && frames) {
+        ctx.strokeStyle = objectColor(ti, active ? 1 : 0.6);
+        ctx.lineWidth = active ? 2.5 : 1.5;
+        ctx.beginPath();
+        path.forEach(([px, py], i) => {
+          const [cx, cy] = imageToCanvas(t, px, py);
+          if (i) ctx.lineTo(cx, cy);
+          else ctx.moveTo(cx, cy);
+        });
+        ctx.stroke();
+        const [fx, fy] = imageToCanvas(t, frames[this.frame][0], frames[this.frame][1]);
+        ctx.fillStyle = "#fff";
+        ctx.beginPath();
+        ctx.moveTo(fx, fy - 6); ctx.lineTo(fx + 6, fy); ctx.lineTo(fx, fy + 6); ctx.lineTo(fx - 6, fy); ctx.closePath();
+        ctx.fill();
+        this.addObstacle(fx - 6, fy - 6, 12, 12);
+      }
       track.points.forEach((pt, i) => {
         const [cx, cy] = imageToCanvas(t, pt[0], pt[1]);
         const sel = active && i === m.selected;
@@ -460,8 +536,10 @@ export class TrajectoryEditor extends CanvasEditor {
     }
     const m = this.model;
     const track = m.tracks[m.active];
-    if (track && track.points.length) {
-      const dense = m.resampled(m.active, Math.max(2, (n - 1) * 8 + 1)).map((r) => r[2]);
+    const curve = track && track.points.length ? this._timed(() => m.curve(m.active, n, Math.max(2, (n - 1) * 8 + 1))) : null;
+    this.profileMarks = [];
+    if (curve) {
+      const dense = curve.map((r) => r[2]);
       const ds = dense.concat(track.points.map((p) => p[2]));
       let lo = Math.min(...ds);
       let hi = Math.max(...ds);
@@ -478,10 +556,14 @@ export class TrajectoryEditor extends CanvasEditor {
         if (i) ctx.lineTo(x, yOf(d)); else ctx.moveTo(x, yOf(d));
       });
       ctx.stroke();
-      const tk = linspace(0, n - 1, track.points.length);
+      // Each point where the track reaches it; a keyframe is a square.
+      const tk = keyframeTimes(track.points.map(pointFrame), n).knots;
+      this.profileMarks = track.points.map((p, i) => ({ index: i, x: xOf(tk[i]), y: yOf(p[2]) }));
       track.points.forEach((p, i) => {
+        const r = i === m.selected ? 4.5 : 3;
         ctx.beginPath();
-        ctx.arc(xOf(tk[i]), yOf(p[2]), i === m.selected ? 4.5 : 3, 0, Math.PI * 2);
+        if (pointFrame(p) !== null) ctx.rect(xOf(tk[i]) - r, yOf(p[2]) - r, 2 * r, 2 * r);
+        else ctx.arc(xOf(tk[i]), yOf(p[2]), r, 0, Math.PI * 2);
         ctx.fillStyle = "#fff";
         ctx.fill();
       });
@@ -515,6 +597,7 @@ export class TrajectoryEditor extends CanvasEditor {
       const obj = this._objectAt(this.hover.x, this.hover.y);
       return `x ${this.hover.x.toFixed(1)}  y ${this.hover.y.toFixed(1)}  scene depth ${fmt(sd)}${obj >= 0 ? `  object ${obj + 1}` : ""}`;
     }
+    if (this.timingError) return `timing: ${this.timingError}`;
     return this._gapWarning() || "click: add · drag: move · wheel: depth · right click / Del: delete · Ctrl+click object: pick track · Ctrl+Z: undo";
   }
 }

@@ -2,12 +2,10 @@
 // Nothing here imports ComfyUI; the host adapter passed in by the extension does the talking.
 
 import { GreyRaster } from "./lib/depth.js";
+import { PALETTE } from "./lib/contract.js";
 
-/** Object colours, index = object index (label - 1). */
-export const OBJECT_COLORS = [
-  [230, 57, 70], [42, 157, 143], [244, 162, 97], [69, 123, 157], [155, 93, 229],
-  [255, 209, 102], [6, 214, 160], [239, 71, 111], [17, 138, 178], [131, 56, 236],
-];
+/** Object colours, index = object index (label - 1): levitor/assets/palette.json, as the previews. */
+export const OBJECT_COLORS = PALETTE.objects;
 
 export function objectColor(i, alpha = 1) {
   const [r, g, b] = OBJECT_COLORS[((i % OBJECT_COLORS.length) + OBJECT_COLORS.length) % OBJECT_COLORS.length];

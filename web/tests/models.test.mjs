@@ -129,3 +129,46 @@ test("SAM points model: per-object points, undo, JSON, rescale", () => {
   assert.throws(() => q.add(1, 1, 2), /label must be 1/);
   assert.throws(() => q.remove(3), /no point 3 on object 1/);
 });
+
+test("keyframes and easing: set, refuse out of order, undo, survive edits and rescaling", () => {
+  const m = new TrackModel();
+  m.imageSize = [100, 100];
+  m.addPoint(0, 0, 0.5);
+  m.addPoint(10, 0, 0.5);
+  m.addPoint(20, 0, 0.5);
+  m.setFrame(0, 1, 6);
+  assert.deepEqual(m.tracks[0].points[1], [10, 0, 0.5, 6]);
+  assert.equal(m.frameOf(0, 1), 6);
+  m.setFrame(0, 2, 9);
+  // Point 1 is at 6 and point 2 at 9: point 1 cannot move to 9, point 2 not to 6.
+  assert.throws(() => m.setFrame(0, 1, 9), /point 2 is at frame 9/);
+  assert.throws(() => m.setFrame(0, 2, 6), /point 1 is already at frame 6/);
+  assert.throws(() => m.setFrame(0, 0, 2.5), /whole number/);
+  assert.deepEqual(m.tracks[0].points.map((p) => p[3]), [undefined, 6, 9]);
+  m.movePoint(0, 1, 12, 3);
+  m.setDepth(0, 1, 0.25);
+  assert.deepEqual(m.tracks[0].points[1], [12, 3, 0.25, 6]);
+  m.setEasing(0, "ease-out");
+  assert.equal(m.tracks[0].easing, "ease-out");
+  assert.throws(() => m.setEasing(0, "bounce"), /easing must be one of/);
+  m.undo(); // the easing
+  assert.equal(m.tracks[0].easing, undefined);
+  m.setFrame(0, 2, null);
+  assert.deepEqual(m.tracks[0].points[2], [20, 0, 0.5]);
+  m.undo();
+  assert.deepEqual(m.tracks[0].points[2], [20, 0, 0.5, 9]);
+  m.setImageSize([200, 50]);
+  assert.deepEqual(m.tracks[0].points[1], [24, 1.5, 0.25, 6]);
+  // Inserting a point between keyframes keeps the others' frames.
+  m.addPoint(18, 0, 0.5, 2);
+  assert.deepEqual(m.tracks[0].points.map((p) => p[3]), [undefined, 6, undefined, 9]);
+  // The resampled path is at point 1 on frame 6 and at point 3 from frame 9 on (12 frames).
+  const r = m.resampled(0, 12);
+  assert.deepEqual(r[6], [24, 1.5, 0.25]);
+  assert.deepEqual(r[11], [40, 0, 0.5]);
+  // A keyframe past the last frame of a shorter plan is an error naming it.
+  assert.throws(() => m.resampled(0, 8), /track 0 point 3 has frame 9 but the plan has 8 frames/);
+  const raw = JSON.parse(m.toJSON());
+  assert.equal(raw.version, 2);
+  assert.deepEqual(raw.tracks[0].points[3], [40, 0, 0.5, 9]);
+});

@@ -50,23 +50,23 @@ test("empty text and empty list mean no tracks", () => {
   assert.deepEqual(JSON.parse(tracksToJson({ tracks: [] })).tracks, []);
 });
 
-test("bare list of tracks and KJNodes coord_str are accepted", () => {
+test("bare list of tracks; a KJNodes coord_str is not tracks JSON", () => {
   assert.deepEqual(parseTracks("[[[1, 2, 0.5], [3, 4, 0.25]]]").tracks, [{ points: [[1, 2, 0.5], [3, 4, 0.25]] }]);
-  const kj = parseTracks('[{"x": 10, "y": 20}, {"x": 30, "y": 40}]', { defaultDepth: 0.5 });
-  assert.deepEqual(kj.tracks, [{ points: [[10, 20, 0.5], [30, 40, 0.5]] }]);
-  const kj2 = parseTracks('[[{"x": 1, "y": 2}], [{"x": 3, "y": 4}]]');
-  assert.deepEqual(kj2.tracks.map((t) => t.points), [[[1, 2, 1]], [[3, 4, 1]]]);
+  // A coord_str has no depths: it goes to the node's coord_str input, with depths.
+  assert.throws(() => parseTracks('[{"x": 10, "y": 20}, {"x": 30, "y": 40}]'), (e) => e.kind === "track_shape" && /coord_str input/.test(e.message));
+  assert.throws(() => parseTracks('[[{"x": 1, "y": 2}], [{"x": 3, "y": 4}]]'), (e) => e.kind === "point_shape");
 });
 
-test("bad input names the field", () => {
-  assert.throws(() => parseTracks("{"), /tracks_json is not valid JSON/);
-  assert.throws(() => parseTracks('{"format": "other", "tracks": []}'), /"format" must be "levitor-tracks"/);
-  assert.throws(() => parseTracks('{"version": 2, "tracks": []}'), /unsupported "version" 2/);
-  assert.throws(() => parseTracks('{"tracks": 3}'), /"tracks" must be a list/);
-  assert.throws(() => parseTracks('{"tracks": [{"points": [[1, 2, 0]]}]}'), /track 0 point 0: depth must be in \(0, 1\]/);
-  assert.throws(() => parseTracks('{"tracks": [{"points": [[1, "a", 0.5]]}]}'), /track 0 point 0/);
-  assert.throws(() => parseTracks('{"image_size": [0, 5], "tracks": []}'), /"image_size" must be \[width, height\]/);
-  assert.throws(() => parseTracks("5"), /must be an object or a list/);
+test("bad input names the field and the rule", () => {
+  const kind = (k, re) => (e) => e.kind === k && re.test(e.message);
+  assert.throws(() => parseTracks("{"), kind("json", /tracks_json is not valid JSON/));
+  assert.throws(() => parseTracks('{"format": "other", "tracks": []}'), kind("format", /format is "other", expected "levitor-tracks"/));
+  assert.throws(() => parseTracks('{"version": 3, "tracks": []}'), kind("version", /version 3 is not supported/));
+  assert.throws(() => parseTracks('{"tracks": 3}'), kind("tracks_shape", /'tracks' must be a list/));
+  assert.throws(() => parseTracks('{"tracks": [{"points": [[1, 2, 0]]}]}'), kind("depth_range", /track 0 point 0 has depth 0; a depth must be in \[0.0001, 1\]/));
+  assert.throws(() => parseTracks('{"tracks": [{"points": [[1, "a", 0.5]]}]}'), kind("number", /track 0 point 0 y/));
+  assert.throws(() => parseTracks('{"image_size": [0, 5], "tracks": []}'), kind("image_size", /image_size width/));
+  assert.throws(() => parseTracks("5"), kind("document", /must be a tracks object or a list/));
 });
 
 test("rescale changes x and y, not depth", () => {
@@ -98,8 +98,8 @@ test("SAM points JSON: one object, several objects, KJNodes input, errors", () =
   assert.deepEqual(parsePoints("").objects, []);
   assert.deepEqual(parsePoints('{"format": "levitor-points", "version": 1, "points": []}').objects, []);
   assert.deepEqual(JSON.parse(pointsToJson({ objects: [] })).points, []);
-  assert.throws(() => parsePoints('{"points": [{"x": 1, "y": 2, "label": 2}]}'), /"label" must be 1/);
+  assert.throws(() => parsePoints('{"points": [{"x": 1, "y": 2, "label": 2}]}'), /label must be 1/);
   assert.throws(() => parsePoints('{"points": [{"x": 1}]}'), /points_json point 0/);
   assert.throws(() => parsePoints('{"objects": [{"points": [{"x": 1}]}]}'), /points_json object 0 point 0/);
-  assert.throws(() => parsePoints('{"objects": 4}'), /"objects" must be a list/);
+  assert.throws(() => parsePoints('{"objects": 4}'), /'objects' must be a list/);
 });

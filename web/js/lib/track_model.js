@@ -1,9 +1,10 @@
 // Editable state of the trajectory editor: one track per object, a selection and undo history.
 // Everything the canvas does goes through these methods, so it can be tested without a browser.
 
-import { parseTracks, tracksToJson, rescaleTracks } from "./tracks_json.js";
+import { parseTracks, tracksToJson, rescaleTracks, fitTracks } from "./tracks_json.js";
 import { clampDepth } from "./depth.js";
-import { resampleTrack } from "./pchip.js";
+import { resampleTrack, trackPositions, isTimed, linspace } from "./pchip.js";
+import { EASINGS, MAX_KEYFRAME } from "./tracks_json.js";
 
 const MAX_UNDO = 200;
 
@@ -13,7 +14,11 @@ function cloneTracks(tracks) {
 
 export class TrackModel {
   constructor() {
-    /** @type {{name?: string, points: number[][]}[]} */
+    /**
+     * Points are [x, y, depth] or [x, y, depth, frame] (a keyframe: the frame the point is
+     * reached at); `easing` is left out when linear.
+     * @type {{name?: string, easing?: string, points: number[][]}[]}
+     */
     this.tracks = [];
     /** [width, height] of the image the points are drawn on, or null. */
     this.imageSize = null;
@@ -160,6 +165,53 @@ export class TrackModel {
     p[2] = clampDepth(depth);
   }
 
+  /**
+   * Set the frame a point is reached at (a keyframe), or clear it with null. Keyframes must
+   * increase along the track: a frame that does not is refused with an Error naming the
+   * neighbour, before anything changes.
+   */
+  setFrame(track, index, frame, record = true) {
+    const p = this._point(track, index);
+    if (frame !== null && !(Number.isInteger(frame) && frame >= 0 && frame <= MAX_KEYFRAME)) {
+      throw new Error(`a frame must be a whole number in [0, ${MAX_KEYFRAME}], got ${frame}`);
+    }
+    if (frame !== null) {
+      const pts = this.tracks[track].points;
+      for (let j = index - 1; j >= 0; j--) {
+        if (pts[j].length > 3) {
+          if (pts[j][3] >= frame) throw new Error(`point ${j} is already at frame ${pts[j][3]}; point ${index} must come later`);
+          break;
+        }
+      }
+      for (let j = index + 1; j < pts.length; j++) {
+        if (pts[j].length > 3) {
+          if (pts[j][3] <= frame) throw new Error(`point ${j} is at frame ${pts[j][3]}; point ${index} must come earlier`);
+          break;
+        }
+      }
+    }
+    if (record) this.checkpoint();
+    if (frame === null) p.length = 3;
+    else p[3] = frame;
+  }
+
+  /** The frame a point is keyed at, or null. */
+  frameOf(track, index) {
+    const p = this._point(track, index);
+    return p.length > 3 ? p[3] : null;
+  }
+
+  /** Set a track's easing (undoable): one of linear, ease-in, ease-out, ease-in-out. */
+  setEasing(track, easing) {
+    if (!EASINGS.includes(easing)) throw new Error(`easing must be one of ${EASINGS.join(", ")}, got ${easing}`);
+    this.ensureTracks(track + 1);
+    const t = this.tracks[track];
+    if ((t.easing || "linear") === easing) return;
+    this.checkpoint();
+    if (easing === "linear") delete t.easing;
+    else t.easing = easing;
+  }
+
   deletePoint(track, index) {
     this._point(track, index);
     this.checkpoint();
@@ -195,7 +247,7 @@ export class TrackModel {
   load(text, imageSize = null) {
     const doc = parseTracks(text);
     const target = imageSize || doc.imageSize;
-    this.tracks = rescaleTracks(doc.tracks, doc.imageSize, target);
+    this.tracks = fitTracks(doc, target);
     this.imageSize = target ? target.slice() : null;
     this.active = Math.min(this.active, Math.max(0, this.tracks.length - 1));
     this.selected = -1;
@@ -220,10 +272,21 @@ export class TrackModel {
     return tracksToJson({ imageSize: this.imageSize, tracks: this.tracks.slice(0, last + 1) });
   }
 
-  /** Resampled (numFrames, 3) path of a track, or null when it has no points. */
+  /** Resampled (numFrames, 3) path of a track (with its timing), or null when it has no points. */
   resampled(track, numFrames) {
     const t = this.tracks[track];
     if (!t || !t.points.length) return null;
-    return resampleTrack(t.points, numFrames);
+    return resampleTrack(t.points, numFrames, { easing: t.easing || "linear", where: `track ${track}` });
+  }
+
+  /**
+   * `samples` positions evenly spread over frames 0 .. numFrames - 1 (the drawn curve), or null
+   * when the track has no points. Timed tracks are drawn through their easing and keyframes.
+   */
+  curve(track, numFrames, samples) {
+    const t = this.tracks[track];
+    if (!t || !t.points.length) return null;
+    if (!isTimed(t.points, t.easing)) return resampleTrack(t.points, samples);
+    return trackPositions(t.points, linspace(0, numFrames - 1, samples), numFrames, t.easing || "linear", `track ${track}`);
   }
 }
