@@ -135,8 +135,9 @@ def _window_cells(xs, ys, r2, origin, rows0, cols0, win, height, width, box_w):
     dy2 = torch.where((rows >= 0) & (rows < height), dy * dy, inf)
     d2 = dx2[None, :, :] + dy2[:, None, :]
     ok = d2 < r2
+    q = d2.div_(r2)  # d2 / r2 = 1 - alpha
     pix = (origin[None, :] + rows * box_w)[:, None, :] + cols[None, :, :]
-    return pix.view(-1), d2.view(-1), ok.view(-1)
+    return pix.view(-1), q.view(-1), ok.view(-1)
 
 
 def splat_coverage(x: torch.Tensor, y: torch.Tensor, rank: torch.Tensor, valid: torch.Tensor,
@@ -181,28 +182,33 @@ def _splat_boxes(x, y, rank, valid, radius_px, height, width, label, points_per_
     fi, pi = torch.nonzero(valid, as_tuple=True)  # (frame, point) pairs, by frame then rank
     if len(fi) == 0:
         return []
-    xs, ys = x[fi, pi], y[fi, pi]
-    rs = radius_px.to(x.dtype)[fi]
+    flat = fi * n_pts + pi
+    xs, ys = x.reshape(-1).index_select(0, flat), y.reshape(-1).index_select(0, flat)
+    rs = radius_px.to(x.dtype).index_select(0, fi)
     wins = torch.floor(2 * rs).to(torch.int64) + 1
     cols0 = torch.floor(xs - 0.5 - rs).to(torch.int64) + 1
     rows0 = torch.floor(ys - 0.5 - rs).to(torch.int64) + 1
-    # Each frame's footprint box (all boxes one size), inside the image.
-    big = torch.iinfo(torch.int64).max
-    t_f = torch.full((n_frames,), big, device=device).scatter_reduce(0, fi, rows0.clamp(0, height - 1), "amin")
-    l_f = torch.full((n_frames,), big, device=device).scatter_reduce(0, fi, cols0.clamp(0, width - 1), "amin")
-    b_f = torch.zeros(n_frames, dtype=torch.int64, device=device).scatter_reduce(
-        0, fi, (rows0 + wins).clamp(1, height), "amax")
-    r_f = torch.zeros(n_frames, dtype=torch.int64, device=device).scatter_reduce(
-        0, fi, (cols0 + wins).clamp(1, width), "amax")
-    present = b_f > 0
-    box_h = int((b_f - t_f)[present].max())
-    box_w = int((r_f - l_f)[present].max())
-    t_f = torch.where(present, torch.minimum(t_f, torch.full_like(t_f, height - box_h)), torch.zeros_like(t_f))
-    l_f = torch.where(present, torch.minimum(l_f, torch.full_like(l_f, width - box_w)), torch.zeros_like(l_f))
+    # Each frame's footprint box (all boxes one size), inside the image: the pairs of a frame are
+    # consecutive.
+    ends = torch.cumsum(torch.bincount(fi, minlength=n_frames), 0).tolist()
+    bounds = []  # per frame with points: (frame, top, left, bottom, right)
+    for f, (a, b) in enumerate(zip([0] + ends[:-1], ends)):
+        if b > a:
+            win = int(wins[a])
+            bounds.append((f, min(max(int(rows0[a:b].min()), 0), height - 1),
+                           min(max(int(cols0[a:b].min()), 0), width - 1),
+                           min(max(int(rows0[a:b].max()) + win, 1), height),
+                           min(max(int(cols0[a:b].max()) + win, 1), width)))
+    box_h = max(b - t for _, t, _, b, _ in bounds)
+    box_w = max(r - left for _, _, left, _, r in bounds)
+    tops, lefts = [0] * n_frames, [0] * n_frames
+    for f, t, left, _, _ in bounds:
+        tops[f], lefts[f] = min(t, height - box_h), min(left, width - box_w)
+    t_f = torch.tensor(tops, dtype=torch.int64, device=device)
+    l_f = torch.tensor(lefts, dtype=torch.int64, device=device)
     n_pix = n_frames * box_h * box_w
-    origin = fi * (box_h * box_w) - l_f[fi] - t_f[fi] * box_w
+    origin = fi * (box_h * box_w) - (l_f + t_f * box_w).index_select(0, fi)
     r2 = rs * rs
-    log_thr = float(np.log1p(-0.5 / label))
 
     # Per pixel: candidates taken so far and the product of their (1 - alpha).
     taken = torch.zeros(n_pix, dtype=torch.int64, device=device)
@@ -212,16 +218,22 @@ def _splat_boxes(x, y, rank, valid, radius_px, height, width, label, points_per_
         lo = max(0, int(first_pix[s0:s1].min()))
         hi = min(n_pix, int(first_pix[s0:s1].max()) + (win - 1) * (box_w + 1) + 1)
         n = hi - lo  # the step's pixels, from lo; slot n takes the cells that are no candidate
-        pix, d2, ok = _window_cells(xs[s0:s1], ys[s0:s1], r2[s0:s1], origin[s0:s1] - lo, rows0[s0:s1],
+        pix, q, ok = _window_cells(xs[s0:s1], ys[s0:s1], r2[s0:s1], origin[s0:s1] - lo, rows0[s0:s1],
                                          cols0[s0:s1], win, height, width, box_w)
         pix = torch.where(ok, pix, n)
         count = torch.bincount(pix, minlength=n + 1)[:n]
         taken_v = taken[lo:hi]
         after = taken_v + count
+        over = after > k
+        if not bool(over.any()):  # every pixel takes all its candidates of this step
+            term = torch.rsub(q, 1.0).neg_().add_(1.0)  # 1 - alpha, alpha = 1 - q
+            transmit[lo:hi] *= torch.ones(n + 1, dtype=x.dtype, device=device).scatter_reduce_(0, pix, term, "prod")[:n]
+            taken_v += count
+            continue
         weight = torch.zeros(n + 1, dtype=x.dtype, device=device)
-        weight[:n] = after <= k  # the pixel takes all its candidates of this step
+        weight[:n] = ~over  # the pixel takes all its candidates of this step
         weight = weight.index_select(0, pix)
-        fills = (taken_v < k) & (after > k)  # the pixel fills up: its first candidates by rank only
+        fills = (taken_v < k) & over  # the pixel fills up: its first candidates by rank only
         if bool(fills.any()):
             idx = torch.nonzero(torch.cat([fills, fills.new_zeros(1)]).index_select(0, pix), as_tuple=True)[0]
             n_pts = s1 - s0
@@ -233,14 +245,11 @@ def _splat_boxes(x, y, rank, valid, radius_px, height, width, label, points_per_
             first = torch.cummax(torch.where(start, pos, torch.zeros_like(pos)), 0).values
             weight[idx.index_select(0, order)] = ((pos - first + taken_v.index_select(0, cpix)) < k).to(x.dtype)
         # 1 - alpha with alpha = 1 - d2 / r2 for a kept candidate, 1 for a dropped one.
-        alpha = d2.div_(r2[s0:s1].repeat(win * win)).neg_().add_(1.0)
-        term = alpha.mul_(weight).neg_().add_(1.0)
+        term = torch.rsub(q, 1.0).mul_(weight).neg_().add_(1.0)  # 1 - alpha * weight: exact, weight is 0 or 1
         transmit[lo:hi] *= torch.ones(n + 1, dtype=x.dtype, device=device).scatter_reduce_(0, pix, term, "prod")[:n]
         taken_v += count
     covered = (transmit < 1.0 - 0.5 / label).view(n_frames, box_h, box_w)
-    frames = torch.nonzero(present, as_tuple=True)[0].tolist()
-    tops, lefts = t_f.tolist(), l_f.tolist()
-    return [(f, tops[f], lefts[f], covered[f]) for f in frames]
+    return [(f, tops[f], lefts[f], covered[f]) for f, *_ in bounds]
 
 
 # Frame pixels (frames x height x width) and object points x frames per step: bound the memory
