@@ -331,3 +331,26 @@ def test_occluding_objects_moved_near_equal_the_written_out_render(k):
     traj = resample_tracks(tracks, 5)
     got = render_moved_masks(scene, traj, points_per_pixel=k).labels
     np.testing.assert_array_equal(got, brute_force_render(scene, traj, k=k))
+
+
+def test_the_splatter_runs_on_one_cpu_thread_and_restores_the_count(monkeypatch):
+    import levitor.planning.render as render
+
+    seen = []
+    original = render._splat_boxes
+
+    def recording(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(render, "_splat_boxes", recording)
+    h, w = 20, 20
+    scene = _scene(disc((h, w), 10, 10, 4))
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        render_moved_masks(scene, resample_tracks([[(10, 10, 0.5), (12, 10, 0.4)]], 3))
+        assert seen and set(seen) == {render.SPLAT_CPU_THREADS}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)

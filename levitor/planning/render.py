@@ -17,6 +17,14 @@ between points is a pixel size: by default (``splat_units="pixels"``) one unit i
 every resolution, which equals the reference at its own resolution. ``splat_units="ndc"`` scales
 with the image as the reference's code does (a 0.2 px radius at 36 px, 3.2 px at 576 px).
 
+Splatting cost: the splat radius is capped (:func:`splat_radius_cap`) so that the discs of all
+object points cover at most ``points_per_pixel`` times the image, and the splatter streams the
+points in (frame, depth rank) order through fixed-size vectorised steps (every cell of many
+points' windows at once), keeping per pixel a count and a running transmittance, k deep like a
+z-buffer. The work is bounded by frames x pixels x ``points_per_pixel`` and the memory by the
+frame size, whatever the track or the depth change; on the CPU it runs on one torch thread
+(:data:`SPLAT_CPU_THREADS`). ``python bench/plan.py`` measures it.
+
 Pure torch, batched over frames, on any device.
 """
 
@@ -122,9 +130,10 @@ def _window_cells(xs, ys, r2, origin, rows0, cols0, win, height, width, box_w):
     ``(window row, window column, point)`` and flattened.
 
     ``origin``: per point the index of image pixel (0, 0) of its frame's box (``box_w`` wide) in
-    the stack of boxes. Returns ``(pix, d2, ok)``: the cell's index in the box stack, the squared
-    distance from the point to the pixel centre (infinite outside the image) and whether the
-    point is a candidate of that pixel (``d2 < r2``)."""
+    the stack of boxes. Returns ``(pix, q, ok)``: the cell's index in the box stack,
+    ``q = d2 / r2`` (``1 - alpha``) with ``d2`` the squared distance from the point to the pixel
+    centre (infinite outside the image), and whether the point is a candidate of that pixel
+    (``d2 < r2``)."""
     offs = torch.arange(win, device=xs.device)[:, None]
     cols = cols0[None, :] + offs  # (win, P)
     rows = rows0[None, :] + offs
@@ -154,11 +163,12 @@ def splat_coverage(x: torch.Tensor, y: torch.Tensor, rank: torch.Tensor, valid: 
     radius): covered when ``label * (1 - prod(1 - alpha)) > 0.5``. The points are streamed in
     (frame, rank) order, a step of many points with all cells of their square windows at once
     (at most ``_STEP_CELLS`` cells), like a z-buffer k deep: each pixel counts the candidates it
-    has taken and sums their ``log(1 - alpha)``. A step's candidates at a pixel that can take
-    them all are added at once, those at a full pixel dropped; only a pixel that fills up within
-    the step orders its candidates of that step (by rank). Time is proportional to the number of
-    points times the window area (which the radius cap bounds by the image size times k) and
-    memory to the frame size, whatever the depth change.
+    has taken and multiplies their ``1 - alpha``. A step's candidates at a pixel that can take
+    them all are taken at once, those at a full pixel dropped; only a pixel that fills up within
+    the step orders its candidates of that step (by rank, a sort of those few). Time is
+    proportional to the number of points times the window area (which the radius cap of
+    :func:`render_moved_masks` bounds by the image size times k) and memory to the frame size,
+    whatever the depth change; the number of steps, hence of torch operations, to the same.
     """
     out = torch.zeros((x.shape[0], height, width), dtype=torch.bool, device=x.device)
     for f, t, left, box in _splat_boxes(x, y, rank, valid, radius_px, height, width, label, points_per_pixel):
