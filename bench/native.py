@@ -47,8 +47,9 @@ def wrapper_part(args, dtype, h, w, f) -> dict:
     import torch
     from sampler import count_bytes, full_size_vae_and_clip, largest_leaf_bytes, random_model
 
-    from levitor.generation.models import ControlNetSVDModel, UNetSpatioTemporalControlModel
-    from levitor.tiny_models import SVD_XT_UNET_CONFIG
+    from levitor.generation.models.controlnet_svd import ControlNetSVDModel
+    from levitor.generation.models.unet_svd import UNetSpatioTemporalControlModel
+    from levitor.generation.tiny import SVD_XT_UNET_CONFIG
 
     unet = random_model(UNetSpatioTemporalControlModel, SVD_XT_UNET_CONFIG, dtype, torch.device("cpu"))
     controlnet = random_model(ControlNetSVDModel, SVD_XT_UNET_CONFIG, dtype, torch.device("cpu"))
@@ -85,9 +86,9 @@ def sgm_shapes(dtype):
     """SGM-named meta tensors of the full-size UNet (what ComfyUI's model detection reads)."""
     import torch
 
-    from levitor.generation.models import UNetSpatioTemporalControlModel
+    from levitor.generation.models.unet_svd import UNetSpatioTemporalControlModel
     from levitor.generation.single_file import UNET_PREFIX, _unet_names
-    from levitor.tiny_models import SVD_XT_UNET_CONFIG
+    from levitor.generation.tiny import SVD_XT_UNET_CONFIG
 
     with torch.device("meta"):
         unet = UNetSpatioTemporalControlModel(**SVD_XT_UNET_CONFIG)
@@ -105,8 +106,8 @@ def native_part(native, args, dtype, h, w, f) -> dict:
     import torch
     from sampler import largest_leaf_bytes, random_model
 
-    from levitor.generation.models import ControlNetSVDModel
-    from levitor.tiny_models import SVD_XT_UNET_CONFIG
+    from levitor.generation.models.controlnet_svd import ControlNetSVDModel
+    from levitor.generation.tiny import SVD_XT_UNET_CONFIG
 
     unet_config = comfy.model_detection.detect_unet_config(sgm_shapes(dtype), "model.diffusion_model.")
     model_config = comfy.supported_models.SVD_img2vid(unet_config)

@@ -6,7 +6,7 @@
 # Clones this checkout's HEAD into WORK_DIR (default: a new temporary folder), then times
 #   pip install -e .                    (the README's setup)
 #   levitor demo                        (planning the example scene)
-#   python -m levitor.tiny_models tiny  (tiny random models)
+#   python -m levitor.generation.tiny tiny  (tiny random models)
 #   levitor generate --demo --quick ... (the quick generation path)
 # and prints one line per step. The folder is removed at the end unless WORK_DIR was given.
 set -euo pipefail
@@ -27,7 +27,7 @@ timed "python3 -m venv" python3 -m venv "$WORK/venv"
 . "$WORK/venv/bin/activate"
 timed "pip install -e ." pip install -q -e .
 timed "levitor demo" levitor demo
-timed "python -m levitor.tiny_models tiny" python -m levitor.tiny_models tiny
+timed "python -m levitor.generation.tiny tiny" python -m levitor.generation.tiny tiny
 timed "levitor generate --demo --quick" levitor generate --demo --quick --svd tiny/svd --controlnet tiny/controlnet --out demo.mp4
 test -s demo.mp4 && test -s levitor_demo/preview.mp4
 printf '%s\n' "${REPORT[@]}"

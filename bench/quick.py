@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     with tempfile.TemporaryDirectory() as tmp:
         tiny = Path(tmp) / "tiny"
-        wall, cpu = timed([sys.executable, "-m", "levitor.tiny_models", str(tiny)], env)
+        wall, cpu = timed([sys.executable, "-m", "levitor.generation.tiny", str(tiny)], env)
         print(f"tiny models written: {wall:.1f} s wall, {cpu:.1f} s CPU")
         cmd = [sys.executable, "-m", "levitor", "generate", "--demo", "--quick", "--svd", str(tiny / "svd"),
                "--controlnet", str(tiny / "controlnet"), "--out", str(Path(tmp) / "demo.mp4")]

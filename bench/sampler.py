@@ -97,7 +97,8 @@ def flop_counts(config: dict, frames: int, h: int, w: int) -> tuple[float, float
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.utils.flop_counter import FlopCounterMode
 
-    from levitor.generation.models import ControlNetSVDModel, UNetSpatioTemporalControlModel
+    from levitor.generation.models.controlnet_svd import ControlNetSVDModel
+    from levitor.generation.models.unet_svd import UNetSpatioTemporalControlModel
 
     with FakeTensorMode():
         unet = UNetSpatioTemporalControlModel(**config)
@@ -132,8 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from levitor.generation.models import ControlNetSVDModel, UNetSpatioTemporalControlModel
-    from levitor.tiny_models import SVD_XT_UNET_CONFIG
+    from levitor.generation.models.controlnet_svd import ControlNetSVDModel
+    from levitor.generation.models.unet_svd import UNetSpatioTemporalControlModel
+    from levitor.generation.tiny import SVD_XT_UNET_CONFIG
 
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[args.dtype]
     device = torch.device(args.device)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from levitor import limits
-from levitor.depth_estimation import DepthEstimator
+from levitor.perception.depth import DepthEstimator
 
 from . import convert, host
 from .api import io, keyword_defaults
@@ -38,7 +38,7 @@ def resolve_depth_model(name: str) -> str:
 
 
 def load_estimator(name: str) -> DepthEstimator:
-    """The (cached) ``levitor.depth_estimation.DepthEstimator`` for a model under ``models/depthanything``."""
+    """The (cached) ``levitor.perception.depth.DepthEstimator`` for a model under ``models/depthanything``."""
     path = resolve_depth_model(name)
     device = host.torch_device()
 

@@ -10,7 +10,7 @@ import numpy as np
 from levitor.planning.options import SPLAT_UNITS, PlanOptions
 from levitor.planning.plan import plan_from_render
 from levitor.planning.stages import build_scene, render_stage
-from levitor.preview import render_label_preview
+from levitor.planning.preview import render_label_preview
 
 from levitor import limits
 

@@ -31,12 +31,12 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
-from levitor.jsontext import decode_json, short_repr
+from levitor.io.jsontext import decode_json, short_repr
 from levitor.limits import MAX_JSON_BYTES, NUM_FRAMES
 from levitor.planning.options import PlanOptions
 from levitor.planning.stages import LiftedScene, lift_scene, render_stage
 from levitor.planning.tracks import parse_tracks, stay_track
-from levitor.preview import colorize_labels
+from levitor.planning.preview import colorize_labels
 
 from . import scene_cache
 

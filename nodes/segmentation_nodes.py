@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from levitor import limits
-from levitor.segmentation import MULTIMASK_CHOICES, SamSegmenter, parse_points
+from levitor.perception.segmentation import MULTIMASK_CHOICES, SamSegmenter, parse_points
 
 from . import convert, host
 from .api import check_choices, io, keyword_defaults, node_id
@@ -23,7 +23,7 @@ def sam_choices() -> list[str]:
 
 
 def load_segmenter(sam_model: str) -> SamSegmenter:
-    """The (cached) ``levitor.segmentation.SamSegmenter`` for a checkpoint under ``models/sams``."""
+    """The (cached) ``levitor.perception.segmentation.SamSegmenter`` for a checkpoint under ``models/sams``."""
     if sam_model == NO_SAM or not sam_model:
         roots = ", ".join(host.folder_paths_for("sams")) or "models/sams"
         raise ValueError(f"sam_model: no SAM checkpoint found; put sam_vit_h_4b8939.pth (or vit_l / vit_b) into {roots}")

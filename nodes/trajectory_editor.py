@@ -10,11 +10,11 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from levitor.fileio import atomic_path
+from levitor.io.atomic import atomic_path
 from levitor.planning.scene import depth_to_disparity8, depth_warnings, mask_warnings
 from levitor.planning.stages import build_scene
 from levitor.planning.tracks import Track, parse_coord_str, parse_tracks, stay_track, validate_tracks
-from levitor.preview import palette
+from levitor.planning.preview import palette
 
 from . import convert, host
 from .api import Tracks, io, node_id

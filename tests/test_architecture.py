@@ -151,7 +151,7 @@ def test_no_function_local_import_of_a_library_module():
 
 # The planning steps below the stages; front ends call levitor.planning.stages / .plan instead.
 STAGE_INTERNALS = {"levitor.planning.render", "levitor.planning.keypoints", "levitor.planning.control"}
-REEXPORTS = {"levitor/control.py"}  # the older public path of draw_control_maps
+REEXPORTS: set = set()  # modules allowed to re-export stage internals (none)
 
 
 def test_front_ends_reach_planning_only_through_the_stages():
@@ -164,3 +164,46 @@ def test_front_ends_reach_planning_only_through_the_stages():
             if rel not in REEXPORTS and any(target == m or target.startswith(m + ".") for m in STAGE_INTERNALS):
                 bad.append(f"{rel}:{line} imports {target}; call levitor.planning.stages instead")
     assert not bad, "\n".join(bad)
+
+
+def _is_reexport_only(tree: ast.Module) -> bool:
+    """A module whose statements are only a docstring, imports and ``__all__``."""
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            continue
+        if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
+            continue
+        return False
+    return any(isinstance(node, ast.ImportFrom) for node in tree.body)
+
+
+def test_the_reexport_finder_finds_shims():
+    assert _is_reexport_only(ast.parse('"""Old path."""\nfrom .a import b\n__all__ = ["b"]\n'))
+    assert not _is_reexport_only(ast.parse("from .a import b\n\ndef f():\n    return b\n"))
+    assert not _is_reexport_only(ast.parse('"""Only a docstring."""\n'))
+
+
+def test_no_module_only_re_exports():
+    shims = []
+    for path in sorted((ROOT / "levitor").rglob("*.py")):
+        text = path.read_text()
+        if len(text.splitlines()) < 30 and _is_reexport_only(ast.parse(text)):
+            shims.append(path.relative_to(ROOT).as_posix())
+    assert not shims, f"modules that only re-export (import from the defining module instead): {shims}"
+
+
+def test_the_public_api_resolves_lazily():
+    import subprocess
+    import sys
+
+    code = ("import sys, levitor\n"
+            "heavy = [m for m in ('torch', 'diffusers', 'transformers', 'sklearn') if m in sys.modules]\n"
+            "assert not heavy, heavy\n"
+            "missing = [n for n in levitor.__all__ if n != '__version__' and not hasattr(levitor, n)]\n"
+            "assert not missing, missing\n"
+            "import levitor.planning.plan as p\n"
+            "assert levitor.build_plan is p.build_plan\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

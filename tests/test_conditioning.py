@@ -8,7 +8,7 @@ import torch
 
 from levitor.generation import conditioning as cond
 from levitor.generation.pipeline import LeviTorPipeline
-from levitor.tiny_models import save_tiny_models
+from levitor.generation.tiny import save_tiny_models
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from levitor.generation.models import ControlNetSVDModel, UNetSpatioTemporalControlModel
-from levitor.tiny_models import SVD_XT_UNET_CONFIG, TINY_UNET_CONFIG
+from levitor.generation.models.controlnet_svd import ControlNetSVDModel
+from levitor.generation.models.unet_svd import UNetSpatioTemporalControlModel
+from levitor.generation.tiny import SVD_XT_UNET_CONFIG, TINY_UNET_CONFIG
 
 
 

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 # Which extra claims which files (first match wins; a path prefix relative to the repository).
 FEATURE_EXTRAS = [
-    ("levitor/segmentation.py", "sam"),
+    ("levitor/perception/segmentation.py", "sam"),
     ("levitor/training/", "train"),
     ("train/", "train"),
     ("tests/", "dev"),

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from fakes.tiny_depth import original_shapes, tiny_original_state_dict
-from levitor.depth_estimation import (DepthEstimator, config_from_original_state_dict, convert_original_state_dict,
+from levitor.perception.depth import (DepthEstimator, config_from_original_state_dict, convert_original_state_dict,
                                       head_layers, input_resolution, load_depth_model)
 
 

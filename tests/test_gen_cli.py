@@ -10,7 +10,7 @@ from PIL import Image
 
 from cli_helpers import one_line_error, run_cli
 from levitor.cli import main
-from levitor.tiny_models import save_tiny_models
+from levitor.generation.tiny import save_tiny_models
 
 
 

@@ -13,9 +13,10 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from levitor.generation.loading import load_controlnet, load_svd_components, resolve_precision
-from levitor.generation.models import ControlNetSVDModel, UNetSpatioTemporalControlModel
+from levitor.generation.models.controlnet_svd import ControlNetSVDModel
+from levitor.generation.models.unet_svd import UNetSpatioTemporalControlModel
 from levitor.generation.pipeline import LeviTorPipeline
-from levitor.tiny_models import TINY_UNET_CONFIG, save_tiny_models
+from levitor.generation.tiny import TINY_UNET_CONFIG, save_tiny_models
 
 
 
@@ -222,7 +223,7 @@ def test_precision_resolution():
 
 
 def test_tiny_models_command(tmp_path, capsys):
-    from levitor.tiny_models import main
+    from levitor.generation.tiny import main
 
     assert main([str(tmp_path / "out"), "--seed", "3"]) == 0
     printed = capsys.readouterr().out
@@ -323,7 +324,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from levitor.generation.configs import validate_controlnet_config, validate_unet_config  # noqa: E402
-from levitor.weights import read_state_dict  # noqa: E402
+from levitor.io.weights import read_state_dict  # noqa: E402
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers(-2 ** 70, 2 ** 70) | st.floats(allow_nan=True) | st.text(max_size=8),

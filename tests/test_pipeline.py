@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from levitor.generation.pipeline import LeviTorPipeline, guidance_scales
-from levitor.tiny_models import save_tiny_models
+from levitor.generation.tiny import save_tiny_models
 
 
 

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 
 from conftest import ball_and_obstacle, box, disc
 from levitor.planning.control import draw_control_maps
-from levitor.demo_scene import make_demo_scene
+from levitor.assets.demo_scene import make_demo_scene
 from levitor.planning.plan import PlanResult, build_plan
 from levitor.planning.tracks import tracks_to_json
 

@@ -3,7 +3,7 @@ frame number and legend. Checked on pixels."""
 
 import numpy as np
 
-from levitor.preview import OUTLINE, palette, point_radius, render_label_preview
+from levitor.planning.preview import OUTLINE, palette, point_radius, render_label_preview
 
 
 def test_point_radius_scales_with_the_image():

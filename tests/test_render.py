@@ -8,14 +8,14 @@ from levitor.planning.scene import Scene, make_scene
 from levitor.planning.tracks import resample_tracks
 
 
-def brute_force_cover(u, v, z0, delta, height, width, label, base_radius=0.011, k=10, unit=144.0):
+def brute_force_cover(u, v, z0, delta, height, width, label, base_radius=0.011, k=10, unit=144.0, radius=None):
     """Per pixel: every point within the radius, the k nearest by (z, index), alpha compositing."""
     dx, dy, dd = delta
     z = z0 + dd
     rho = z0 / np.where(z > 0, z, 1)
     x = width / 2 + (u + dx - width / 2) * rho
     y = height / 2 + (v + dy - height / 2) * rho
-    r = max(base_radius - dd, base_radius) * unit
+    r = max(base_radius - dd, base_radius) * unit if radius is None else radius
     order = np.lexsort((np.arange(len(z)), z))  # by z, then index
     out = np.zeros((height, width), dtype=bool)
     for row in range(height):
@@ -230,3 +230,127 @@ def test_far_plane_tie_draws_the_object_and_the_strict_test_stays_reachable():
     scene = make_scene(np.zeros((h, w, 3), np.uint8), depth, [mask], [wall])
     moved = render_moved_masks(scene, resample_tracks([[(15, 15, 0.5), (24, 15, 0.5)]], 2))
     assert (moved.labels[-1][wall] == 1).sum() == 0
+
+
+def _project(cols, rows, z0, delta, h, w):
+    z = torch.tensor(z0)[None] + delta[2]
+    rho = torch.tensor(z0)[None] / torch.where(z > 0, z, torch.ones_like(z))
+    x = w / 2 + (torch.tensor(cols, dtype=torch.float64)[None] + delta[0] - w / 2) * rho
+    y = h / 2 + (torch.tensor(rows, dtype=torch.float64)[None] + delta[1] - h / 2) * rho
+    return x, y, z > 0
+
+
+@pytest.mark.parametrize("step_cells", [40, 700, None])
+@pytest.mark.parametrize("k", [1, 4, 10])
+def test_streamed_steps_keep_the_k_nearest_across_steps(monkeypatch, step_cells, k):
+    """Wide discs over scrambled depths, several frames of different radii in one call, the points
+    streamed in steps far smaller than a pixel's candidates: each pixel keeps its k nearest."""
+    import levitor.planning.render as render
+
+    if step_cells is not None:
+        monkeypatch.setattr(render, "_STEP_CELLS", step_cells)
+    rng = np.random.default_rng(100 + k)
+    h, w = 21, 26
+    mask = disc((h, w), 10, 13, 6) | box((h, w), 2, 5, 3, 20)
+    rows, cols = np.nonzero(mask)
+    z0 = (1.0 / rng.integers(20, 60, size=len(rows))).astype(np.float32).astype(np.float64)
+    rank = np.empty(len(z0), dtype=np.int64)
+    rank[np.argsort(z0, kind="stable")] = np.arange(len(z0))
+    deltas = [(0.3, -0.2, 0.0), (1.7, 0.4, -0.006), (-2.2, 1.1, 0.004)]
+    radii = [1.584, 9.3, 14.6]
+    xy = [_project(cols, rows, z0, d, h, w) for d in deltas]
+    x, y, valid = (torch.cat([t[i] for t in xy]) for i in range(3))
+    for label in (1.0, 3.0):
+        got = splat_coverage(x, y, torch.tensor(rank), valid, torch.tensor(radii, dtype=torch.float64), h, w, label,
+                             points_per_pixel=k).numpy()
+        for f, (d, r) in enumerate(zip(deltas, radii)):
+            expected = brute_force_cover(cols.astype(float), rows.astype(float), z0, d, h, w, label, k=k, radius=r)
+            np.testing.assert_array_equal(got[f], expected, err_msg=f"frame {f}, label {label}")
+
+
+def _brute_force_fill(initial, row, col):
+    window = initial[max(row - 5, 0):row, max(col - 5, 0)]
+    if window.size == 0:
+        return 0
+    values, counts = np.unique(window, return_counts=True)
+    return int(values[counts == counts.max()].min())
+
+
+def brute_force_render(scene, traj, k=10, base_radius=0.011, unit=144.0):
+    """The render written out pixel by pixel: per frame, objects in selection order drawn where
+    their covered pixels are farther (or both on the far plane), the capped splat radius, the
+    fill label on uncovered free pixels."""
+    labels0, n = scene.labels, scene.num_objects
+    depth0 = np.asarray(scene.depth, dtype=np.float64)
+    h, w = labels0.shape
+    free = labels0 <= n
+    initial = np.where(free, 0, labels0)
+    n_points = int((free & (labels0 > 0)).sum())
+    cap = np.sqrt(k * h * w / (np.pi * n_points))
+    deltas = traj - traj[:, :1]
+    fills = []
+    for j in range(n):
+        rows, cols = np.nonzero(labels0 == j + 1)
+        fills.append(_brute_force_fill(initial, rows[0], cols[0]))
+    fill = next((f for f in fills if f != 0), 0)
+    labels = np.zeros((traj.shape[1], h, w), np.int64)
+    for f in range(traj.shape[1]):
+        M, D = initial.copy(), np.where(free, 1.0, depth0)
+        for j in range(n):
+            rows, cols = np.nonzero(labels0 == j + 1)
+            z0 = depth0[rows, cols].astype(np.float32).astype(np.float64)
+            dx, dy, dd = deltas[j, f]
+            r = min(max(base_radius - dd, base_radius) * unit, cap)
+            cov = brute_force_cover(cols.astype(float), rows.astype(float), z0, (dx, dy, dd), h, w, float(j + 1),
+                                    k=k, radius=r)
+            dj = traj[j, f, 2]
+            drawn = cov & ((D > dj) | ((D >= 1.0) & (dj >= 1.0)))
+            M[drawn], D[drawn] = j + 1, dj
+        M[(M == 0) & free] = fill
+        labels[f] = M
+    return labels
+
+
+@pytest.mark.parametrize("k", [2, 10])
+def test_occluding_objects_moved_near_equal_the_written_out_render(k):
+    """Three objects and a wall, far objects moved much nearer (capped, crowded discs) across each
+    other and the wall: the label maps equal the render written out pixel by pixel."""
+    h, w = 30, 36
+    rng = np.random.default_rng(k)
+    a = disc((h, w), 9, 9, 4)
+    b = box((h, w), 18, 24, 20, 30)
+    c = box((h, w), 4, 7, 22, 33)
+    wall = box((h, w), 0, 30, 16, 18)
+    depth = np.full((h, w), 1.0)
+    depth[wall] = 0.3
+    depth[a] = 1.0
+    depth[b] = 1 / rng.integers(2, 5, size=int(b.sum()))  # scrambled depth order inside b
+    depth[c] = 0.6
+    scene = make_scene(np.zeros((h, w, 3), np.uint8), depth, [a, b, c], [wall])
+    tracks = [[(9, 9, 1.0), (26, 20, 0.35)], [(25, 21, 0.3), (8, 12, 0.1)], [(27, 5, 0.6), (20, 22, 0.2)]]
+    traj = resample_tracks(tracks, 5)
+    got = render_moved_masks(scene, traj, points_per_pixel=k).labels
+    np.testing.assert_array_equal(got, brute_force_render(scene, traj, k=k))
+
+
+def test_the_splatter_runs_on_one_cpu_thread_and_restores_the_count(monkeypatch):
+    import levitor.planning.render as render
+
+    seen = []
+    original = render._splat_boxes
+
+    def recording(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(render, "_splat_boxes", recording)
+    h, w = 20, 20
+    scene = _scene(disc((h, w), 10, 10, 4))
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        render_moved_masks(scene, resample_tracks([[(10, 10, 0.5), (12, 10, 0.4)]], 3))
+        assert seen and set(seen) == {render.SPLAT_CPU_THREADS}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)

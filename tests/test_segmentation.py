@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from levitor.segmentation import (SamSegmenter, choose_mask_index, infer_sam_config,
+from levitor.perception.segmentation import (SamSegmenter, choose_mask_index, infer_sam_config,
                                   load_sam, parse_points)
 
 from fakes.tiny_sam import TINY_SAM as TINY, save_tiny_sam

@@ -157,7 +157,7 @@ def test_cli_takes_the_single_file(tiny, tmp_path, capsys):
     from PIL import Image
 
     from levitor.cli import main
-    from levitor.weights import write_state_dict
+    from levitor.io.weights import write_state_dict
 
     path, parts = tiny
     write_state_dict(parts["controlnet"].state_dict(), tmp_path / "levitor_controlnet.safetensors")

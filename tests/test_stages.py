@@ -7,7 +7,7 @@ import pytest
 
 from conftest import box, disc
 from levitor.cli import main
-from levitor.demo_scene import ASSET_DIR
+from levitor.assets.demo_scene import ASSET_DIR
 from levitor.planning.control import draw_control_maps
 from levitor.planning.options import PlanOptions
 from levitor.planning.plan import build_plan
@@ -153,17 +153,12 @@ def test_control_stage_reads_its_options_and_calls_the_hook():
         control_stage(labels, depths, 1, PlanOptions(radius=0))
 
 
-def test_earlier_option_names_still_work():
+def test_unknown_plan_options_are_refused():
     scene_args = (np.full((H, W, 3), 100, np.uint8), np.full((H, W), 0.05), [disc((H, W), 32, 30, 10)], [],
                   [[(30, 32, 0.05)]])
-    with pytest.warns(DeprecationWarning, match="'clamp_k' is now called 'safe_k'") as record:
-        plan = build_plan(*scene_args, num_frames=2, clamp_k=False)
-    assert plan.options.safe_k is False and record[0].filename == __file__  # points at the caller
-    with pytest.warns(DeprecationWarning, match="'wrap_uint8' is now called 'reference_uint8_wrap'"):
-        old = draw_control_maps([np.array([[5, 5, 300, 1]])], 12, 12, wrap_uint8=True)
-    assert old[0, 1].max() == 300 % 256
-    with pytest.raises(ValueError, match="unknown plan option"):
-        build_plan(*scene_args, num_frames=2, clamp=True)
+    for name in ("clamp", "clamp_k", "wrap_uint8"):
+        with pytest.raises(ValueError, match=f"unknown plan option.*{name}"):
+            build_plan(*scene_args, num_frames=2, **{name: True})
 
 
 def test_cli_plan_with_a_camera_track(tmp_path, capsys):

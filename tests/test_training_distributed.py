@@ -62,7 +62,7 @@ def worker(config_file: str, out_dir: str) -> int:
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    from levitor.tiny_models import save_tiny_models
+    from levitor.generation.tiny import save_tiny_models
     from levitor.training import synthetic
 
     root = tmp_path_factory.mktemp("ddp")

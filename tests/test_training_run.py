@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    from levitor.tiny_models import save_tiny_models
+    from levitor.generation.tiny import save_tiny_models
 
     root = tmp_path_factory.mktemp("train")
     models = save_tiny_models(root / "models", fp16_variant=False)
@@ -129,7 +129,7 @@ def test_script_data_only_writes_previews(setup, tmp_path, capsys):
     assert rc == 0
     gifs = sorted((tmp_path / "prev").glob("*.gif"))
     assert len(gifs) == 2
-    from levitor.video_io import read_video
+    from levitor.io.media import read_video
 
     preview = read_video(gifs[0])
     assert preview.shape == (F, H, 2 * W, 3)  # labels + points | heatmaps

@@ -6,8 +6,8 @@ import pytest
 import torch
 from diffusers import UNetSpatioTemporalConditionModel
 
-from levitor.generation.models import UNetSpatioTemporalControlModel
-from levitor.tiny_models import SVD_XT_UNET_CONFIG, TINY_UNET_CONFIG
+from levitor.generation.models.unet_svd import UNetSpatioTemporalControlModel
+from levitor.generation.tiny import SVD_XT_UNET_CONFIG, TINY_UNET_CONFIG
 
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from levitor.video_io import load_depth, load_image, load_mask, read_video, write_frames, write_video
+from levitor.io.media import load_depth, load_image, load_mask, read_video, write_frames, write_video
 
 
 def frames(n=4, h=30, w=41):

@@ -187,7 +187,7 @@ SLOW_WALKS = {"levitor_occlusion", "levitor_orbit"}
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_WALKS else n for n in NAMES])
 def test_api_workflow_runs_and_produces_frames(pack, fake_host, tiny_model_dir, tmp_path, name):
-    from levitor.video_io import load_image
+    from levitor.io.media import load_image
 
     fake_host.models_dir.rmdir()
     fake_host.models_dir.symlink_to(tiny_model_dir, target_is_directory=True)

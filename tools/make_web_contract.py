@@ -25,7 +25,7 @@ def contract_js() -> str:
     """The text of ``web/js/lib/contract.js``."""
     sys.path.insert(0, str(REPO))
     from levitor import limits
-    from levitor.jsontext import read_asset_json
+    from levitor.io.jsontext import read_asset_json
 
     data = {
         "LIMITS": {

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from .. import limits
-from ..demo_scene import ASSET_DIR
+from ..assets.demo_scene import ASSET_DIR
 from ..planning.options import PlanOptions
 from .checks import bounded
 from .plan import check_plan_outputs, plan_from_args, write_plan_outputs

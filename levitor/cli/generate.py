@@ -5,7 +5,7 @@ Either give the scene (``--image --depth --masks [--static] --tracks``, as for `
 ``levitor plan`` (``--image --control``). ``--device`` is used for planning and sampling. Every
 option and file is checked before planning and before the models load.
 
-``--quick`` is a preset for trying the whole path on a CPU (with ``python -m levitor.tiny_models``):
+``--quick`` is a preset for trying the whole path on a CPU (with ``python -m levitor.generation.tiny``):
 fewer steps, fewer frames and a smaller working size; explicit ``--steps``/``--frames``/``--resize``
 win over it.
 """
@@ -32,7 +32,7 @@ from ..generation.options import (
     TEMPORAL_CONTEXT_HELP,
     TEMPORAL_CONTEXTS,
 )
-from ..video_io import check_frames_folder, load_image
+from ..io.media import check_frames_folder, load_image
 from .checks import bounded, check_device, check_generation_size, check_writable
 from .demo import demo_scene_args
 from .plan import add_plan_arguments, check_plan_inputs, frames_of, load_scene_inputs, plan_inputs
@@ -213,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..generation.pipeline import LeviTorPipeline
     from ..generation.single_file import is_single_file
-    from ..video_io import write_frames, write_video
+    from ..io.media import write_frames, write_video
 
     load = LeviTorPipeline.from_single_file if is_single_file(args.svd) else LeviTorPipeline.from_pretrained
     pipe = load(

@@ -14,7 +14,28 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .models import ControlNetSVDModel, UNetSpatioTemporalControlModel
+from .models.controlnet_svd import ControlNetSVDModel
+from .models.unet_svd import UNetSpatioTemporalControlModel
+
+# SVD-xt's scheduler/scheduler_config.json (EulerDiscreteScheduler).
+SVD_XT_SCHEDULER_CONFIG = {
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "beta_start": 0.00085,
+    "clip_sample": False,
+    "interpolation_type": "linear",
+    "num_train_timesteps": 1000,
+    "prediction_type": "v_prediction",
+    "set_alpha_to_one": False,
+    "sigma_max": 700.0,
+    "sigma_min": 0.002,
+    "skip_prk_steps": True,
+    "steps_offset": 1,
+    "timestep_spacing": "leading",
+    "timestep_type": "continuous",
+    "trained_betas": None,
+    "use_karras_sigmas": True,
+}
 
 #: Upper bounds of the architecture numbers (SVD-xt: 1280 channels, 20 heads, 25 frames).
 MAX_CHANNELS = 8192

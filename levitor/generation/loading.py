@@ -22,9 +22,10 @@ from packaging.version import Version
 from safetensors import SafetensorError
 from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
 
-from ..weights import read_state_dict
+from ..io.weights import read_state_dict
 from .configs import read_json_config, validate_controlnet_config, validate_unet_config
-from .models import ControlNetSVDModel, UNetSpatioTemporalControlModel
+from .models.controlnet_svd import ControlNetSVDModel
+from .models.unet_svd import UNetSpatioTemporalControlModel
 from .models.controlnet_svd import describe_mismatch
 from .options import Precision, check_precision
 
@@ -304,7 +305,7 @@ def load_controlnet(
     variant: str | None = None,
     low_cpu_mem_usage: bool = True,
 ) -> ControlNetSVDModel:
-    """Load a :class:`~levitor.generation.models.ControlNetSVDModel` from a folder or a single ``.safetensors`` file.
+    """Load a :class:`~levitor.generation.models.controlnet_svd.ControlNetSVDModel` from a folder or a single ``.safetensors`` file.
 
     * Folder: ``config.json`` (``_class_name`` ControlNetSVDModel, ``with_id_feature`` false,
       validated) and ``diffusion_pytorch_model.safetensors``; ``variant`` (e.g. ``"fp16"``)

@@ -45,7 +45,8 @@ from .loading import (
     resolve_precision,
     saved_controlnet,
 )
-from .models import ControlNetSVDModel, UNetSpatioTemporalControlModel
+from .models.controlnet_svd import ControlNetSVDModel
+from .models.unet_svd import UNetSpatioTemporalControlModel
 from .options import (
     DEFAULT_PRECISION,
     SAMPLING,

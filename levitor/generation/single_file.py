@@ -26,11 +26,12 @@ from pathlib import Path
 
 import torch
 
-from ..fileio import atomic_path
-from ..tiny_models import SVD_XT_SCHEDULER_CONFIG
-from ..weights import read_state_dict
+from ..io.atomic import atomic_path
+from ..io.weights import read_state_dict
+from .configs import SVD_XT_SCHEDULER_CONFIG
 from .loading import PrecisionPlan, state_dict_mismatch
-from .models import ControlNetSVDModel, UNetSpatioTemporalControlModel
+from .models.controlnet_svd import ControlNetSVDModel
+from .models.unet_svd import UNetSpatioTemporalControlModel
 
 UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."

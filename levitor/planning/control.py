@@ -10,11 +10,11 @@ overwrites an earlier one in its whole box, zero corners included. Boxes are cla
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from .options import REFERENCE_RADIUS, accept_renamed
+from .options import REFERENCE_RADIUS
 
 TEMPLATE_SIZE = 200
 TEMPLATE_SIGMA = 40.0
@@ -77,8 +77,7 @@ def _resized_template(width: int, height: int) -> np.ndarray:
 
 
 def draw_control_maps(keypoints: Sequence[np.ndarray], height: int, width: int, radius: int = REFERENCE_RADIUS, *,
-                      use_id: bool = True, use_depth: bool = True, reference_uint8_wrap: bool = False,
-                      **renamed: Any) -> np.ndarray:
+                      use_id: bool = True, use_depth: bool = True, reference_uint8_wrap: bool = False) -> np.ndarray:
     """Draw the control maps for a list (over frames) of ``(N, 4)`` keypoint arrays
     ``[row, col, label, depth_code]``: a float32 array ``(F, 3, H, W)``.
 
@@ -87,13 +86,7 @@ def draw_control_maps(keypoints: Sequence[np.ndarray], height: int, width: int, 
     (the reference's ablation switches). Depth codes above 255 are clipped to 255 (the
     8-bit disparity range the model was trained on); ``reference_uint8_wrap=True`` instead
     reproduces the reference's 8-bit wrap-around of labels and depth codes above 255
-    (``wrap_uint8`` is its earlier name).
     """
-    if renamed:
-        renamed = accept_renamed(renamed, "draw_control_maps")
-        if renamed.keys() != {"reference_uint8_wrap"}:
-            raise TypeError(f"draw_control_maps got unexpected keyword(s): {', '.join(sorted(renamed))}")
-        reference_uint8_wrap = renamed["reference_uint8_wrap"]
     if height < 1 or width < 1:
         raise ValueError(f"height and width must be positive, got {height}x{width}")
     if radius < 0:

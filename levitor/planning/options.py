@@ -6,7 +6,6 @@ and the trainer read them from here (``PlanOptions.base_radius`` etc.) rather th
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -29,10 +28,6 @@ class KRule:
     k_min_forced: int = 3  # for moved objects and for regions whose area changes a lot or vanishes
     area_ratio: float = 10.0
     subsample: int = 10
-
-
-# Earlier spellings of two options, still accepted by build_plan and draw_control_maps.
-RENAMED_OPTIONS = {"clamp_k": "safe_k", "wrap_uint8": "reference_uint8_wrap"}
 
 
 @dataclass
@@ -73,22 +68,8 @@ class PlanOptions:
                        points_per_pixel=POINTS_PER_PIXEL.check(self.points_per_pixel))
 
 
-def accept_renamed(options: dict[str, Any], where: str, *, stacklevel: int = 3) -> dict[str, Any]:
-    """``options`` with the earlier option names replaced by the current ones (with a warning
-    pointing ``stacklevel`` frames up)."""
-    out = dict(options)
-    for old, new in RENAMED_OPTIONS.items():
-        if old in out:
-            if new in out:
-                raise ValueError(f"{where}: give {new!r} only ({old!r} is its earlier name)")
-            warnings.warn(f"{where}: option {old!r} is now called {new!r}", DeprecationWarning, stacklevel=stacklevel)
-            out[new] = out.pop(old)
-    return out
-
-
 def make_options(where: str = "plan", **options: Any) -> PlanOptions:
     """A :class:`PlanOptions` from keyword options; unknown names are a ``ValueError``."""
-    options = accept_renamed(options, where, stacklevel=4)  # the caller of build_plan
     unknown = set(options) - set(PlanOptions.__dataclass_fields__)
     if unknown:
         raise ValueError(f"unknown {where} option(s): {', '.join(sorted(unknown))}")

@@ -17,13 +17,22 @@ between points is a pixel size: by default (``splat_units="pixels"``) one unit i
 every resolution, which equals the reference at its own resolution. ``splat_units="ndc"`` scales
 with the image as the reference's code does (a 0.2 px radius at 36 px, 3.2 px at 576 px).
 
+Splatting cost: the splat radius is capped (:func:`splat_radius_cap`) so that the discs of all
+object points cover at most ``points_per_pixel`` times the image, and the splatter streams the
+points in (frame, depth rank) order through fixed-size vectorised steps (every cell of many
+points' windows at once), keeping per pixel a count and a running transmittance, k deep like a
+z-buffer. The work is bounded by frames x pixels x ``points_per_pixel`` and the memory by the
+frame size, whatever the track or the depth change; on the CPU it runs on one torch thread
+(:data:`SPLAT_CPU_THREADS`). ``python bench/plan.py`` measures it.
+
 Pure torch, batched over frames, on any device.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -67,8 +76,30 @@ def fill_label(initial: np.ndarray, row: int, col: int) -> int:
     return int(np.argmax(np.bincount(window.astype(np.int64))))
 
 
-# Window cells evaluated per vectorised step: bounds the splatter's temporary memory.
-_STEP_CELLS = 1 << 20
+# Window cells evaluated per vectorised step: bounds the splatter's temporary memory (a few
+# MiB), and keeps the pixels a step touches few, so that a crowded pixel rarely meets more
+# candidates in one step than it can still keep.
+_STEP_CELLS = 1 << 17
+# Torch threads the splatter runs on, on the CPU: its steps are many mid-sized operations, each
+# of which waits for all its threads; beside a busy process a thread that lost its core stalls
+# every one of them (measured: 10x the time on 2 shared cores). One thread runs them in turn.
+SPLAT_CPU_THREADS = 1
+
+
+@contextmanager
+def bounded_cpu_threads(device: torch.device, limit: int = SPLAT_CPU_THREADS) -> Iterator[None]:
+    """Run torch on at most ``limit`` intra-op threads on the CPU inside the block (restored after)."""
+    previous = torch.get_num_threads()
+    if device.type != "cpu" or previous <= limit:
+        yield
+        return
+    torch.set_num_threads(limit)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 # The discs of all object points together cover at most this many times points_per_pixel x the
 # image area: the image shows points_per_pixel candidates per pixel, so larger discs only add
 # candidates that are dropped (see render_moved_masks).
@@ -82,57 +113,40 @@ def splat_radius_cap(n_points: int, height: int, width: int, points_per_pixel: i
     return float(np.sqrt(SPLAT_AREA_FACTOR * points_per_pixel * height * width / (np.pi * n_points)))
 
 
-def _window_hits(xs, ys, r2, base, top, left, rows0, cols0, win, height, width, box_w, keep_pix=None):
-    """Every (pixel, alpha) a chunk of points hits, one window row at a time.
-
-    Yields ``(pix, alpha, point)`` per window row: the pixel's index in the stack of per-frame
-    boxes (``base`` the box's offset, ``top``/``left`` its corner in the image, ``box_w`` its
-    width), ``1 - d² / r²`` and the index of the point within the chunk."""
-    offs = torch.arange(win, device=xs.device)
-    cols = cols0[:, None] + offs  # (P, win)
-    dx = (cols.to(xs.dtype) + 0.5) - xs[:, None]
-    dx2 = dx * dx
-    col_ok = (cols >= 0) & (cols < width)
-    lcols = (base - left)[:, None] + cols
-    for oy in range(win):
-        rows = rows0 + oy
-        dy = (rows.to(xs.dtype) + 0.5) - ys
-        d2 = dx2 + (dy * dy)[:, None]
-        row_ok = (rows >= 0) & (rows < height)
-        ok = (d2 < r2[:, None]) & col_ok & row_ok[:, None]
-        if keep_pix is not None:
-            pix = lcols + ((rows - top) * box_w)[:, None]
-            ok &= keep_pix[pix.clamp(0, len(keep_pix) - 1)]
-        flat = torch.nonzero(ok.view(-1), as_tuple=True)[0]
-        if len(flat) == 0:
-            continue
-        p = flat // win
-        pix = lcols.view(-1)[flat] + (rows[p] - top[p]) * box_w
-        yield pix, 1.0 - d2.view(-1)[flat] / r2[p], p
+def _steps(wins: torch.Tensor):
+    """``(win, start, stop)`` per vectorised step over (frame, point) pairs whose windows are
+    ``wins`` pixels a side: runs of one window size, cut so that a step holds at most
+    ``_STEP_CELLS`` window cells, in order."""
+    cuts = (torch.nonzero(wins[1:] != wins[:-1], as_tuple=True)[0] + 1).tolist()
+    for a, b in zip([0] + cuts, cuts + [len(wins)]):
+        win = int(wins[a])
+        step = max(1, _STEP_CELLS // (win * win))
+        for s0 in range(a, b, step):
+            yield win, s0, min(b, s0 + step)
 
 
-def _accumulate(xs, ys, r2, base, top, left, rows0, cols0, win, height, width, box_w, strong_alpha,
-                log_all, packed) -> None:
-    """Pass 1 of :func:`splat_coverage` for a chunk of points: add every candidate's
-    ``log(1 - alpha)`` to ``log_all`` and ``1 + (alpha > strong_alpha) << 32`` to ``packed``."""
-    dump = len(log_all) - 1
-    offs = torch.arange(win, device=xs.device)
-    cols = cols0[:, None] + offs  # (P, win)
-    dx = (cols.to(xs.dtype) + 0.5) - xs[:, None]
-    dx2 = dx * dx
+def _window_cells(xs, ys, r2, origin, rows0, cols0, win, height, width, box_w):
+    """All cells of the ``win x win`` windows of a step of ``P`` points at once, laid out
+    ``(window row, window column, point)`` and flattened.
+
+    ``origin``: per point the index of image pixel (0, 0) of its frame's box (``box_w`` wide) in
+    the stack of boxes. Returns ``(pix, q, ok)``: the cell's index in the box stack,
+    ``q = d2 / r2`` (``1 - alpha``) with ``d2`` the squared distance from the point to the pixel
+    centre (infinite outside the image), and whether the point is a candidate of that pixel
+    (``d2 < r2``)."""
+    offs = torch.arange(win, device=xs.device)[:, None]
+    cols = cols0[None, :] + offs  # (win, P)
+    rows = rows0[None, :] + offs
     inf = torch.tensor(float("inf"), dtype=xs.dtype, device=xs.device)
-    dx2 = torch.where((cols >= 0) & (cols < width), dx2, inf)  # outside the image: never a candidate
-    lcols = (base - left)[:, None] + cols
-    r2c = r2[:, None]
-    for oy in range(win):
-        rows = rows0 + oy
-        dy = (rows.to(xs.dtype) + 0.5) - ys
-        d2 = dx2 + torch.where((rows >= 0) & (rows < height), dy * dy, inf)[:, None]
-        ok = d2 < r2c
-        pix = torch.where(ok, lcols + ((rows - top) * box_w)[:, None], dump).view(-1)
-        alpha = 1.0 - d2 / r2c
-        log_all.index_add_(0, pix, torch.log1p(-alpha).view(-1))
-        packed.index_add_(0, pix, ((alpha > strong_alpha).to(torch.int64) * (1 << 32) + 1).view(-1))
+    dx = (cols.to(xs.dtype) + 0.5) - xs[None, :]
+    dy = (rows.to(xs.dtype) + 0.5) - ys[None, :]
+    dx2 = torch.where((cols >= 0) & (cols < width), dx * dx, inf)  # outside the image: never a candidate
+    dy2 = torch.where((rows >= 0) & (rows < height), dy * dy, inf)
+    d2 = dx2[None, :, :] + dy2[:, None, :]
+    ok = d2 < r2
+    q = d2.div_(r2)  # d2 / r2 = 1 - alpha
+    pix = (origin[None, :] + rows * box_w)[:, None, :] + cols[None, :, :]
+    return pix.view(-1), q.view(-1), ok.view(-1)
 
 
 def splat_coverage(x: torch.Tensor, y: torch.Tensor, rank: torch.Tensor, valid: torch.Tensor,
@@ -145,12 +159,16 @@ def splat_coverage(x: torch.Tensor, y: torch.Tensor, rank: torch.Tensor, valid: 
     index); ``valid``: ``(C, N)`` points in front of the camera; ``radius_px``: ``(C,)`` splat
     radius in pixels; ``label``: the feature value that scales the coverage threshold.
 
-    A pixel composites its ``points_per_pixel`` nearest candidates (points closer than the radius):
-    covered when ``label * (1 - prod(1 - alpha)) > 0.5``. Candidates are streamed a window row at a
-    time into per-pixel sums over each frame's footprint box, so memory is bounded by the frame
-    size; only pixels where the choice of the nearest candidates can change the answer keep
-    candidates, nearest first, like a z-buffer. Time is proportional to the number of points
-    times the window area.
+    A pixel composites its ``points_per_pixel`` (k) nearest candidates (points closer than the
+    radius): covered when ``label * (1 - prod(1 - alpha)) > 0.5``. The points are streamed in
+    (frame, rank) order, a step of many points with all cells of their square windows at once
+    (at most ``_STEP_CELLS`` cells), like a z-buffer k deep: each pixel counts the candidates it
+    has taken and multiplies their ``1 - alpha``. A step's candidates at a pixel that can take
+    them all are taken at once, those at a full pixel dropped; only a pixel that fills up within
+    the step orders its candidates of that step (by rank, a sort of those few). Time is
+    proportional to the number of points times the window area (which the radius cap of
+    :func:`render_moved_masks` bounds by the image size times k) and memory to the frame size,
+    whatever the depth change; the number of steps, hence of torch operations, to the same.
     """
     out = torch.zeros((x.shape[0], height, width), dtype=torch.bool, device=x.device)
     for f, t, left, box in _splat_boxes(x, y, rank, valid, radius_px, height, width, label, points_per_pixel):
@@ -174,106 +192,74 @@ def _splat_boxes(x, y, rank, valid, radius_px, height, width, label, points_per_
     fi, pi = torch.nonzero(valid, as_tuple=True)  # (frame, point) pairs, by frame then rank
     if len(fi) == 0:
         return []
-    xs, ys = x[fi, pi], y[fi, pi]
-    rs = radius_px.to(x.dtype)[fi]
+    flat = fi * n_pts + pi
+    xs, ys = x.reshape(-1).index_select(0, flat), y.reshape(-1).index_select(0, flat)
+    rs = radius_px.to(x.dtype).index_select(0, fi)
     wins = torch.floor(2 * rs).to(torch.int64) + 1
     cols0 = torch.floor(xs - 0.5 - rs).to(torch.int64) + 1
     rows0 = torch.floor(ys - 0.5 - rs).to(torch.int64) + 1
-    # Each frame's footprint box (all boxes one size), inside the image.
-    big = torch.iinfo(torch.int64).max
-    t_f = torch.full((n_frames,), big, device=device).scatter_reduce(0, fi, rows0.clamp(0, height - 1), "amin")
-    l_f = torch.full((n_frames,), big, device=device).scatter_reduce(0, fi, cols0.clamp(0, width - 1), "amin")
-    b_f = torch.zeros(n_frames, dtype=torch.int64, device=device).scatter_reduce(
-        0, fi, (rows0 + wins).clamp(1, height), "amax")
-    r_f = torch.zeros(n_frames, dtype=torch.int64, device=device).scatter_reduce(
-        0, fi, (cols0 + wins).clamp(1, width), "amax")
-    present = b_f > 0
-    box_h = int((b_f - t_f)[present].max())
-    box_w = int((r_f - l_f)[present].max())
-    t_f = torch.where(present, torch.minimum(t_f, torch.full_like(t_f, height - box_h)), torch.zeros_like(t_f))
-    l_f = torch.where(present, torch.minimum(l_f, torch.full_like(l_f, width - box_w)), torch.zeros_like(l_f))
-    box = box_h * box_w
-    n_pix = n_frames * box
-    base, top, left = fi * box, t_f[fi], l_f[fi]
-    log_thr = float(np.log1p(-0.5 / label))
-    strong_alpha = 0.5 / label
+    # Each frame's footprint box (all boxes one size), inside the image: the pairs of a frame are
+    # consecutive.
+    ends = torch.cumsum(torch.bincount(fi, minlength=n_frames), 0).tolist()
+    bounds = []  # per frame with points: (frame, top, left, bottom, right)
+    for f, (a, b) in enumerate(zip([0] + ends[:-1], ends)):
+        if b > a:
+            win = int(wins[a])
+            bounds.append((f, min(max(int(rows0[a:b].min()), 0), height - 1),
+                           min(max(int(cols0[a:b].min()), 0), width - 1),
+                           min(max(int(rows0[a:b].max()) + win, 1), height),
+                           min(max(int(cols0[a:b].max()) + win, 1), width)))
+    box_h = max(b - t for _, t, _, b, _ in bounds)
+    box_w = max(r - left for _, _, left, _, r in bounds)
+    tops, lefts = [0] * n_frames, [0] * n_frames
+    for f, t, left, _, _ in bounds:
+        tops[f], lefts[f] = min(t, height - box_h), min(left, width - box_w)
+    t_f = torch.tensor(tops, dtype=torch.int64, device=device)
+    l_f = torch.tensor(lefts, dtype=torch.int64, device=device)
+    n_pix = n_frames * box_h * box_w
+    origin = fi * (box_h * box_w) - (l_f + t_f * box_w).index_select(0, fi)
+    r2 = rs * rs
 
-    # Pass 1: every candidate, summed per pixel (log transmittance; candidate and strong counts
-    # packed in one int64). Window cells that are no candidate go to a spare last slot.
-    log_all = torch.zeros(n_pix + 1, dtype=x.dtype, device=device)
-    packed = torch.zeros(n_pix + 1, dtype=torch.int64, device=device)
-    frame_wins = (torch.floor(2 * radius_px.to(x.dtype)).to(torch.int64) + 1)
-    groups = []
-    win_set = sorted(set(frame_wins[present].tolist()))
-    for win in win_set:
-        sel = torch.nonzero(wins == win, as_tuple=True)[0] if len(win_set) > 1 \
-            else torch.arange(len(wins), device=device)
-        groups.append((int(win), sel))
-        step = max(1, _STEP_CELLS // (win * win))
-        for s0 in range(0, len(sel), step):
-            g = sel[s0:s0 + step]
-            _accumulate(xs[g], ys[g], rs[g] * rs[g], base[g], top[g], left[g], rows0[g], cols0[g], int(win),
-                        height, width, box_w, strong_alpha, log_all, packed)
-    log_all, counts, strong = log_all[:n_pix], packed[:n_pix] & 0xFFFFFFFF, packed[:n_pix] >> 32
-    covered = log_all < log_thr
-    # A crowded pixel keeps only its k nearest candidates. Its decision is known without them when
-    # every possible kept set contains a candidate that covers it alone, or when even all
-    # candidates together do not cover it.
-    ambiguous = (counts > k) & covered & (strong < counts - k + 1)
-    del log_all, strong
-    if bool(ambiguous.any()):
-        _resolve_nearest(covered, ambiguous, groups, xs, ys, rs, base, top, left, rows0, cols0, fi, pi,
-                         n_frames, n_pts, height, width, box_h, box_w, k, log_thr)
-    covered = covered.view(n_frames, box_h, box_w)
-    frames = torch.nonzero(present, as_tuple=True)[0].tolist()
-    tops, lefts = t_f.tolist(), l_f.tolist()
-    return [(f, tops[f], lefts[f], covered[f]) for f in frames]
-
-
-def _resolve_nearest(covered, ambiguous, groups, xs, ys, rs, base, top, left, rows0, cols0, fi, pi,
-                     n_frames, n_pts, height, width, box_h, box_w, k, log_thr) -> None:
-    """Pass 2 of :func:`splat_coverage`: only points whose window touches an ambiguous pixel, in
-    (frame, rank) order; each ambiguous pixel takes candidates until it holds ``k``."""
-    device = xs.device
-    amb = ambiguous.view(n_frames, box_h, box_w).to(torch.int32)
-    integral = torch.zeros((n_frames, box_h + 1, box_w + 1), dtype=torch.int32, device=device)
-    integral[:, 1:, 1:] = amb.cumsum(1).cumsum(2)
-    integral = integral.view(-1)
-    n_pix = len(covered)
-    seen = torch.zeros(n_pix, dtype=torch.int32, device=device)
-    log_kept = torch.zeros(n_pix, dtype=xs.dtype, device=device)
-    stride = (box_h + 1) * (box_w + 1)
-    for win, sel in groups:
-        r_lo = (rows0[sel] - top[sel]).clamp(0, box_h)
-        r_hi = (rows0[sel] - top[sel] + win).clamp(0, box_h)
-        c_lo = (cols0[sel] - left[sel]).clamp(0, box_w)
-        c_hi = (cols0[sel] - left[sel] + win).clamp(0, box_w)
-        f0 = fi[sel] * stride
-        hits = (integral[f0 + r_hi * (box_w + 1) + c_hi] - integral[f0 + r_lo * (box_w + 1) + c_hi]
-                - integral[f0 + r_hi * (box_w + 1) + c_lo] + integral[f0 + r_lo * (box_w + 1) + c_lo])
-        need = sel[hits > 0]
-        step = max(1, _STEP_CELLS // (win * win))
-        for s0 in range(0, len(need), step):
-            g = need[s0:s0 + step]
-            pix_l, alpha_l, rank_l = [], [], []
-            for pix, alpha, p in _window_hits(xs[g], ys[g], rs[g] * rs[g], base[g], top[g], left[g], rows0[g],
-                                              cols0[g], win, height, width, box_w, keep_pix=ambiguous):
-                pix_l.append(pix)
-                alpha_l.append(alpha)
-                rank_l.append(pi[g][p])
-            if not pix_l:
-                continue
-            key, order = torch.sort(torch.cat(pix_l) * n_pts + torch.cat(rank_l))
+    # Per pixel: candidates taken so far and the product of their (1 - alpha).
+    taken = torch.zeros(n_pix, dtype=torch.int64, device=device)
+    transmit = torch.ones(n_pix, dtype=x.dtype, device=device)
+    first_pix = origin + rows0 * box_w + cols0  # a step's candidates lie between its windows' corners
+    for win, s0, s1 in _steps(wins):
+        lo = max(0, int(first_pix[s0:s1].min()))
+        hi = min(n_pix, int(first_pix[s0:s1].max()) + (win - 1) * (box_w + 1) + 1)
+        n = hi - lo  # the step's pixels, from lo; slot n takes the cells that are no candidate
+        pix, q, ok = _window_cells(xs[s0:s1], ys[s0:s1], r2[s0:s1], origin[s0:s1] - lo, rows0[s0:s1],
+                                         cols0[s0:s1], win, height, width, box_w)
+        pix = torch.where(ok, pix, n)
+        count = torch.bincount(pix, minlength=n + 1)[:n]
+        taken_v = taken[lo:hi]
+        after = taken_v + count
+        over = after > k
+        if not bool(over.any()):  # every pixel takes all its candidates of this step
+            term = torch.rsub(q, 1.0).neg_().add_(1.0)  # 1 - alpha, alpha = 1 - q
+            transmit[lo:hi] *= torch.ones(n + 1, dtype=x.dtype, device=device).scatter_reduce_(0, pix, term, "prod")[:n]
+            taken_v += count
+            continue
+        weight = torch.zeros(n + 1, dtype=x.dtype, device=device)
+        weight[:n] = ~over  # the pixel takes all its candidates of this step
+        weight = weight.index_select(0, pix)
+        fills = (taken_v < k) & over  # the pixel fills up: its first candidates by rank only
+        if bool(fills.any()):
+            idx = torch.nonzero(torch.cat([fills, fills.new_zeros(1)]).index_select(0, pix), as_tuple=True)[0]
+            n_pts = s1 - s0
+            key, order = torch.sort(pix.index_select(0, idx) * n_pts + idx % n_pts)  # by pixel, then rank
             cpix = key // n_pts
-            alpha = torch.cat(alpha_l)[order]
-            idx = torch.arange(len(cpix), device=device)
+            pos = torch.arange(len(cpix), device=device)
             start = torch.ones_like(cpix, dtype=torch.bool)
             start[1:] = cpix[1:] != cpix[:-1]
-            group_start = torch.cummax(torch.where(start, idx, torch.zeros_like(idx)), 0).values
-            keep = (idx - group_start + seen[cpix]) < k
-            log_kept.index_add_(0, cpix[keep], torch.log1p(-alpha[keep]))
-            seen.index_add_(0, cpix, torch.ones_like(cpix, dtype=torch.int32))
-    covered[ambiguous] = log_kept[ambiguous] < log_thr
+            first = torch.cummax(torch.where(start, pos, torch.zeros_like(pos)), 0).values
+            weight[idx.index_select(0, order)] = ((pos - first + taken_v.index_select(0, cpix)) < k).to(x.dtype)
+        # 1 - alpha with alpha = 1 - d2 / r2 for a kept candidate, 1 for a dropped one.
+        term = torch.rsub(q, 1.0).mul_(weight).neg_().add_(1.0)  # 1 - alpha * weight: exact, weight is 0 or 1
+        transmit[lo:hi] *= torch.ones(n + 1, dtype=x.dtype, device=device).scatter_reduce_(0, pix, term, "prod")[:n]
+        taken_v += count
+    covered = (transmit < 1.0 - 0.5 / label).view(n_frames, box_h, box_w)
+    return [(f, tops[f], lefts[f], covered[f]) for f, *_ in bounds]
 
 
 # Frame pixels (frames x height x width) and object points x frames per step: bound the memory
@@ -416,37 +402,38 @@ def render_moved_masks(scene, trajectories: np.ndarray, *, device: str | torch.d
     # as filling after each object.
     fill = next((o.fill for o in lifted.objects if o is not None and o.fill != 0), 0)
 
-    for j, obj in enumerate(lifted.objects):  # in selection order: the painter's test
-        if obj is None:
-            continue
-        order = torch.argsort(obj.rank)  # points in depth order once, not per step
-        u, v, z = obj.u[order], obj.v[order], obj.z[order]
-        # Frames with the same motion cover the same pixels: splat each motion once.
-        motions, first, which = np.unique(deltas[j], axis=0, return_index=True, return_inverse=True)
-        motions = deltas[j][np.sort(first)]
-        which = np.argsort(np.argsort(first))[which.reshape(-1)]
-        radius_all = np.minimum(np.maximum(base_radius - motions[:, 2], base_radius) * unit_px, r_cap)
-        for f0 in range(0, len(motions), chunk):
-            f1 = min(len(motions), f0 + chunk)
-            d = torch.from_numpy(motions[f0:f1]).to(device=device, dtype=fdt)  # (C,3)
-            zz = z[None, :] + d[:, 2:3]  # (C,N)
-            valid = zz > 0
-            rho = z[None, :] / torch.where(valid, zz, torch.ones_like(zz))
-            x = width / 2.0 + (u[None, :] + d[:, 0:1] - width / 2.0) * rho
-            y = height / 2.0 + (v[None, :] + d[:, 1:2] - height / 2.0) * rho
-            radius = torch.from_numpy(radius_all[f0:f1]).to(device=device, dtype=fdt)
-            boxes = _splat_boxes(x, y, None, valid, radius, height, width, float(obj.label), points_per_pixel)
-            for m, t, left, cov in boxes:
-                for f in np.nonzero(which == f0 + m)[0].tolist():
-                    dj = float(abs_depth[j, f])
-                    win = (f, slice(t, t + cov.shape[0]), slice(left, left + cov.shape[1]))
-                    Dc = D[win]
-                    in_front = Dc > dj
-                    if not strict_depth_test and dj >= 1.0:
-                        in_front |= Dc >= 1.0
-                    visible = cov & in_front
-                    M[win].masked_fill_(visible, obj.label)
-                    Dc.masked_fill_(visible, dj)
+    with bounded_cpu_threads(device):  # see SPLAT_CPU_THREADS
+        for j, obj in enumerate(lifted.objects):  # in selection order: the painter's test
+            if obj is None:
+                continue
+            order = torch.argsort(obj.rank)  # points in depth order once, not per step
+            u, v, z = obj.u[order], obj.v[order], obj.z[order]
+            # Frames with the same motion cover the same pixels: splat each motion once.
+            motions, first, which = np.unique(deltas[j], axis=0, return_index=True, return_inverse=True)
+            motions = deltas[j][np.sort(first)]
+            which = np.argsort(np.argsort(first))[which.reshape(-1)]
+            radius_all = np.minimum(np.maximum(base_radius - motions[:, 2], base_radius) * unit_px, r_cap)
+            for f0 in range(0, len(motions), chunk):
+                f1 = min(len(motions), f0 + chunk)
+                d = torch.from_numpy(motions[f0:f1]).to(device=device, dtype=fdt)  # (C,3)
+                zz = z[None, :] + d[:, 2:3]  # (C,N)
+                valid = zz > 0
+                rho = z[None, :] / torch.where(valid, zz, torch.ones_like(zz))
+                x = width / 2.0 + (u[None, :] + d[:, 0:1] - width / 2.0) * rho
+                y = height / 2.0 + (v[None, :] + d[:, 1:2] - height / 2.0) * rho
+                radius = torch.from_numpy(radius_all[f0:f1]).to(device=device, dtype=fdt)
+                boxes = _splat_boxes(x, y, None, valid, radius, height, width, float(obj.label), points_per_pixel)
+                for m, t, left, cov in boxes:
+                    for f in np.nonzero(which == f0 + m)[0].tolist():
+                        dj = float(abs_depth[j, f])
+                        win = (f, slice(t, t + cov.shape[0]), slice(left, left + cov.shape[1]))
+                        Dc = D[win]
+                        in_front = Dc > dj
+                        if not strict_depth_test and dj >= 1.0:
+                            in_front |= Dc >= 1.0
+                        visible = cov & in_front
+                        M[win].masked_fill_(visible, obj.label)
+                        Dc.masked_fill_(visible, dj)
     if fill != 0:
         M.masked_fill_((M == 0) & lifted.free, fill)
 

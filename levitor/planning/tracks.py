@@ -18,10 +18,10 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..jsontext import FormatError
-from ..jsontext import as_number as _as_float
-from ..jsontext import decode_json as _decode
-from ..jsontext import short_repr
+from ..io.jsontext import FormatError
+from ..io.jsontext import as_number as _as_float
+from ..io.jsontext import decode_json as _decode
+from ..io.jsontext import short_repr
 from ..limits import IMAGE_SIDE, MAX_TRACK_POINTS, MAX_TRACKS, NUM_FRAMES, TRACK_COORD, TRACK_DEPTH
 
 TRACKS_FORMAT = "levitor-tracks"
@@ -184,7 +184,7 @@ def parse_tracks(data: Any, *, image_size: Sequence[int] | None = None, name: st
     ``[x, y, depth, frame]`` or ``{"x", "y", "depth", "frame"}`` (``frame`` optional). When the
     JSON names the ``image_size`` it was drawn on and ``image_size`` (``(width, height)`` of the
     planning image) differs, ``x`` and ``y`` are scaled; depths and frames never are. Every
-    problem is a :class:`~levitor.jsontext.FormatError` (a ``ValueError``) naming the place.
+    problem is a :class:`~levitor.io.jsontext.FormatError` (a ``ValueError``) naming the place.
     """
     try:
         obj = _as_list(_decode(data, name))

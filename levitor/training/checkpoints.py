@@ -21,7 +21,7 @@ from pathlib import Path
 
 from accelerate.utils import broadcast_object_list
 
-from ..fileio import atomic_dir
+from ..io.atomic import atomic_dir
 from ..generation.loading import load_controlnet
 
 CHECKPOINT_PREFIX = "checkpoint-"

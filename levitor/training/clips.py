@@ -23,8 +23,8 @@ import numpy as np
 from ..planning.options import PlanOptions
 from ..planning.scene import depth_to_disparity8, disparity_to_depth, disparity_to_uint8
 from ..planning.stages import control_stage
-from ..preview import heatmap_preview, render_label_preview
-from ..video_io import load_depth
+from ..planning.preview import heatmap_preview, render_label_preview
+from ..io.media import load_depth
 from .datasets import BadDataError, VideoRecord, relabel_instances
 
 
@@ -36,7 +36,7 @@ class DepthSource(Protocol):
 
 class DepthFolder:
     """Precomputed depth: ``<root>/<video>/<frame key>.{png,npy,npz}`` in any form
-    :func:`levitor.video_io.load_depth` reads (8-bit disparity, 16-bit disparity, reference depth)."""
+    :func:`levitor.io.media.load_depth` reads (8-bit disparity, 16-bit disparity, reference depth)."""
 
     SUFFIXES = (".png", ".npy", ".npz", ".tif", ".tiff")
 
@@ -69,7 +69,7 @@ class DepthCache:
     """Depth estimated once per frame and cached as 8-bit PNG ``<cache_dir>/<video>/<frame key>.png``.
 
     ``estimator`` is any callable ``image (H, W, 3) uint8 -> disparity (H, W)`` (larger = nearer),
-    e.g. :class:`levitor.depth_estimation.DepthEstimator`. Without one, missing cache entries are
+    e.g. :class:`levitor.perception.depth.DepthEstimator`. Without one, missing cache entries are
     an error naming the file.
     """
 

@@ -30,12 +30,12 @@ from accelerate.utils import ProjectConfiguration, set_seed
 from diffusers.optimization import get_scheduler
 from tqdm.auto import tqdm
 
-from ..depth_estimation import DepthEstimator
+from ..perception.depth import DepthEstimator
 from ..generation.conditioning import encode_clip_image, encode_first_frame_latents, encode_video_latents
 from ..generation.loading import default_device, load_controlnet, load_svd_components, training_precision
-from ..generation.models import ControlNetSVDModel
+from ..generation.models.controlnet_svd import ControlNetSVDModel
 from ..generation.options import TemporalContext
-from ..video_io import write_frames, write_video
+from ..io.media import write_frames, write_video
 from .checkpoints import (
     checkpoint_step,
     register_hooks,
@@ -164,7 +164,7 @@ def build_depth_source(cfg: TrainConfig, estimator: Callable[[np.ndarray], np.nd
 
 
 def load_depth_estimator(path: str, device: Any = None) -> Callable[[np.ndarray], np.ndarray]:
-    """The project's Depth-Anything-V2 wrapper (``levitor.depth_estimation.DepthEstimator``) on
+    """The project's Depth-Anything-V2 wrapper (``levitor.perception.depth.DepthEstimator``) on
     ``device`` (default: the first of CUDA, MPS, CPU that is available)."""
     return DepthEstimator.from_pretrained(path, device=default_device() if device is None else device)
 

@@ -1,6 +1,6 @@
 """Validation videos during training: one fixed scene and tracks, sampled with the ControlNet in training.
 
-The scene is the project's demo scene (:func:`levitor.demo_scene.make_demo_scene`) at the training
+The scene is the project's demo scene (:func:`levitor.assets.demo_scene.make_demo_scene`) at the training
 resolution; its control maps come from :func:`levitor.planning.plan.build_plan`, the same planning stage the
 nodes run, and the video from :class:`levitor.generation.pipeline.LeviTorPipeline` built from the frozen
 training modules and the current ControlNet. Videos go to ``<output_dir>/validation/`` and to the
@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from diffusers import EulerDiscreteScheduler
 
-from ..demo_scene import make_demo_scene
+from ..assets.demo_scene import make_demo_scene
 from ..generation.pipeline import LeviTorPipeline
 from ..planning.plan import build_plan
-from ..video_io import write_video
+from ..io.media import write_video
 
 logger = logging.getLogger(__name__)
 

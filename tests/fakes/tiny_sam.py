@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from levitor.segmentation import SamConfig
+from levitor.perception.segmentation import SamConfig
 
 TINY_SAM = SamConfig(encoder_embed_dim=32, encoder_depth=2, encoder_num_heads=2, encoder_global_attn_indexes=(1,),
                      window_size=2, image_size=64, patch_size=16, prompt_embed_dim=32, decoder_depth=2,
@@ -15,7 +15,7 @@ def save_tiny_sam(path: Path, seed: int = 0) -> dict:
     """Write a tiny random SAM state dict to ``path`` with ``torch.save``; return the state dict."""
     import torch
 
-    from levitor.segmentation import build_sam
+    from levitor.perception.segmentation import build_sam
 
     torch.manual_seed(seed)
     state = build_sam(TINY_SAM).state_dict()
@@ -46,7 +46,7 @@ def tiny_transformers_sam(seed: int = 0):
 
 def save_tiny_transformers_sam(path: Path, seed: int = 0):
     """Write :func:`tiny_transformers_sam` as one ``.safetensors`` file; return the model."""
-    from levitor.weights import write_state_dict
+    from levitor.io.weights import write_state_dict
 
     model = tiny_transformers_sam(seed)
     path.parent.mkdir(parents=True, exist_ok=True)

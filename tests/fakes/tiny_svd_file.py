@@ -1,6 +1,6 @@
 """A tiny random SVD as one SGM-layout file, like ``models/checkpoints/svd_xt.safetensors``.
 
-The UNet, image encoder and ControlNet are ``levitor.tiny_models``'; the VAE has two res blocks
+The UNet, image encoder and ControlNet are ``levitor.generation.tiny``'; the VAE has two res blocks
 per level (the SGM layout's decoder middle block always has two) and an identity ``quant_conv``
 (the SGM layout has none), as SVD-xt's diffusers VAE.
 """
@@ -11,11 +11,11 @@ from pathlib import Path
 
 
 def tiny_sgm_components(seed: int = 0) -> dict:
-    """``levitor.tiny_models.build_tiny_components`` with an SGM-compatible VAE."""
+    """``levitor.generation.tiny.build_tiny_components`` with an SGM-compatible VAE."""
     import torch
     from diffusers import AutoencoderKLTemporalDecoder
 
-    from levitor.tiny_models import build_tiny_components
+    from levitor.generation.tiny import build_tiny_components
 
     parts = build_tiny_components(seed=seed)
     torch.manual_seed(seed + 7)
@@ -51,7 +51,7 @@ def write_native_workflow_models(root: Path) -> Path:
     """Tiny random models under the native workflows' file names, each in its release layout:
     the SGM SVD file, the diffusers-layout ControlNet file (no config), SAM in the transformers
     layout, Depth-Anything-V2 in the original layout, all single safetensors files."""
-    from levitor.weights import write_state_dict
+    from levitor.io.weights import write_state_dict
 
     from .tiny_depth import tiny_original_state_dict
     from .tiny_sam import save_tiny_transformers_sam

@@ -18,7 +18,7 @@ def write_workflow_models(root: Path) -> Path:
     import torch
 
     from levitor.generation.single_file import load_controlnet_file
-    from levitor.tiny_models import save_tiny_models
+    from levitor.generation.tiny import save_tiny_models
 
     from .tiny_depth import tiny_original_state_dict
     from .tiny_sam import save_tiny_sam

@@ -61,7 +61,7 @@ def tiny_models(work: Path):
 
     parts = save_tiny_svd_file(work / "checkpoints" / "svd_xt.safetensors")
     (work / "controlnet").mkdir(parents=True, exist_ok=True)
-    from levitor.weights import write_state_dict
+    from levitor.io.weights import write_state_dict
 
     write_state_dict(parts["controlnet"].state_dict(), work / "controlnet" / "levitor_controlnet.safetensors")
     register_folder("checkpoints", work / "checkpoints")

@@ -3,7 +3,7 @@
 The model is a copy of the SVD UNet encoder (``conv_in``, time embeddings, ``down_blocks``,
 ``mid_block``) plus a small convolutional embedding of the 3-channel control maps whose output is
 added to the ``conv_in`` features, and 12 + 1 zero-initialised 1×1 convolutions that turn every skip
-tensor and the mid-block output into residuals for :class:`~levitor.generation.models.UNetSpatioTemporalControlModel`.
+tensor and the mid-block output into residuals for :class:`~levitor.generation.models.unet_svd.UNetSpatioTemporalControlModel`.
 
 State-dict prefixes: ``conv_in``, ``time_embedding``, ``add_embedding``,
 ``controlnet_cond_embedding.{conv_in,blocks.0-5,conv_out}``, ``down_blocks``, ``mid_block``,

@@ -1,6 +1,6 @@
 // The versioned tracks JSON ("levitor-tracks", versions 1 and 2) and the SAM points JSON
 // ("levitor-points", version 1), read and written by the rules of the library's parsers
-// (levitor/planning/tracks.py, levitor/segmentation.py) and of the schemas in
+// (levitor/planning/tracks.py, levitor/perception/segmentation.py) and of the schemas in
 // levitor/assets/schema/ (copied into ./contract.js). tests/contract/*.json holds the cases both
 // runtimes pass. Where the editor differs from the library it says so below: an empty text, an
 // empty track and an object without a positive point are states of an editor in use.

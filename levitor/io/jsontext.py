@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .limits import MAX_JSON_BYTES, MAX_JSON_DEPTH
+from ..limits import MAX_JSON_BYTES, MAX_JSON_DEPTH
 
 _NO_DEFAULT = object()
 _REPR = reprlib.Repr()

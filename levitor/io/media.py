@@ -14,8 +14,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from .fileio import atomic_dir, atomic_path
-from .planning.scene import disparity8_to_depth, disparity_to_depth
+from .atomic import atomic_dir, atomic_path
+from ..planning.scene import disparity8_to_depth, disparity_to_depth
 
 
 def _open(path: str | os.PathLike, what: str) -> Image.Image:

@@ -21,9 +21,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .jsontext import FormatError, as_number, decode_json, short_repr
-from .limits import IMAGE_SIDE, MAX_PROMPT_POINTS, TRACK_COORD
-from .weights import block_count, read_state_dict, required_tensors
+from ..io.jsontext import FormatError, as_number, decode_json, short_repr
+from ..limits import IMAGE_SIDE, MAX_PROMPT_POINTS, TRACK_COORD
+from ..io.weights import block_count, read_state_dict, required_tensors
 
 POINTS_FORMAT = "levitor-points"
 POINTS_VERSION = 1
@@ -144,7 +144,7 @@ def parse_points(data: Any, *, image_size: Sequence[int] | None = None, negative
     may also be ``[x, y]`` or ``[x, y, label]``. ``negative`` is an optional ``coord_str`` of
     negative points added to the last object. ``image_size`` ``(W, H)`` rescales points drawn on
     an image of another size. Every object needs at least one positive point. Problems are
-    :class:`~levitor.jsontext.FormatError` (``ValueError``) with the kind the editor reports too.
+    :class:`~levitor.io.jsontext.FormatError` (``ValueError``) with the kind the editor reports too.
     """
     try:
         obj = decode_json(data, name, empty=[])

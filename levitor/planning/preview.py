@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .jsontext import read_asset_json
+from ..io.jsontext import read_asset_json
 
 
 def palette(n: int) -> np.ndarray:

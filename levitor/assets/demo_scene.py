@@ -2,7 +2,7 @@
 
 A ground plane receding to a horizon, a pillar standing on it and a ball in front of the pillar.
 Everything is drawn procedurally, so image, depth and masks agree exactly. The shipped demo
-assets in ``levitor/assets/demo`` are this scene at 288×512 (``python -m levitor.demo_scene``).
+assets in ``levitor/assets/demo`` are this scene at 288×512 (``python -m levitor.assets.demo_scene``).
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .planning.scene import disparity8_to_depth
-from .planning.tracks import tracks_to_json
-from .video_io import save_png
+from ..planning.scene import disparity8_to_depth
+from ..planning.tracks import tracks_to_json
+from ..io.media import save_png
 
-ASSET_DIR = Path(__file__).parent / "assets" / "demo"
+ASSET_DIR = Path(__file__).parent / "demo"
 
 
 @dataclass

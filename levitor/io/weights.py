@@ -8,7 +8,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from .fileio import atomic_path
+from .atomic import atomic_path
 
 #: ``torch.load(weights_only=True)`` can be bypassed in torch releases before 2.6.
 _SAFE_TORCH_LOAD = tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:2]) >= (2, 6)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .weights import block_count, read_state_dict, required_tensors
+from ..io.weights import block_count, read_state_dict, required_tensors
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

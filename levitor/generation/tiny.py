@@ -3,7 +3,7 @@
 They have the real architectures at a toy width, so the loaders, the sampling loop, the nodes and
 the trainer can be exercised on a CPU in seconds without any downloaded weights::
 
-    python -m levitor.tiny_models OUT_DIR
+    python -m levitor.generation.tiny OUT_DIR
 
 writes ``OUT_DIR/svd`` (a diffusers Stable Video Diffusion folder: ``model_index.json``, ``unet/``,
 ``vae/``, ``image_encoder/``, ``feature_extractor/``, ``scheduler/``, with ``.fp16`` weight
@@ -18,27 +18,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .generation.models import ControlNetSVDModel
-
-# SVD-xt's scheduler/scheduler_config.json (EulerDiscreteScheduler).
-SVD_XT_SCHEDULER_CONFIG = {
-    "beta_end": 0.012,
-    "beta_schedule": "scaled_linear",
-    "beta_start": 0.00085,
-    "clip_sample": False,
-    "interpolation_type": "linear",
-    "num_train_timesteps": 1000,
-    "prediction_type": "v_prediction",
-    "set_alpha_to_one": False,
-    "sigma_max": 700.0,
-    "sigma_min": 0.002,
-    "skip_prk_steps": True,
-    "steps_offset": 1,
-    "timestep_spacing": "leading",
-    "timestep_type": "continuous",
-    "trained_betas": None,
-    "use_karras_sigmas": True,
-}
+from .configs import SVD_XT_SCHEDULER_CONFIG
+from .models.controlnet_svd import ControlNetSVDModel
 
 # SVD-xt's unet/config.json (architecture keys).
 SVD_XT_UNET_CONFIG = {
@@ -165,9 +146,9 @@ def save_tiny_models(out_dir: str | Path, *, seed: int = 0, fp16_variant: bool =
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line entry: ``python -m levitor.tiny_models OUT_DIR [--seed N]``."""
+    """Command line entry: ``python -m levitor.generation.tiny OUT_DIR [--seed N]``."""
     parser = argparse.ArgumentParser(
-        prog="python -m levitor.tiny_models",
+        prog="python -m levitor.generation.tiny",
         description="Write tiny random SVD and LeviTor ControlNet folders (for tests and demos).",
     )
     parser.add_argument("out_dir", type=Path, help="folder to create; gets svd/ and controlnet/")
