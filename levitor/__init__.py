@@ -33,9 +33,11 @@ _PUBLIC = {
     "Scene": "levitor.planning.scene",
     "disparity_to_depth": "levitor.planning.scene",
     # tracks
+    "Track": "levitor.planning.tracks",
     "parse_tracks": "levitor.planning.tracks",
     "parse_coord_str": "levitor.planning.tracks",
     "tracks_to_json": "levitor.planning.tracks",
+    "resample_track": "levitor.planning.tracks",
     "resample_tracks": "levitor.planning.tracks",
     # the stages and the whole plan
     "PlanOptions": "levitor.planning.options",
@@ -87,4 +89,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .planning.scene import Scene, disparity_to_depth
     from .planning.stages import (ControlResult, RenderResult, build_scene, control_stage, lift_scene,
                                   render_stage)
-    from .planning.tracks import parse_coord_str, parse_tracks, resample_tracks, tracks_to_json
+    from .planning.tracks import Track, parse_coord_str, parse_tracks, resample_track, resample_tracks, tracks_to_json
