@@ -93,7 +93,8 @@ def _as_tracks(tracks: Any, scene: Scene, what: str) -> list:
 def check_tracks(scene: Scene, tracks: Any, camera_track: Any = None) -> list:
     """One checked track per moved object of ``scene``, the camera track last when it has one.
 
-    ``tracks``: one list of ``(x, y, depth)`` points per object, or tracks JSON (text or dict).
+    ``tracks``: one list of ``(x, y, depth)`` points per object (a :class:`~levitor.planning.tracks.Track`
+    keeps its keyframes and easing), or tracks JSON (text or dict).
     ``camera_track``: a list of points, or tracks JSON holding one track; required exactly when
     the scene was built with ``camera_move``.
     """
