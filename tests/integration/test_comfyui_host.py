@@ -37,9 +37,10 @@ COMFY_PY = os.environ.get("COMFYUI_PYTHON")
 RUNNER = Path(os.environ.get("LEVITOR_HOST_TOOLS", "")) / "run_workflow.py"
 WORKFLOWS = REPO / "tests" / "workflows"
 #: API workflows as the shipped UI workflows convert, and ones saved with earlier versions of the pack
-#: (the native workflows, in ``native/``, run in test_native_workflows_host.py with their own loader)
+#: (the native workflows, in ``native/``, run in test_native_workflows_host.py with their own loader;
+#: the Wan ones, in ``wan/``, in test_wan_workflows_host.py)
 NAMES = sorted(str(p.relative_to(WORKFLOWS))[: -len("_api.json")] for p in WORKFLOWS.rglob("*_api.json")
-               if p.parent.name != "native")
+               if p.parent.name not in ("native", "wan"))
 PACK = Path(os.environ.get("LEVITOR_PACK_DIR") or REPO)
 NODE_IDS = sorted(json.loads((REPO / "locales" / "en" / "nodeDefs.json").read_text()))
 
@@ -143,7 +144,8 @@ def test_every_node_registers_through_v3_without_warnings():
 
 
 FRONTEND = Path(os.environ.get("LEVITOR_HOST_TOOLS", "")) / "frontend.py"
-UI_WORKFLOWS = sorted(p for p in (REPO / "example_workflows").glob("levitor_*.json"))
+UI_WORKFLOWS = sorted(p for p in (REPO / "example_workflows").glob("levitor_*.json")
+                      if not p.stem.startswith("levitor_wan_"))  # core Wan nodes: not in every host
 
 
 @pytest.mark.browser
