@@ -166,3 +166,19 @@ def test_sampling_is_deterministic_spread_and_inside():
 
 def test_the_facade_names_it():
     assert levitor.point_tracks is point_tracks and "point_tracks" in levitor.__all__
+
+
+def test_the_preview_draws_hidden_stretches_and_points_in_grey():
+    from levitor.planning.preview import HIDDEN, draw_point_tracks, palette
+
+    paths = np.array([[[10, 10]], [[20, 10]], [[30, 10]]], dtype=np.float32)
+    vis = np.array([[True], [True], [False]])
+    frames = draw_point_tracks(np.zeros((40, 40, 3), np.uint8), paths, vis, np.array([1]), point_size=3)
+    colour = tuple(int(c) for c in palette(2)[1])
+    assert frames.shape == (3, 40, 40, 3)
+    assert tuple(frames[1, 10, 20]) == colour  # a visible point: a dot in its object's colour
+    assert tuple(frames[2, 10, 15]) == colour  # its visible stretch
+    assert tuple(frames[2, 10, 25]) == HIDDEN  # the stretch into hiding
+    assert tuple(frames[2, 12, 30]) == (0, 0, 0) and tuple(frames[2, 10, 33]) == HIDDEN  # a hidden point: a ring
+    anchor = draw_point_tracks(np.zeros((40, 40, 3), np.uint8), paths[:1], vis[:1], np.array([0]), point_size=3)
+    assert tuple(anchor[0, 10, 10]) == (255, 255, 255)  # anchors are white
