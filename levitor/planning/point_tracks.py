@@ -38,7 +38,7 @@ from .tracks import resample_tracks
 __all__ = ["PointTracks", "point_tracks", "sample_points", "output_mapping", "fit_to_output", "DEFAULT_POINTS_PER_OBJECT",
            "DEFAULT_STATIC_POINTS", "DEFAULT_NUM_FRAMES"]
 
-DEFAULT_POINTS_PER_OBJECT = 48  # about one point per 8x8 latent cell of a 400x300-pixel object at 832x480
+DEFAULT_POINTS_PER_OBJECT = 48  # a few dozen spread points carry a rigid motion; more cover more latent cells
 DEFAULT_STATIC_POINTS = 16
 DEFAULT_NUM_FRAMES = 81  # Wan 2.1's default length (4k + 1 frames)
 _FPS_CANDIDATES = 20000  # farthest-point sampling looks at most at this many pixels of a region
