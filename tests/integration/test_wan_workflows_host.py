@@ -112,3 +112,59 @@ def test_the_planning_part_runs(host_models, tmp_path, name):
     assert proc.returncode == 0, (
         f"run_workflow.py exited {proc.returncode} for {name}\n--- stdout\n{proc.stdout[-6000:]}\n"
         f"--- stderr\n{proc.stderr[-4000:]}")
+
+
+FRONTEND = Path(__import__("os").environ.get("LEVITOR_HOST_TOOLS", "")) / "frontend.py"
+
+
+@pytest.mark.browser
+def test_the_real_frontend_turns_the_wan_workflows_into_their_twins(tmp_path):
+    """The UI workflows load in the real frontend (with core's Wan nodes) and give their API twins."""
+    import socket
+    import time
+    import urllib.request
+
+    pytest.importorskip("selenium")
+    if not HAS_TRACKS:
+        pytest.skip("this ComfyUI has no Wan-Move nodes (no TRACKS type)")
+    if not (FRONTEND.is_file() and shutil.which("chromedriver")):
+        pytest.skip("needs the host tools' frontend.py, Chromium and chromedriver")
+    work = tmp_path / "work"
+    for d in ("custom_nodes", "output", "input", "temp", "user"):
+        (work / d).mkdir(parents=True)
+    (work / "custom_nodes" / REPO.name).symlink_to(REPO, target_is_directory=True)
+    (work / "extra.yaml").write_text(f"host:\n  custom_nodes: {work / 'custom_nodes'}\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    cmd = [COMFY_PY, "main.py", "--listen", "127.0.0.1", "--port", str(port), "--cpu", "--disable-api-nodes",
+           "--disable-auto-launch", "--database-url", "sqlite:///:memory:",
+           "--extra-model-paths-config", str(work / "extra.yaml"), "--disable-all-custom-nodes",
+           "--whitelist-custom-nodes", REPO.name]
+    for d in ("output", "input", "temp", "user"):
+        cmd += [f"--{d}-directory", str(work / d)]
+    with open(work / "log.txt", "w") as log:
+        server = subprocess.Popen(cmd, cwd=COMFY_DIR, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(url + "/system_stats", timeout=2)
+                break
+            except OSError:
+                time.sleep(1)
+        args = []
+        for name in NAMES:
+            args += ["--convert", str(REPO / "example_workflows" / f"{name}.json"), str(tmp_path / f"{name}_api.json")]
+        proc = subprocess.run([sys.executable, str(FRONTEND), "--url", url, *args], capture_output=True, text=True,
+                              timeout=600)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    finally:
+        server.terminate()
+        server.wait(60)
+    for name in NAMES:
+        got = json.loads((tmp_path / f"{name}_api.json").read_text())
+        want = json.loads((API_DIR / f"{name}_api.json").read_text())
+        for node in [*got.values(), *want.values()]:
+            node.pop("_meta", None)
+        assert got == want, name
