@@ -116,7 +116,9 @@ def sample_points(region: np.ndarray, count: int) -> np.ndarray:
         return np.zeros((0, 2), dtype=np.int64)
     if len(rows) <= count:
         return np.stack([cols, rows], axis=1).astype(np.int64)
-    inside = distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]  # distance to the nearest pixel outside
+    r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1  # the region's box is enough
+    inside = np.zeros(mask.shape)
+    inside[r0:r1, c0:c1] = distance_transform_edt(np.pad(mask[r0:r1, c0:c1], 1))[1:-1, 1:-1]
     if len(rows) > _FPS_CANDIDATES:  # a regular subset of the pixels (raster order keeps it deterministic)
         keep = np.linspace(0, len(rows) - 1, _FPS_CANDIDATES).round().astype(np.int64)
         rows, cols = rows[keep], cols[keep]
