@@ -51,6 +51,9 @@ _PUBLIC = {
     "plan_from_render": "levitor.planning.plan",
     "PlanResult": "levitor.planning.plan",
     "render_preview": "levitor.planning.preview",
+    # point tracks for trajectory-conditioned video models (Wan-Move, ATI)
+    "point_tracks": "levitor.planning.point_tracks",
+    "PointTracks": "levitor.planning.point_tracks",
     # video
     "LeviTorPipeline": "levitor.generation.pipeline",
     "LeviTorPipelineOutput": "levitor.generation.pipeline",
@@ -85,6 +88,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .perception.segmentation import SamSegmenter
     from .planning.options import PlanOptions
     from .planning.plan import PlanResult, build_plan, plan_from_render
+    from .planning.point_tracks import PointTracks, point_tracks
     from .planning.preview import render_preview
     from .planning.scene import Scene, disparity_to_depth
     from .planning.stages import (ControlResult, RenderResult, build_scene, control_stage, lift_scene,

@@ -125,6 +125,9 @@ TRACK_DEPTH = Bound("depth", 1e-4, 1.0, meaning="reference depth: smaller = near
 TRACK_COORD = Bound("coordinate", -1e6, 1e6, meaning="x or y in pixels")
 MAX_TRACKS = 64  # tracks (moved objects) in one plan
 MAX_TRACK_POINTS = 4096  # clicked or sampled points in one track
+POINTS_PER_OBJECT = Bound("points_per_object", 1, 1024, integer=True, meaning="point tracks sampled on each object")
+STATIC_POINTS = Bound("static_points", 0, 1024, integer=True, meaning="point tracks pinning the background, 0 = none")
+MAX_POINT_TRACKS = 4096  # point tracks of one plan, objects and anchors together
 MAX_PROMPT_POINTS = 1024  # SAM point prompts in one points text, all objects together
 
 # --- JSON texts users type or editors send (tracks, points, preview requests) ---------------------

@@ -28,7 +28,12 @@ NATIVE = {
     "LeviTorApplyControlNet": "Apply LeviTor ControlNet",
     "LeviTorSVDConditioning": "LeviTor SVD Conditioning",
 }
-ALL = {**EXPECTED, **NATIVE}
+#: the point-track nodes for ComfyUI's Wan nodes
+WAN = {
+    "LeviTorWanMoveTracks": "LeviTor Wan-Move Tracks",
+    "LeviTorATITracks": "LeviTor ATI Tracks",
+}
+ALL = {**EXPECTED, **NATIVE, **WAN}
 SOCKETS = {"LEVITOR_MODEL", "LEVITOR_TRACKS", "LEVITOR_MASKS", "LEVITOR_CONTROL"}
 
 #: the inputs of the V1 nodes (section, then order), which saved workflows name; new inputs may
@@ -158,6 +163,29 @@ def test_fixed_choices_are_validated_before_the_graph_runs(pack):
 @pytest.mark.parametrize("key", sorted(NATIVE))
 def test_native_node_interface(pack, key):
     check_node_basics(pack, key, NATIVE)
+
+
+WAN_INPUTS = {
+    "LeviTorWanMoveTracks": ["tracks", "length", "width", "height", "camera_move", "points_per_object",
+                             "static_points"],
+    "LeviTorATITracks": ["tracks", "width", "height", "camera_move", "points_per_object", "static_points"],
+}
+WAN_OUTPUTS = {
+    "LeviTorWanMoveTracks": (("TRACKS", "IMAGE"), ("tracks", "preview")),
+    "LeviTorATITracks": (("STRING", "IMAGE"), ("tracks", "preview")),
+}
+
+
+@pytest.mark.parametrize("key", sorted(WAN))
+def test_wan_node_interface(pack, key):
+    cls, _, spec = check_node_basics(pack, key, WAN)
+    assert list(spec["required"]) == WAN_INPUTS[key]
+    assert list(spec["optional"]) == ["static_segments"]
+    assert spec["required"]["tracks"][0] == "LEVITOR_TRACKS"
+    assert (cls.RETURN_TYPES, cls.RETURN_NAMES) == WAN_OUTPUTS[key]
+    assert spec["required"]["width"][1]["default"] == 832 and spec["required"]["height"][1]["default"] == 480
+    if key == "LeviTorWanMoveTracks":
+        assert spec["required"]["length"][1]["default"] == 81  # Wan's default length, 4k + 1
 
 
 @pytest.mark.parametrize("key", sorted(ALL))

@@ -17,8 +17,10 @@ from fakes.workflow_models import fast_variant
 
 UI_DIR = REPO_ROOT / "example_workflows"
 API_DIR = REPO_ROOT / "tests" / "workflows"
-#: the wrapper workflows (the native ones, `*_native.json`, have their own tests)
-NAMES = sorted(p.stem for p in UI_DIR.glob("*.json") if p.name != "index.json" and not p.stem.endswith("_native"))
+#: the wrapper workflows (the native ones, `*_native.json`, and the Wan ones, `levitor_wan_*.json`,
+#: have their own tests)
+NAMES = sorted(p.stem for p in UI_DIR.glob("*.json") if p.name != "index.json" and not p.stem.endswith("_native")
+               and not p.stem.startswith("levitor_wan_"))
 SOCKETS = {"IMAGE", "MASK", "LEVITOR_MODEL", "LEVITOR_TRACKS", "LEVITOR_MASKS", "LEVITOR_CONTROL"}
 #: widget names of the core nodes the workflows use, in the order the frontend stores them
 CORE_WIDGETS = {

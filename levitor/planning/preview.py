@@ -156,3 +156,48 @@ def heatmap_preview(control: np.ndarray) -> np.ndarray:
     """The heatmap channel of control maps as grey frames ``(F, H, W, 3)`` uint8."""
     heat = np.clip(np.asarray(control)[:, 0], 0, 255).astype(np.uint8)
     return np.repeat(heat[..., None], 3, axis=-1)
+
+
+HIDDEN = (150, 150, 150)  # a point track's stretches where it is hidden
+
+
+def draw_point_tracks(background: np.ndarray, paths: np.ndarray, visibility: np.ndarray, objects: np.ndarray, *,
+                      trail: int = 24, point_size: int | None = None) -> np.ndarray:
+    """Point tracks drawn over ``background`` ``(H, W, 3)`` uint8: ``(T, H, W, 3)`` uint8.
+
+    ``paths`` ``(T, N, 2)`` ``(x, y)`` pixels, ``visibility`` ``(T, N)``, ``objects`` ``(N,)`` (0 =
+    static anchor). In frame *t* each point shows its last ``trail`` frames of path: solid in its
+    object's colour where visible, a thin grey line where hidden; the point itself is a filled
+    dot when visible and a grey ring when hidden (behind a nearer surface, behind the camera or
+    out of the frame)."""
+    paths = np.asarray(paths, dtype=np.float64)
+    visibility = np.asarray(visibility, dtype=bool)
+    objects = np.asarray(objects)
+    n_frames = paths.shape[0]
+    height, width = np.asarray(background).shape[:2]
+    colours = palette(max(int(objects.max()) + 1 if objects.size else 1, 2))
+    anchor = (255, 255, 255)
+    size = point_size if point_size is not None else max(2, point_radius(height, width) - 1)
+    line = max(1, size // 2)
+    base = Image.fromarray(np.ascontiguousarray(np.asarray(background, dtype=np.uint8)))
+    frames = np.empty((n_frames, height, width, 3), dtype=np.uint8)
+    for t in range(n_frames):
+        canvas = base.copy()
+        draw = ImageDraw.Draw(canvas)
+        lo = max(0, t - trail)
+        for n in range(paths.shape[1]):
+            colour = anchor if objects[n] == 0 else tuple(int(c) for c in colours[int(objects[n])])
+            for s in range(lo, t):
+                a, b = paths[s, n], paths[s + 1, n]
+                if visibility[s, n] and visibility[s + 1, n]:
+                    draw.line([tuple(a), tuple(b)], fill=colour, width=line)
+                else:
+                    draw.line([tuple(a), tuple(b)], fill=HIDDEN, width=1)
+            x, y = paths[t, n]
+            box = [x - size, y - size, x + size, y + size]
+            if visibility[t, n]:
+                draw.ellipse(box, fill=colour, outline=OUTLINE, width=1)
+            else:
+                draw.ellipse(box, outline=HIDDEN, width=1)
+        frames[t] = np.asarray(canvas)
+    return frames

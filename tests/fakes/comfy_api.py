@@ -147,6 +147,7 @@ Conditioning = _type("CONDITIONING")
 ClipVision = _type("CLIP_VISION")
 Vae = _type("VAE")
 Latent = _type("LATENT")
+Tracks = _type("TRACKS")  # from the ComfyUI releases with the Wan-Move nodes (not in 0.3.64)
 
 
 @dataclass

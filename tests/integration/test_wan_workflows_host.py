@@ -1,0 +1,170 @@
+"""The Wan example workflows in a real ComfyUI: the widgets we store are the ones core's Wan nodes
+declare, in their order, and the planning part of each workflow (image, depth, masks, editor, our
+point-track node and, for Wan-Move, core's track visualiser) runs headless with tiny models.
+
+The generation part (the 14B Wan models) is not run: only its node definitions are checked.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_comfyui_host import COMFY_DIR, COMFY_PY, REPO, RUNNER  # skips this module where those skip
+
+from fakes.workflow_models import fast_variant, write_workflow_models
+from test_wan_workflows import WAN_WIDGETS
+
+pytestmark = [pytest.mark.comfyui, pytest.mark.slow]
+
+API_DIR = REPO / "tests" / "workflows" / "wan"
+NAMES = sorted(p.name[: -len("_api.json")] for p in API_DIR.glob("*_api.json"))
+HAS_TRACKS = "class Tracks(" in (Path(COMFY_DIR) / "comfy_api" / "latest" / "_io.py").read_text()
+#: nodes that need the Wan models, and everything downstream of them, are left out of the run
+MODEL_LOADERS = {"UNETLoader", "CLIPLoader", "VAELoader", "CLIPVisionLoader"}
+SMALL = {"LeviTorWanMoveTracks": {"width": 144, "height": 256, "length": 9},
+         "LeviTorATITracks": {"width": 144, "height": 256}}
+
+WIDGET_CHECK = """
+import json, sys, asyncio
+sys.argv = [sys.argv[0], "--cpu"]
+import comfy.options
+comfy.options.enable_args_parsing()
+import nodes
+asyncio.run(nodes.init_extra_nodes(init_custom_nodes=False, init_api_nodes=False))
+WIDGETS = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+out = {}
+for name in NAMES:
+    cls = nodes.NODE_CLASS_MAPPINGS.get(name)
+    if cls is None:
+        out[name] = None
+        continue
+    spec = cls.INPUT_TYPES()
+    names = []
+    for section in ("required", "optional"):
+        for key, entry in spec.get(section, {}).items():
+            kind = entry[0]
+            opts = entry[1] if len(entry) > 1 and isinstance(entry[1], dict) else {}
+            if (isinstance(kind, list) or kind in WIDGETS) and not opts.get("forceInput"):
+                names.append(key)
+                if opts.get("control_after_generate") or key in ("seed", "noise_seed"):
+                    names.append("control_after_generate")
+    out[name] = names
+print("RESULT " + json.dumps(out))
+"""
+
+
+def test_core_wan_nodes_declare_the_widgets_the_workflows_store():
+    core = sorted(WAN_WIDGETS)
+    code = f"NAMES = {core!r}\n" + WIDGET_CHECK
+    proc = subprocess.run([COMFY_PY, "-c", code], cwd=COMFY_DIR, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    found = json.loads(proc.stdout.split("RESULT ", 1)[1])
+    if not HAS_TRACKS:  # an older ComfyUI: the Wan-Move nodes are missing there, the rest must match
+        assert found["WanMoveTrackToVideo"] is None
+        found = {k: v for k, v in found.items() if k not in ("WanMoveTrackToVideo", "WanMoveVisualizeTracks")}
+    for name, names in found.items():
+        assert names == WAN_WIDGETS[name], name
+
+
+def planning_part(api: dict) -> dict:
+    """The nodes that do not need the Wan models, with small settings."""
+    dropped = {k for k, n in api.items() if n["class_type"] in MODEL_LOADERS}
+    grew = True
+    while grew:
+        grew = False
+        for k, n in api.items():
+            if k not in dropped and any(isinstance(v, list) and v[0] in dropped for v in n["inputs"].values()):
+                dropped.add(k)
+                grew = True
+    out = fast_variant({k: v for k, v in api.items() if k not in dropped})
+    for node in out.values():
+        node["inputs"].update(SMALL.get(node["class_type"], {}))
+    return out
+
+
+@pytest.fixture(scope="module")
+def host_models(tmp_path_factory):
+    return write_workflow_models(tmp_path_factory.mktemp("wan_models"))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_planning_part_runs(host_models, tmp_path, name):
+    if name == "levitor_wan_move" and not HAS_TRACKS:
+        pytest.skip("this ComfyUI has no Wan-Move nodes (no TRACKS type)")
+    api = planning_part(json.loads((API_DIR / f"{name}_api.json").read_text()))
+    assert not {n["class_type"] for n in api.values()} & MODEL_LOADERS
+    workflow = tmp_path / f"{name}_planning_api.json"
+    workflow.write_text(json.dumps(api))
+    image = tmp_path / "levitor_demo.png"
+    shutil.copy(REPO / "levitor" / "assets" / "demo" / "image.png", image)
+    cmd = [sys.executable, str(RUNNER), "--comfy-dir", COMFY_DIR, "--python", COMFY_PY,
+           "--node-package", str(REPO), "--workflow", str(workflow), "--copy-input", str(image),
+           "--disable-core-custom-nodes", "--expect-files", "1", "--timeout", "900",
+           "--json-out", str(tmp_path / "result.json")]
+    for key in ("sams", "depthanything"):
+        cmd += ["--model-dir", key, str(host_models / key)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1500)
+    assert proc.returncode == 0, (
+        f"run_workflow.py exited {proc.returncode} for {name}\n--- stdout\n{proc.stdout[-6000:]}\n"
+        f"--- stderr\n{proc.stderr[-4000:]}")
+
+
+FRONTEND = Path(__import__("os").environ.get("LEVITOR_HOST_TOOLS", "")) / "frontend.py"
+
+
+@pytest.mark.browser
+def test_the_real_frontend_turns_the_wan_workflows_into_their_twins(tmp_path):
+    """The UI workflows load in the real frontend (with core's Wan nodes) and give their API twins."""
+    import socket
+    import time
+    import urllib.request
+
+    pytest.importorskip("selenium")
+    if not HAS_TRACKS:
+        pytest.skip("this ComfyUI has no Wan-Move nodes (no TRACKS type)")
+    if not (FRONTEND.is_file() and shutil.which("chromedriver")):
+        pytest.skip("needs the host tools' frontend.py, Chromium and chromedriver")
+    work = tmp_path / "work"
+    for d in ("custom_nodes", "output", "input", "temp", "user"):
+        (work / d).mkdir(parents=True)
+    (work / "custom_nodes" / REPO.name).symlink_to(REPO, target_is_directory=True)
+    (work / "extra.yaml").write_text(f"host:\n  custom_nodes: {work / 'custom_nodes'}\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    cmd = [COMFY_PY, "main.py", "--listen", "127.0.0.1", "--port", str(port), "--cpu", "--disable-api-nodes",
+           "--disable-auto-launch", "--database-url", "sqlite:///:memory:",
+           "--extra-model-paths-config", str(work / "extra.yaml"), "--disable-all-custom-nodes",
+           "--whitelist-custom-nodes", REPO.name]
+    for d in ("output", "input", "temp", "user"):
+        cmd += [f"--{d}-directory", str(work / d)]
+    with open(work / "log.txt", "w") as log:
+        server = subprocess.Popen(cmd, cwd=COMFY_DIR, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(url + "/system_stats", timeout=2)
+                break
+            except OSError:
+                time.sleep(1)
+        args = []
+        for name in NAMES:
+            args += ["--convert", str(REPO / "example_workflows" / f"{name}.json"), str(tmp_path / f"{name}_api.json")]
+        proc = subprocess.run([sys.executable, str(FRONTEND), "--url", url, *args], capture_output=True, text=True,
+                              timeout=600)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    finally:
+        server.terminate()
+        server.wait(60)
+    for name in NAMES:
+        got = json.loads((tmp_path / f"{name}_api.json").read_text())
+        want = json.loads((API_DIR / f"{name}_api.json").read_text())
+        for node in [*got.values(), *want.values()]:
+            node.pop("_meta", None)
+        assert got == want, name
