@@ -49,6 +49,9 @@ _PUBLIC = {
     "plan_from_render": "levitor.planning.plan",
     "PlanResult": "levitor.planning.plan",
     "render_preview": "levitor.planning.preview",
+    # warped video
+    "warped_video": "levitor.planning.warp",
+    "WarpedVideo": "levitor.planning.warp",
     # video
     "LeviTorPipeline": "levitor.generation.pipeline",
     "LeviTorPipelineOutput": "levitor.generation.pipeline",
@@ -88,3 +91,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .planning.stages import (ControlResult, RenderResult, build_scene, control_stage, lift_scene,
                                   render_stage)
     from .planning.tracks import parse_coord_str, parse_tracks, resample_tracks, tracks_to_json
+    from .planning.warp import WarpedVideo, warped_video
