@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import importlib
 
-NODE_MODULES = ("model_nodes", "segmentation_nodes", "depth_node", "trajectory_editor", "planning_nodes", "native")
+NODE_MODULES = ("model_nodes", "segmentation_nodes", "depth_node", "trajectory_editor", "planning_nodes", "warp_node",
+                "native")
 
 
 def missing_api() -> str | None:

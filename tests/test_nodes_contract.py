@@ -28,7 +28,9 @@ NATIVE = {
     "LeviTorApplyControlNet": "Apply LeviTor ControlNet",
     "LeviTorSVDConditioning": "LeviTor SVD Conditioning",
 }
-ALL = {**EXPECTED, **NATIVE}
+#: the warped video (new, so no saved-workflow contract yet)
+WARP = {"LeviTorWarpedVideo": "LeviTor Warped Video"}
+ALL = {**EXPECTED, **NATIVE, **WARP}
 SOCKETS = {"LEVITOR_MODEL", "LEVITOR_TRACKS", "LEVITOR_MASKS", "LEVITOR_CONTROL"}
 
 #: the inputs of the V1 nodes (section, then order), which saved workflows name; new inputs may
@@ -158,6 +160,13 @@ def test_fixed_choices_are_validated_before_the_graph_runs(pack):
 @pytest.mark.parametrize("key", sorted(NATIVE))
 def test_native_node_interface(pack, key):
     check_node_basics(pack, key, NATIVE)
+
+
+def test_warped_video_node_interface(pack):
+    cls, schema, spec = check_node_basics(pack, "LeviTorWarpedVideo", WARP)
+    assert list(spec["required"]) == ["moved_masks"] and not spec.get("optional")
+    assert spec["required"]["moved_masks"][0] == "LEVITOR_MASKS"
+    assert (cls.RETURN_TYPES, cls.RETURN_NAMES) == (("IMAGE", "MASK"), ("frames", "mask"))
 
 
 @pytest.mark.parametrize("key", sorted(ALL))

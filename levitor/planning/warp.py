@@ -40,7 +40,7 @@ time, the per-object work on the pixels the object covers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -192,11 +192,13 @@ def fill_from_around(image: torch.Tensor, hole: torch.Tensor, known: torch.Tenso
     return torch.where(hole[None], value[0], image)
 
 
-def warp_render(render: RenderResult, source: WarpSource | None = None, *, device: Any = None) -> WarpedVideo:
+def warp_render(render: RenderResult, source: WarpSource | None = None, *, device: Any = None,
+                check: Callable[[], None] | None = None) -> WarpedVideo:
     """The warped frames of a render (all the frames it rendered, in its order).
 
     ``render``: from :func:`~.stages.render_stage`; ``source``: :func:`warp_source` of its scene,
-    made once and reused (default: made here on ``device``)."""
+    made once and reused (default: made here on ``device``). ``check`` is called after each
+    frame (a progress and cancel hook)."""
     scene = render.scene
     src = source if source is not None else warp_source(scene, device)
     if src.scene is not scene:
@@ -233,6 +235,8 @@ def warp_render(render: RenderResult, source: WarpSource | None = None, *, devic
         frame = fill_from_around(frame, vacated, ~vacated & ~by_objects)
         frames[ti] = frame.round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
         mask[ti] = (covered | vacated).cpu().numpy()
+        if check is not None:
+            check()
     return WarpedVideo(frames=frames, mask=mask, frame_indices=list(render.frames), labels=render.labels,
                        trajectories=render.trajectories, warnings=list(render.warnings))
 
