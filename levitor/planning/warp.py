@@ -81,7 +81,8 @@ class WarpedVideo:
 
 @dataclass
 class _Object:
-    rest: torch.Tensor  # (H, W) bool: the object's pixels in the still image
+    rest_window: tuple  # (rows, cols) slices of its box in the image
+    rest_box: np.ndarray  # (h, w) bool: the object's pixels in the still image, in its box
     top: int
     left: int
     inside: torch.Tensor  # (1, 1, h, w) float32: 1 on the object's pixels, 0 around them
@@ -92,12 +93,11 @@ class _Object:
 
 @dataclass
 class WarpSource:
-    """The per-scene part of warping, done once (e.g. for a live preview): the image and, per
-    moved object, its colours and depths extended past its mask. Does not depend on the tracks."""
+    """The per-scene part of warping, done once (e.g. for a live preview): per moved object its
+    colours and depths extended past its mask. Does not depend on the tracks."""
 
     scene: Any
     device: torch.device
-    image: torch.Tensor  # (3, H, W) float32
     objects: list  # per moved object an _Object, or None when it has no pixels
     camera_index: int | None  # the object that is the moved background, if any
 
@@ -128,14 +128,13 @@ def warp_source(scene: Any, device: Any = None) -> WarpSource:
         colour = image[top:bottom, left:right][near_r, near_c]
         dep = depth[top:bottom, left:right][near_r, near_c]
         objects.append(_Object(
-            rest=torch.from_numpy(rest).to(device), top=top, left=left,
+            rest_window=(slice(top, bottom), slice(left, right)), rest_box=box, top=top, left=left,
             inside=torch.from_numpy(box.astype(np.float32))[None, None].to(device),
             colour=torch.from_numpy(np.ascontiguousarray(colour.transpose(2, 0, 1), dtype=np.float32))[None].to(device),
             depth=torch.from_numpy(np.ascontiguousarray(dep))[None, None].to(device),
             z_median=float(np.median(depth[rows, cols]))))
     camera = int(plain.num_objects) - 1 if getattr(plain, "camera_move", False) else None
-    img = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32)).to(device)
-    return WarpSource(scene=plain, device=device, image=img, objects=objects, camera_index=camera)
+    return WarpSource(scene=plain, device=device, objects=objects, camera_index=camera)
 
 
 def _sample(values: torch.Tensor, obj: _Object, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -167,29 +166,54 @@ def _source_positions(obj: _Object, x: torch.Tensor, y: torch.Tensor, dx: float,
     return u, v
 
 
+def _half(x: torch.Tensor) -> torch.Tensor:
+    """2 x 2 means of ``(1, C, h, w)`` (an odd last row or column is averaged with zeros: the
+    weights below carry the same zeros, so their ratios are true means)."""
+    h, w = x.shape[-2:]
+    x = F.pad(x, (0, w % 2, 0, h % 2))
+    return x.view(x.shape[0], x.shape[1], (h + 1) // 2, 2, (w + 1) // 2, 2).mean(dim=(3, 5))
+
+
 def fill_from_around(image: torch.Tensor, hole: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
     """``image`` ``(C, H, W)`` float with its ``hole`` pixels filled from the ``known`` pixels by
     push-pull interpolation (``(H, W)`` bool masks); other pixels are returned unchanged. With no
     known pixel the hole takes the image's mean colour."""
-    if not bool(hole.any()):
-        return image
+    channels = image.shape[0]
     w = known.to(image.dtype)[None, None]
-    c = image[None] * w
-    pyramid = [(c, w)]
-    while min(c.shape[-2:]) > 1 and bool((w <= 0).any()):
-        c = F.avg_pool2d(c, 2, ceil_mode=True)
-        w = F.avg_pool2d(w, 2, ceil_mode=True)
-        pyramid.append((c, w))
-    c, w = pyramid[-1]
+    level = torch.cat([image[None] * w, w], dim=1)  # colour times weight, and the weight
+    pyramid = [level]
+    while min(level.shape[-2:]) > 1 and bool((level[:, channels:] <= 0).any()):
+        level = _half(level)
+        pyramid.append(level)
+    c, w = level[:, :channels], level[:, channels:]
     if bool((w > 0).any()):
         mean = c.sum(dim=(-2, -1), keepdim=True) / w.sum()
     else:
         mean = image.mean(dim=(-2, -1), keepdim=True)[None]
     value = torch.where(w > 0, c / w.clamp_min(1e-12), mean)
-    for c, w in reversed(pyramid[:-1]):
+    for level in reversed(pyramid[:-1]):
+        c, w = level[:, :channels], level[:, channels:]
         up = F.interpolate(value, size=c.shape[-2:], mode="bilinear", align_corners=False)
         value = c + (1 - w) * up  # c = w * (mean of the known pixels below)
     return torch.where(hole[None], value[0], image)
+
+
+def _fill_vacated(frame: np.ndarray, vacated: np.ndarray, known: np.ndarray, window: tuple,
+                  device: torch.device) -> None:
+    """Fill ``frame``'s (``(H, W, 3)`` uint8, in place) ``vacated`` pixels inside ``window`` (an
+    object's box) by :func:`fill_from_around` over the box and a margin of half its size (at least
+    16 pixels) around it."""
+    r0, r1, c0, c1 = window[0].start, window[0].stop, window[1].start, window[1].stop
+    margin = max(16, (r1 - r0) // 2, (c1 - c0) // 2)
+    r0, c0 = max(r0 - margin, 0), max(c0 - margin, 0)
+    r1, c1 = min(r1 + margin, frame.shape[0]), min(c1 + margin, frame.shape[1])
+    crop = torch.from_numpy(np.ascontiguousarray(frame[r0:r1, c0:c1].transpose(2, 0, 1))).to(device, torch.float32)
+    hole = torch.from_numpy(np.ascontiguousarray(vacated[r0:r1, c0:c1])).to(device)
+    good = torch.from_numpy(np.ascontiguousarray(known[r0:r1, c0:c1])).to(device)
+    filled = fill_from_around(crop, hole, good).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    window = frame[r0:r1, c0:c1]
+    hole_np = vacated[r0:r1, c0:c1]
+    window[hole_np] = filled[hole_np]
 
 
 def warp_render(render: RenderResult, source: WarpSource | None = None, *, device: Any = None,
@@ -209,32 +233,42 @@ def warp_render(render: RenderResult, source: WarpSource | None = None, *, devic
     frames = np.empty((n_frames, height, width, 3), dtype=np.uint8)
     mask = np.zeros((n_frames, height, width), dtype=bool)
     dev = src.device
+    image = np.asarray(scene.image)
     for ti in range(n_frames):
-        labels = torch.from_numpy(np.asarray(render.labels[ti])).to(dev)
-        frame = src.image.clone()
-        covered = torch.zeros((height, width), dtype=torch.bool, device=dev)
-        by_objects = torch.zeros_like(covered)  # covered by a moved object that is not the background
-        left_behind = torch.zeros_like(covered)
+        labels = np.asarray(render.labels[ti])
+        frame = image.copy()
+        covered = np.zeros((height, width), dtype=bool)
+        by_objects = np.zeros_like(covered)  # covered by a moved object that is not the background
+        vacated = np.zeros_like(covered)
+        moving = []
         for j, obj in enumerate(src.objects):
             dx, dy, dd = (float(d) for d in deltas[j, ti])
             if obj is None or (dx == 0 and dy == 0 and dd == 0):
                 continue
-            left_behind |= obj.rest
-            rows, cols = torch.nonzero(labels == j + 1, as_tuple=True)
+            moving.append(obj)
+            rows, cols = np.nonzero(labels == j + 1)
             if len(rows) == 0:
                 continue
-            x, y = cols.to(torch.float32), rows.to(torch.float32)
-            u, v = _source_positions(obj, x, y, dx, dy, dd, width, height)
+            r_t, c_t = torch.from_numpy(rows).to(dev), torch.from_numpy(cols).to(dev)
+            u, v = _source_positions(obj, c_t.to(torch.float32), r_t.to(torch.float32), dx, dy, dd, width, height)
             keep = _sample(obj.inside, obj, u, v)[0] >= 0.5  # the object's own shape, moved
-            rows, cols, u, v = rows[keep], cols[keep], u[keep], v[keep]
-            frame[:, rows, cols] = _sample(obj.colour, obj, u, v)
+            u, v = u[keep], v[keep]
+            keep_np = keep.cpu().numpy()
+            rows, cols = rows[keep_np], cols[keep_np]
+            colour = _sample(obj.colour, obj, u, v).round().clamp(0, 255).to(torch.uint8)
+            frame[rows, cols] = colour.t().cpu().numpy()
             covered[rows, cols] = True
             if j != src.camera_index:
                 by_objects[rows, cols] = True
-        vacated = left_behind & ~covered
-        frame = fill_from_around(frame, vacated, ~vacated & ~by_objects)
-        frames[ti] = frame.round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-        mask[ti] = (covered | vacated).cpu().numpy()
+        for obj in moving:  # the places moving objects left that no moving object covers now
+            win = obj.rest_window
+            vacated[win] |= obj.rest_box & ~covered[win]
+        known = ~vacated & ~by_objects
+        for obj in moving:  # each object's old place from the background around it
+            if vacated[obj.rest_window].any():
+                _fill_vacated(frame, vacated, known, obj.rest_window, dev)
+        frames[ti] = frame
+        mask[ti] = covered | vacated
         if check is not None:
             check()
     return WarpedVideo(frames=frames, mask=mask, frame_indices=list(render.frames), labels=render.labels,
