@@ -36,6 +36,7 @@ export class TrajectoryEditor extends CanvasEditor {
     this.numObjects = 0;
     this.tint = null;
     this.previewImg = null;
+    this.previewImgMode = "masks";
     this.previewSeq = 0;
     this.previewTimer = null;
     this.drag = null;
@@ -46,11 +47,17 @@ export class TrajectoryEditor extends CanvasEditor {
     this.depthInput = el("input", { type: "number", step: "0.0001", min: "0.0039", max: "1", title: "Depth of the selected point (reference units, smaller = nearer)", onchange: () => this._depthFromField() });
     this.profile = el("canvas", { class: "lv-profile", title: "Depth over the frames (click to choose the preview frame)" });
     this.frameInput = el("input", { type: "range", min: "0", max: "15", value: "0", title: "Frame shown by the preview", oninput: () => this.setFrame(+this.frameInput.value) });
-    this.frameLabel = el("span", { textContent: "frame 0" });
+    // As wide as the widest label ("frame 127"): the bar keeps its layout while the frame changes.
+    this.frameLabel = el("span", { textContent: "frame 0", style: "display: inline-block; min-width: 9ch" });
     this.framesInput = el("input", { type: "number", min: "1", max: "128", value: "16", title: "Number of frames (when no connected node has num_frames)", onchange: () => { this._syncFrames(); this.render(); this.schedulePreview(); } });
     this.previewToggle = el("input", { type: "checkbox", title: "Render the moved masks live on the server", onchange: () => { if (this.previewToggle.checked) this.schedulePreview(0); else { this.previewImg = null; this.render(); } } });
+    // What the live preview shows: the moved masks over the image, or (warped) the warped frame,
+    // the start image with the objects moved, occlusion and perspective included. Ticking it turns
+    // the preview on.
+    this.warpToggle = el("input", { type: "checkbox", class: "lv-warped", title: "Show the start image with the objects moved (the warped frame) instead of the masks", onchange: () => { if (this.warpToggle.checked) this.previewToggle.checked = true; this.previewImg = null; this.schedulePreview(0); this.render(); } });
     this.scrub = el("div", { class: "lv-bar" }, el("span", { textContent: "frames" }), this.framesInput, this.frameInput, this.frameLabel,
-      el("label", { title: "Render the moved masks live on the server" }, this.previewToggle, " preview"));
+      el("label", { title: "Render the moved masks live on the server" }, this.previewToggle, " preview"),
+      el("label", { title: "Show the start image with the objects moved (the warped frame) instead of the masks" }, this.warpToggle, " warped"));
     this.build([
       this.trackSelect,
       this.button("+ Track", "Add a track", () => { this.model.addTrack(); this.commit(); }),
@@ -171,7 +178,8 @@ export class TrajectoryEditor extends CanvasEditor {
       this.render();
       return;
     }
-    const body = { node_id: this.sceneNodeId || String(this.binding.nodeId), tracks, num_frames: this.numFrames(), frame: this.frame };
+    const mode = this.warpToggle.checked ? "warped" : "masks";
+    const body = { node_id: this.sceneNodeId || String(this.binding.nodeId), tracks, num_frames: this.numFrames(), frame: this.frame, mode };
     try {
       const res = await this.host.fetch("/levitor/preview", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
       if (seq !== this.previewSeq) return;
@@ -185,6 +193,7 @@ export class TrajectoryEditor extends CanvasEditor {
       URL.revokeObjectURL(url);
       if (seq !== this.previewSeq) return;
       this.previewImg = img;
+      this.previewImgMode = mode;
       this.error = "";
     } catch (err) {
       if (seq !== this.previewSeq) return;
@@ -391,7 +400,7 @@ export class TrajectoryEditor extends CanvasEditor {
       ctx.drawImage(this.tint, area.x0, area.y0, area.w, area.h);
     }
     if (this.previewImg && this.previewToggle.checked) {
-      ctx.globalAlpha = 0.6;
+      ctx.globalAlpha = this.previewImgMode === "warped" ? 1 : 0.6; // the warped frame replaces the image
       ctx.drawImage(this.previewImg, area.x0, area.y0, area.w, area.h);
       ctx.globalAlpha = 1;
     }
