@@ -194,3 +194,24 @@ def test_bad_inputs_are_named_before_work():
 
 def test_the_public_name():
     assert levitor.warped_video is warped_video
+
+
+def test_the_demo_preview_can_show_the_warped_video(tmp_path, capsys):
+    from cli_helpers import one_line_error, run_cli
+    from levitor.cli import main
+    from levitor.io.media import load_image
+    from levitor.assets.demo_scene import ASSET_DIR
+    from PIL import Image
+
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--frames", "4", "--format", "gif", "--preview", "both"]) == 0
+    frames = sorted((out / "frames").glob("*.png"))
+    assert len(frames) == 4
+    first, last = (np.asarray(Image.open(p).convert("RGB")) for p in (frames[0], frames[-1]))
+    assert first.shape == (512, 2 * 288, 3)  # the masks view, then the warped video
+    image = load_image(str(ASSET_DIR / "image.png"))
+    assert np.array_equal(first[:, 288:], image)  # frame 0 of the warped video is the still image
+    assert not np.array_equal(last[:, 288:], image)
+    assert not np.array_equal(first[:, :288], image)  # the masks view is tinted
+    assert run_cli(["demo", "--out", str(tmp_path / "x"), "--preview", "nope"]) == 2
+    assert "--preview" in one_line_error(capsys)

@@ -216,11 +216,12 @@ def _fill_vacated(frame: np.ndarray, vacated: np.ndarray, known: np.ndarray, win
     window[hole_np] = filled[hole_np]
 
 
-def warp_render(render: RenderResult, source: WarpSource | None = None, *, device: Any = None,
+def warp_render(render: RenderResult | Any, source: WarpSource | None = None, *, device: Any = None,
                 check: Callable[[], None] | None = None) -> WarpedVideo:
     """The warped frames of a render (all the frames it rendered, in its order).
 
-    ``render``: from :func:`~.stages.render_stage`; ``source``: :func:`warp_source` of its scene,
+    ``render``: from :func:`~.stages.render_stage` (or a :class:`~.plan.PlanResult`: every frame
+    of the plan); ``source``: :func:`warp_source` of its scene,
     made once and reused (default: made here on ``device``). ``check`` is called after each
     frame (a progress and cancel hook)."""
     scene = render.scene
@@ -228,8 +229,9 @@ def warp_render(render: RenderResult, source: WarpSource | None = None, *, devic
     if src.scene is not scene:
         raise ValueError("source was prepared for another scene; call warp_source(render.scene)")
     height, width = int(scene.height), int(scene.width)
-    deltas = motion_deltas(render.trajectories)[:, render.frames]  # (n, T, 3)
-    n_frames = len(render.frames)
+    rendered = list(getattr(render, "frames", None) or range(np.asarray(render.labels).shape[0]))
+    deltas = motion_deltas(render.trajectories)[:, rendered]  # (n, T, 3)
+    n_frames = len(rendered)
     frames = np.empty((n_frames, height, width, 3), dtype=np.uint8)
     mask = np.zeros((n_frames, height, width), dtype=bool)
     dev = src.device
@@ -271,7 +273,7 @@ def warp_render(render: RenderResult, source: WarpSource | None = None, *, devic
         mask[ti] = covered | vacated
         if check is not None:
             check()
-    return WarpedVideo(frames=frames, mask=mask, frame_indices=list(render.frames), labels=render.labels,
+    return WarpedVideo(frames=frames, mask=mask, frame_indices=rendered, labels=render.labels,
                        trajectories=render.trajectories, warnings=list(render.warnings))
 
 
