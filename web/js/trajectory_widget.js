@@ -47,17 +47,16 @@ export class TrajectoryEditor extends CanvasEditor {
     this.depthInput = el("input", { type: "number", step: "0.0001", min: "0.0039", max: "1", title: "Depth of the selected point (reference units, smaller = nearer)", onchange: () => this._depthFromField() });
     this.profile = el("canvas", { class: "lv-profile", title: "Depth over the frames (click to choose the preview frame)" });
     this.frameInput = el("input", { type: "range", min: "0", max: "15", value: "0", title: "Frame shown by the preview", oninput: () => this.setFrame(+this.frameInput.value) });
-    // As wide as the widest label ("frame 127"): the bar keeps its layout while the frame changes.
-    this.frameLabel = el("span", { textContent: "frame 0", style: "display: inline-block; min-width: 9ch" });
+    this.frameLabel = el("span", { textContent: "frame 0" });
     this.framesInput = el("input", { type: "number", min: "1", max: "128", value: "16", title: "Number of frames (when no connected node has num_frames)", onchange: () => { this._syncFrames(); this.render(); this.schedulePreview(); } });
     this.previewToggle = el("input", { type: "checkbox", title: "Render the moved masks live on the server", onchange: () => { if (this.previewToggle.checked) this.schedulePreview(0); else { this.previewImg = null; this.render(); } } });
     // What the live preview shows: the moved masks over the image, or (warped) the warped frame,
     // the start image with the objects moved, occlusion and perspective included. Ticking it turns
-    // the preview on.
+    // the preview on. It sits at the end of the toolbar, which has room for it: in the frame bar it
+    // would wrap that bar onto a second line as the frame number grows.
     this.warpToggle = el("input", { type: "checkbox", class: "lv-warped", title: "Show the start image with the objects moved (the warped frame) instead of the masks", onchange: () => { if (this.warpToggle.checked) this.previewToggle.checked = true; this.previewImg = null; this.schedulePreview(0); this.render(); } });
     this.scrub = el("div", { class: "lv-bar" }, el("span", { textContent: "frames" }), this.framesInput, this.frameInput, this.frameLabel,
-      el("label", { title: "Render the moved masks live on the server" }, this.previewToggle, " preview"),
-      el("label", { title: "Show the start image with the objects moved (the warped frame) instead of the masks" }, this.warpToggle, " warped"));
+      el("label", { title: "Render the moved masks live on the server" }, this.previewToggle, " preview"));
     this.build([
       this.trackSelect,
       this.button("+ Track", "Add a track", () => { this.model.addTrack(); this.commit(); }),
@@ -66,7 +65,9 @@ export class TrajectoryEditor extends CanvasEditor {
       this.button("Undo", "Undo (Ctrl+Z)", () => { if (this.model.undo()) this.commit(); }),
       this.button("Clear", "Remove every point of this track", () => { this.model.clearTrack(); this.commit(); }),
       this.button("Clear all", "Remove every point of every track", () => { this.model.clearAll(); this.commit(); }),
-      ...this.imageButton()], [this.profile, this.scrub]);
+      ...this.imageButton(),
+      el("label", { title: "Show the start image with the objects moved (the warped frame) instead of the masks" }, this.warpToggle, " warped")],
+    [this.profile, this.scrub]);
     const setFrameFromProfile = (e) => {
       const r = this.profile.getBoundingClientRect();
       const n = this.numFrames();
