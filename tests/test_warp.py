@@ -215,3 +215,34 @@ def test_the_demo_preview_can_show_the_warped_video(tmp_path, capsys):
     assert not np.array_equal(first[:, :288], image)  # the masks view is tinted
     assert run_cli(["demo", "--out", str(tmp_path / "x"), "--preview", "nope"]) == 2
     assert "--preview" in one_line_error(capsys)
+
+
+def test_with_varying_depth_each_pixel_shows_the_source_point_the_projection_sends_there():
+    """Colours encode the source column and row; projecting that source point forward (the shared
+    formula, with the depth map's own value there) must land on the pixel that shows it."""
+    from levitor.planning.motion import project_moved
+
+    img = np.zeros((H, W, 3), np.uint8)
+    img[:] = GREEN
+    obj = box((H, W), 16, 48, 40, 90)
+    rows, cols = np.mgrid[:H, :W]
+    img[obj, 0] = cols[obj] * 2  # red: source column (40..89 -> 80..178)
+    img[obj, 1] = rows[obj] * 4  # green: source row (16..47 -> 64..188)
+    img[obj, 2] = 0
+    depth = np.full((H, W), 1.0)
+    depth[obj] = 0.3 + 0.2 * (cols[obj] - 40) / 49  # a smooth ramp along x, 0.3 .. 0.5
+    dx, dy, dd = 6.0, -3.0, -0.12
+    start = (65.0, 32.0, 0.4)
+    out = warped_video(img, depth, [obj], [], [[start, (start[0] + dx, start[1] + dy, start[2] + dd)]],
+                       num_frames=2)
+    frame, mask = out.frames[1].astype(float), out.mask[1]
+    shown = mask & (frame[..., 2] == 0)  # object colours (the fill and the background are not blue-free)
+    shown[:, :3] = shown[:, -3:] = False
+    assert shown.sum() > 1000
+    r, c = np.nonzero(shown)
+    u, v = frame[r, c, 0] / 2, frame[r, c, 1] / 4
+    inner = (u > 41) & (u < 88) & (v > 17) & (v < 46)  # bilinear samples away from the edges
+    z = 0.3 + 0.2 * (u[inner] - 40) / 49
+    x, y, _, ok = project_moved(u[inner], v[inner], z, dx, dy, dd, W, H)
+    assert ok.all() and inner.sum() > 800
+    assert np.abs(x - c[inner]).max() < 1.0 and np.abs(y - r[inner]).max() < 1.0
