@@ -1,6 +1,8 @@
-"""The warped-video example workflows (Wan VACE; SVD-xt with two clocks): UI format converts to a
-prompt whose nodes get every input they need, the warped video and its mask reach the model where
-the core nodes read them, and every model is a downloadable safetensors file."""
+"""The warped-video example workflows (Wan VACE; SVD-xt with two clocks): UI format converts to the
+prompt the real frontend makes of it (the API twins in tests/workflows/warp/ were converted by the
+ComfyUI 0.18.1 frontend, and the host validated them: only the model and image files were missing),
+our nodes get every input they need, the warped video and its mask reach the model where the core
+nodes read them, and every model is a downloadable safetensors file."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import test_workflows as wrapper_workflows
 from fakes.comfy_host import REPO_ROOT, fake_host, node_map, pack  # noqa: F401  (fixtures)
 
 UI_DIR = REPO_ROOT / "example_workflows"
+API_DIR = REPO_ROOT / "tests" / "workflows" / "warp"
 NAMES = wrapper_workflows.WARP_NAMES
 #: widget names, in the frontend's order, of the core nodes these workflows add (read from the
 #: core node definitions of ComfyUI 0.18.1: comfy_extras/nodes_wan.py, nodes_mask.py, nodes.py)
@@ -51,6 +54,13 @@ def _by_type(api, class_type):
 
 def test_there_are_the_two_warped_video_workflows():
     assert NAMES == ["levitor_warp_svd_two_clocks", "levitor_warp_wan_vace"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_ui_and_api_twins_agree(pack, monkeypatch, name):
+    _, converted = _api(pack, monkeypatch, name)
+    api = json.loads((API_DIR / f"{name}_api.json").read_text())
+    assert converted == {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in api.items()}
 
 
 @pytest.mark.parametrize("name", NAMES)
