@@ -7,7 +7,7 @@ Prints, for the demo scene (2 moving balls, 20 static segments):
     once; the render of that frame and its warp per request), median over every frame;
   * the peak RSS of the process.
 
-    python bench/warp.py [--repeats 3] [--device cpu]
+    python bench/warp.py [--repeats 3] [--device cpu] [--threads N]
 """
 
 from __future__ import annotations
@@ -72,26 +72,30 @@ def live_preview(width: int, height: int, frames: int, device: str) -> None:
     opts = PlanOptions(num_frames=frames)
     scene = build_scene(s.image, s.depth, s.object_masks, s.static_masks, opts)
     lifted, source = lift_scene(scene, device), warp_source(scene, device)
-    render_ms, warp_ms = [], []
+    render_ms, warp_ms, cpu_ms = [], [], []
     for f in list(range(frames)) * 2:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         render = render_stage(lifted, s.tracks, opts, frames=[f])
         t1 = time.perf_counter()
         warp_render(render, source)
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         render_ms.append(1000 * (t1 - t0))
         warp_ms.append(1000 * (t2 - t1))
+        cpu_ms.append(1000 * (c2 - c0))
     total = [a + b for a, b in zip(render_ms, warp_ms)]
     print(f"live preview, one frame of {frames} at {height}x{width}: render {statistics.median(render_ms):.1f} ms + "
           f"warp {statistics.median(warp_ms):.1f} ms = median {statistics.median(total):.1f} ms "
-          f"(max {max(total):.1f} ms)")
+          f"(max {max(total):.1f} ms), cpu {statistics.median(cpu_ms):.1f} ms")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default torch's own)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
     run_case(288, 512, 16, args.repeats, args.device)
     run_case(1024, 576, 25, args.repeats, args.device)
