@@ -20,8 +20,10 @@ still image (or the fill, where the object left). Outside its mask an object's c
 depths are extended with those of its nearest pixel (a distance transform), so samples at the
 edge take the object's colours, never what is around it.
 
-Pixels are in the render's units: a pixel's position is its ``(column, row)``, so an object that
-has not moved copies itself exactly.
+Output pixels are taken at their index ``(column, row)``, the units the render lifts source
+pixels in, so the inverse of a zero move is the identity (an object that has not moved copies
+itself exactly); the render's splat tests pixel centres half a pixel further on, a difference the
+silhouette trim absorbs.
 
 **Vacated pixels** (the place an object left that no moved object now covers) are filled from the
 background around them with a push-pull (pyramid) interpolation: the known pixels are averaged
