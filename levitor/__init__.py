@@ -54,6 +54,9 @@ _PUBLIC = {
     # point tracks for trajectory-conditioned video models (Wan-Move, ATI)
     "point_tracks": "levitor.planning.point_tracks",
     "PointTracks": "levitor.planning.point_tracks",
+    # warped video
+    "warped_video": "levitor.planning.warp",
+    "WarpedVideo": "levitor.planning.warp",
     # video
     "LeviTorPipeline": "levitor.generation.pipeline",
     "LeviTorPipelineOutput": "levitor.generation.pipeline",
@@ -94,3 +97,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .planning.stages import (ControlResult, RenderResult, build_scene, control_stage, lift_scene,
                                   render_stage)
     from .planning.tracks import Track, parse_coord_str, parse_tracks, resample_track, resample_tracks, tracks_to_json
+    from .planning.warp import WarpedVideo, warped_video

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import importlib
 
-NODE_MODULES = ("model_nodes", "segmentation_nodes", "depth_node", "trajectory_editor", "planning_nodes", "native",
-                "wan_nodes")
+NODE_MODULES = ("model_nodes", "segmentation_nodes", "depth_node", "trajectory_editor", "planning_nodes", "warp_node",
+                "native", "wan_nodes")
 
 
 def missing_api() -> str | None:

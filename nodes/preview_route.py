@@ -1,10 +1,13 @@
 """Live preview for the trajectory editor: ``POST /levitor/preview`` on ComfyUI's server.
 
-Body: ``{"node_id": str, "tracks": <tracks JSON>, "num_frames": int, "frame": int | null}``.
+Body: ``{"node_id": str, "tracks": <tracks JSON>, "num_frames": int, "frame": int | null,
+"mode": "masks" | "warped"}`` (``mode`` optional, default ``"masks"``).
 The scene comes from :mod:`.scene_cache` (stored by LeviTorTrajectory3DEditor when it runs); the
 tracks are resampled and only the chosen frame is rendered, from the scene lifted to 3D once, with
-the core planning library. The answer is a PNG of that frame's moved object labels (coloured,
-transparent where no object is), or a JSON error ``{"error": ..., "field": ...}``:
+the core planning library. The answer is a PNG of that frame: in ``masks`` mode its moved object
+labels (coloured, transparent where no object is), in ``warped`` mode the warped frame (the start
+image with the objects moved, :mod:`levitor.planning.warp`, opaque); or a JSON error
+``{"error": ..., "field": ...}``:
 
 * 400: a bad request (the field named); the bounds are the library's (:mod:`levitor.limits`);
 * 413: a body above ``MAX_JSON_BYTES``, counted while reading (also for chunked bodies);
@@ -37,6 +40,7 @@ from levitor.planning.options import PlanOptions
 from levitor.planning.stages import LiftedScene, lift_scene, render_stage
 from levitor.planning.tracks import parse_tracks, stay_track
 from levitor.planning.preview import colorize_labels
+from levitor.planning.warp import WarpSource, warp_render, warp_source
 
 from . import scene_cache
 
@@ -46,6 +50,7 @@ ROUTE = "/levitor/preview"
 MAX_RENDERS = 1  # renders at once (all nodes); one per node in any case
 MAX_WAITING = 4  # requests waiting for their turn (one per node); more are answered 429
 MAX_NODE_ID_CHARS = 256
+MODES = ("masks", "warped")  # what the preview shows: the moved masks, or the warped frame
 
 _registered = False
 _lift_lock = threading.Lock()
@@ -70,6 +75,7 @@ class PreviewRequest:
     tracks: Any
     num_frames: int
     frame: int | None
+    mode: str = "masks"
 
 
 def _int_field(body: dict, key: str, *, required: bool) -> int | None:
@@ -108,7 +114,12 @@ def parse_request(body: Any) -> PreviewRequest:
     if frame is not None and not 0 <= frame < num_frames:
         raise PreviewError("frame", f"'frame' must be between 0 and num_frames - 1 = {num_frames - 1}, "
                                     f"got {short_repr(frame)}")
-    return PreviewRequest(str(node_id), body["tracks"], num_frames, frame)
+    mode = body.get("mode", "masks")
+    if mode is None:
+        mode = "masks"
+    if not isinstance(mode, str) or mode not in MODES:
+        raise PreviewError("mode", f"'mode' must be one of {', '.join(MODES)}, got {short_repr(mode)}")
+    return PreviewRequest(str(node_id), body["tracks"], num_frames, frame, mode)
 
 
 def plan_tracks(scene, tracks: Any) -> list:
@@ -152,18 +163,26 @@ def plan_tracks(scene, tracks: Any) -> list:
     return parsed
 
 
-def preview_frame(scene, tracks: Any, num_frames: int, frame: int | None = None, *, device=None) -> np.ndarray:
-    """The moved object labels of one frame as RGBA ``(H, W, 4)`` uint8 (alpha 0 where no object).
+def preview_frame(scene, tracks: Any, num_frames: int, frame: int | None = None, *, device=None,
+                  mode: str = "masks") -> np.ndarray:
+    """One frame: in ``masks`` mode the moved object labels as RGBA ``(H, W, 4)`` uint8 (alpha 0
+    where no object); in ``warped`` mode the warped frame as RGB ``(H, W, 3)`` uint8.
 
     ``frame`` None is the last frame. Only that frame is rendered, from the scene lifted to 3D
-    once (kept while the scene is).
+    (and prepared for warping) once, kept while the scene is.
     """
+    if mode not in MODES:
+        raise PreviewError("mode", f"'mode' must be one of {', '.join(MODES)}, got {short_repr(mode)}")
     planned = plan_tracks(scene, tracks)
     n = int(scene.num_objects)
     f = num_frames - 1 if frame is None else frame
     if n == 0:
+        if mode == "warped":
+            return np.array(scene.image, dtype=np.uint8, copy=True)
         return np.zeros((scene.height, scene.width, 4), dtype=np.uint8)
     moved = render_stage(_lifted(scene, device), planned, PlanOptions(num_frames=num_frames), frames=[f])
+    if mode == "warped":
+        return warp_render(moved, _warp_source(scene, device)).frames[0]
     labels = np.asarray(moved.labels[0])
     objects = np.where((labels >= 1) & (labels <= n), labels, 0)
     rgb = colorize_labels(objects)
@@ -178,6 +197,16 @@ def _lifted(scene, device) -> LiftedScene:
         per_device = _lift_cache.setdefault(scene, {})
         if key not in per_device:
             per_device[key] = lift_scene(scene, device)
+        return per_device[key]
+
+
+def _warp_source(scene, device) -> WarpSource:
+    """The scene prepared for warping, computed once per scene and device."""
+    key = f"warp {device}"
+    with _lift_lock:
+        per_device = _lift_cache.setdefault(scene, {})
+        if key not in per_device:
+            per_device[key] = warp_source(scene, device)
         return per_device[key]
 
 
@@ -197,7 +226,7 @@ def render_preview_png(request: PreviewRequest, get_scene: Callable[[str], Any] 
         raise PreviewError("node_id", f"no scene stored for node {request.node_id}: run the workflow once so "
                                       "the editor node can keep its image, depth and masks")
     try:
-        frame = preview_frame(scene, request.tracks, request.num_frames, request.frame)
+        frame = preview_frame(scene, request.tracks, request.num_frames, request.frame, mode=request.mode)
     except PreviewError:
         raise
     except ValueError as exc:  # the core names the bad value (tracks, depths, sizes)

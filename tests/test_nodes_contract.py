@@ -33,7 +33,9 @@ WAN = {
     "LeviTorWanMoveTracks": "LeviTor Wan-Move Tracks",
     "LeviTorATITracks": "LeviTor ATI Tracks",
 }
-ALL = {**EXPECTED, **NATIVE, **WAN}
+#: the warped video (new, so no saved-workflow contract yet)
+WARP = {"LeviTorWarpedVideo": "LeviTor Warped Video"}
+ALL = {**EXPECTED, **NATIVE, **WAN, **WARP}
 SOCKETS = {"LEVITOR_MODEL", "LEVITOR_TRACKS", "LEVITOR_MASKS", "LEVITOR_CONTROL"}
 
 #: the inputs of the V1 nodes (section, then order), which saved workflows name; new inputs may
@@ -186,6 +188,11 @@ def test_wan_node_interface(pack, key):
     assert spec["required"]["width"][1]["default"] == 832 and spec["required"]["height"][1]["default"] == 480
     if key == "LeviTorWanMoveTracks":
         assert spec["required"]["length"][1]["default"] == 81  # Wan's default length, 4k + 1
+def test_warped_video_node_interface(pack):
+    cls, schema, spec = check_node_basics(pack, "LeviTorWarpedVideo", WARP)
+    assert list(spec["required"]) == ["moved_masks"] and not spec.get("optional")
+    assert spec["required"]["moved_masks"][0] == "LEVITOR_MASKS"
+    assert (cls.RETURN_TYPES, cls.RETURN_NAMES) == (("IMAGE", "MASK"), ("frames", "mask"))
 
 
 @pytest.mark.parametrize("key", sorted(ALL))

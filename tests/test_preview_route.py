@@ -388,3 +388,44 @@ def test_the_scene_is_lifted_once_and_one_frame_is_rendered(route, stored_scene,
     for frame in (1, 3, 2):
         assert route.handle_preview(_body([[10, 25, 0.01], [50, 25, 0.01]], frame=frame))[0] == 200
     assert lifts == [1] and rendered == [[1], [3], [2]]
+
+
+@pytest.fixture
+def coloured_scene(route):
+    """The test scene with a red square on a grey background, stored for node 8."""
+    from levitor.planning.scene import make_scene
+
+    plain = _scene()
+    image = np.full((H, W, 3), 90, dtype=np.uint8)
+    image[plain.labels == 1] = (230, 20, 20)
+    scene = make_scene(image, plain.depth, [plain.labels == 1])
+    route.scene_cache.remember_scene("8", scene)
+    yield scene
+    route.scene_cache.forget_all()
+
+
+def test_warped_mode_answers_the_warped_frame(route, coloured_scene):
+    from levitor.planning.options import PlanOptions
+    from levitor.planning.stages import render_stage
+    from levitor.planning.warp import warp_render
+
+    points = [[10, 25, 0.01], [50, 25, 0.01]]
+    body = {**_body(points, frame=2, node_id="8"), "mode": "warped"}
+    status, ctype, payload = route.handle_preview(json.dumps(body))
+    assert (status, ctype) == (200, "image/png")
+    rgb = _png(payload)
+    assert rgb.shape == (H, W, 3)
+    # two thirds of the way: the square's centre at x 9.5 + 40 * 2/3 = 36.2
+    assert (rgb[22:28, 33:39] == (230, 20, 20)).all()
+    assert (rgb[22:28, 5:9] == 90).all()  # its old place, away from it now, takes the grey around it
+    assert (rgb[:15] == 90).all() and (rgb[35:] == 90).all()  # rows no object reaches
+    full = warp_render(render_stage(coloured_scene, [points], PlanOptions(num_frames=4)))
+    np.testing.assert_array_equal(rgb, full.frames[2])
+    masks = _png(route.handle_preview(json.dumps({**body, "mode": "masks"}))[2])
+    assert masks.shape == (H, W, 4)  # the default view is unchanged
+
+
+@pytest.mark.parametrize("mode", ["warp", 3, ["warped"], ""])
+def test_an_unknown_mode_is_400_naming_mode(route, coloured_scene, mode):
+    status, ctype, payload = route.handle_preview({**_body([[1, 1, 0.5]], node_id="8"), "mode": mode})
+    assert status == 400 and ctype == "application/json" and json.loads(payload)["field"] == "mode"

@@ -17,9 +17,12 @@ from fakes.workflow_models import fast_variant
 
 UI_DIR = REPO_ROOT / "example_workflows"
 API_DIR = REPO_ROOT / "tests" / "workflows"
-#: the wrapper workflows (the native ones, `*_native.json`, and the Wan ones, `levitor_wan_*.json`,
-#: have their own tests)
-NAMES = sorted(p.stem for p in UI_DIR.glob("*.json") if p.name != "index.json" and not p.stem.endswith("_native")
+#: the warped-video workflows (video-to-video graphs of core nodes; tests/test_warp_workflows.py)
+WARP_NAMES = sorted(p.stem for p in UI_DIR.glob("levitor_warp_*.json"))
+#: the wrapper workflows (the native ones, `*_native.json`, the Wan ones, `levitor_wan_*.json`, and the
+#: warped-video ones have their own tests)
+NAMES = sorted(p.stem for p in UI_DIR.glob("*.json")
+               if p.name != "index.json" and not p.stem.endswith("_native") and p.stem not in WARP_NAMES
                and not p.stem.startswith("levitor_wan_"))
 SOCKETS = {"IMAGE", "MASK", "LEVITOR_MODEL", "LEVITOR_TRACKS", "LEVITOR_MASKS", "LEVITOR_CONTROL"}
 #: widget names of the core nodes the workflows use, in the order the frontend stores them

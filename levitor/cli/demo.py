@@ -9,7 +9,7 @@ from .. import limits
 from ..assets.demo_scene import ASSET_DIR
 from ..planning.options import PlanOptions
 from .checks import bounded
-from .plan import check_plan_outputs, plan_from_args, write_plan_outputs
+from .plan import PREVIEW_HELP, PREVIEWS, check_plan_outputs, plan_from_args, write_plan_outputs
 
 DEFAULTS = PlanOptions()
 DESCRIPTION = "LeviTor demo: a ball passes behind a pillar, then comes out nearer to the camera."
@@ -31,6 +31,7 @@ def add_parser(sub) -> None:
     parser.add_argument("--frames", type=bounded(limits.NUM_FRAMES, "--frames"), default=DEFAULTS.num_frames,
                         help=f"number of frames (default {DEFAULTS.num_frames})")
     parser.add_argument("--format", choices=["mp4", "gif"], default="mp4", help="preview video format")
+    parser.add_argument("--preview", choices=PREVIEWS, default="masks", help=PREVIEW_HELP)
     parser.add_argument("--device", default=None, help="torch device for rendering (default cpu)")
     parser.set_defaults(run=run)
 
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_plan_outputs(out, args.format)
     plan = plan_from_args(plan_args)
-    paths = write_plan_outputs(plan, out, video_format=args.format)
+    paths = write_plan_outputs(plan, out, video_format=args.format, preview=args.preview)
     print(DESCRIPTION)
     for w in plan.warnings:
         print(f"warning: {w}")

@@ -21,6 +21,10 @@ from .checks import RESIZE_FIT, bounded, check_device, check_writable, crop_size
 
 DEFAULTS = PlanOptions()
 PREVIEW_PREFIX = "preview"
+PREVIEWS = ("masks", "warped", "both")  # what the preview video shows (see preview_frames)
+PREVIEW_HELP = ("preview video: masks = the moved masks, control points and tracks over the image; warped = the "
+                "image with the objects moved (occlusion and perspective included); both = side by side "
+                "(default masks)")
 
 
 def add_plan_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
@@ -209,14 +213,31 @@ def check_plan_outputs(out: Path, video_format: str) -> None:
     check_writable(out / "frames", "--out")
 
 
-def write_plan_outputs(plan, out: Path, *, fps: float = 6.0, video_format: str = "mp4") -> dict[str, Path]:
-    """Write the plan's control maps (``control.npy``), keypoints (``keypoints.json``), label maps
-    (``labels.npy``), preview video and preview PNG frames into ``out``, each file atomically; the
-    ``frames/`` folder is replaced as a whole (no stale frames from a longer earlier run)."""
+def preview_frames(plan, preview: str = "masks") -> np.ndarray:
+    """The preview video's frames: ``masks`` the label maps, control points and tracks over the
+    image; ``warped`` the warped video (the image with the objects moved); ``both`` side by side."""
     from ..planning.preview import render_preview
+    from ..planning.warp import warp_render
+
+    if preview not in PREVIEWS:
+        raise ValueError(f"--preview must be one of {', '.join(PREVIEWS)}, got {preview!r}")
+    parts = []
+    if preview in ("masks", "both"):
+        parts.append(render_preview(plan))
+    if preview in ("warped", "both"):
+        parts.append(warp_render(plan).frames)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
+
+
+def write_plan_outputs(plan, out: Path, *, fps: float = 6.0, video_format: str = "mp4",
+                       preview: str = "masks") -> dict[str, Path]:
+    """Write the plan's control maps (``control.npy``), keypoints (``keypoints.json``), label maps
+    (``labels.npy``), preview video and preview PNG frames (see :func:`preview_frames`) into
+    ``out``, each file atomically; the ``frames/`` folder is replaced as a whole (no stale frames
+    from a longer earlier run)."""
     from ..io.media import write_frames, write_video
 
-    frames = render_preview(plan)
+    frames = preview_frames(plan, preview)
     paths = {"control": out / "control.npy", "labels": out / "labels.npy", "keypoints": out / "keypoints.json"}
     for key, array in (("control", plan.control), ("labels", plan.labels)):
         with atomic_path(paths[key]) as tmp:
@@ -236,6 +257,7 @@ def add_parser(sub) -> None:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--fps", type=bounded(limits.FPS, "--fps"), default=6, help="preview video frame rate")
     parser.add_argument("--format", choices=["mp4", "gif"], default="mp4", help="preview video format")
+    parser.add_argument("--preview", choices=PREVIEWS, default="masks", help=PREVIEW_HELP)
     parser.set_defaults(run=run)
 
 
@@ -250,7 +272,7 @@ def run(args: argparse.Namespace) -> int:
         inputs.warnings.append(f"the scene is {w}x{h}: `levitor generate` needs multiples of {k}; plan again "
                                "with --crop or --resize to use these control maps for generation")
     plan = plan_inputs(inputs, args)
-    paths = write_plan_outputs(plan, out, fps=args.fps, video_format=args.format)
+    paths = write_plan_outputs(plan, out, fps=args.fps, video_format=args.format, preview=args.preview)
     for w_ in plan.warnings:
         print(f"warning: {w_}")
     n_points = sum(len(k) for k in plan.keypoints)

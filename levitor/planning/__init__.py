@@ -11,6 +11,8 @@ One module per stage, in the order of the flow:
 * :mod:`.stages` -- the stage functions every front end calls: :func:`~.stages.build_scene`,
   :func:`~.stages.render_stage`, :func:`~.stages.control_stage`;
 * :mod:`.plan` -- :func:`~.plan.build_plan`, the stages in a row.
+* :mod:`.warp` -- :func:`~.warp.warped_video`: the image's objects moved along their tracks, after
+  the render (a preview, and a control video with its mask).
 
 Nothing here imports the generator, diffusers or ComfyUI.
 """

@@ -297,6 +297,39 @@ def test_trajectory_editing_with_mouse_wheel_and_keys(driver, server):
     drv.find_element(By.CSS_SELECTOR, "#traj input[type=checkbox]").click()
 
 
+def test_preview_toggle_shows_the_warped_frame(driver, server):
+    """The warped toggle beside the preview's: it asks the route for the warped frame and
+    draws it in place of the image (the object at its moved place, the background where it was)."""
+    drv = driver
+    drv.get(server[0] + "/tests/browser/harness.html")  # a fresh editor
+    _wait(drv, "return window.harnessReady === true")
+    drv.execute_async_script("window.harness.traj.onExecuted(arguments[0]).then(arguments[1])", _scene_message())
+    _wait(drv, "return !!(window.harness.traj.image && window.harness.traj.depth8 && window.harness.traj.labels)")
+    drv.execute_script("window.harness.handEdit(window.harness.trajNode,"
+                       " '{\"tracks\": [{\"points\": [[30, 80, 0.01], [90, 80, 0.01]]}]}')")
+    drv.execute_script("window.harness.traj.setFrame(15, false)")
+    canvas = drv.find_element(By.CSS_SELECTOR, "#traj canvas")
+    m = Mapper(drv, canvas)
+    warped = drv.find_element(By.CSS_SELECTOR, "#traj input.lv-warped")
+    assert warped.find_element(By.XPATH, "..").text.strip() == "warped"
+    base_post = len(server[1].posts)
+    warped.click()
+    _wait(drv, "const e = window.harness.traj; return e.previewImg !== null && e.previewImgMode === 'warped'")
+    assert drv.execute_script("return window.harness.traj.previewToggle.checked") is True  # ticking it shows it
+    body = server[1].posts[-1]
+    assert len(server[1].posts) > base_post and body["mode"] == "warped" and body["frame"] == 15
+    _draw(drv)
+    shot = _screenshot(drv)
+    moved = [int(round(v)) for v in m.page(85, 86)]  # inside the square moved 60 px right, off the path and labels
+    left = [int(round(v)) for v in m.page(22, 86)]  # where the square was
+    assert _close(shot[moved[1], moved[0]], OBJ, 12), shot[moved[1], moved[0]]
+    assert _close(shot[left[1], left[0]], BG, 12), shot[left[1], left[0]]
+    warped.click()  # back to the masks
+    _wait(drv, "const e = window.harness.traj; return e.previewImg !== null && e.previewImgMode === 'masks'")
+    assert server[1].posts[-1]["mode"] == "masks"
+    drv.execute_script("const e = window.harness.traj; e.previewToggle.checked = false; e.previewImg = null;")
+
+
 def test_hand_edits_flow_into_the_editor(driver):
     drv = driver
     drv.execute_script("window.harness.handEdit(window.harness.trajNode,"

@@ -375,6 +375,8 @@ def test_trajectory_editor(page, comfy, mode):
 
     node_pos = drv.execute_script("return [...window.levitorNode.pos]")
     ActionChains(drv).move_to_element(button("+ Track")).click().perform()
+    # the track list is refreshed when the editor next draws (the host's frame)
+    _wait(drv, "const e = window.levitorNode.levitorEditor; return e.trackSelect.options.length === 2", 10)
     assert _ed(drv, "return [e.model.tracks.length, e.trackSelect.options.length]") == [2, 2]
     ActionChains(drv).move_to_element(button("Undo")).click().perform()
     assert _ed(drv, "return e.model.tracks.length") == 1
@@ -397,6 +399,19 @@ def test_trajectory_editor(page, comfy, mode):
     _ed(drv, "e.previewToggle.checked = true; e.setFrame(e.numFrames() - 1);")
     _wait(drv, "const e = window.levitorNode.levitorEditor; return !!(e.previewImg || e.error)", 60)
     assert _ed(drv, "return [e.error, e.previewImg.naturalWidth, e.frame]") == ["", W, 19]
+    # The warped toggle beside it: the route answers the warped frame, opaque, with the start
+    # image's own pixels where no object moved (the top left corner).
+    _ed(drv, "e.previewImg = null; e.warpToggle.click();")
+    _wait(drv, "const e = window.levitorNode.levitorEditor; return !!((e.previewImg && e.previewImgMode === 'warped')"
+               " || e.error)", 60)
+    corner = _ed(drv, "const c = document.createElement('canvas'); c.width = e.previewImg.naturalWidth;"
+                      " c.height = e.previewImg.naturalHeight; const g = c.getContext('2d');"
+                      " g.drawImage(e.previewImg, 0, 0); const a = [...g.getImageData(2, 2, 1, 1).data];"
+                      " g.drawImage(e.image, 0, 0, c.width, c.height); const b = [...g.getImageData(2, 2, 1, 1).data];"
+                      " return [e.error, c.width, a, b];")
+    assert corner[:2] == ["", W] and corner[2][3] == 255 and \
+        max(abs(a - b) for a, b in zip(corner[2], corner[3])) <= 3, corner
+    _ed(drv, "e.warpToggle.click();")  # back to the masks
 
     # Every zoom: backing store, label boxes, the points where they should be.
     _ed(drv, "e.previewToggle.checked = false; e.previewImg = null; e.hover = null;")

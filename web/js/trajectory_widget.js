@@ -38,6 +38,7 @@ export class TrajectoryEditor extends CanvasEditor {
     this.numObjects = 0;
     this.tint = null;
     this.previewImg = null;
+    this.previewImgMode = "masks";
     this.previewSeq = 0;
     this.previewTimer = null;
     this.drag = null;
@@ -54,6 +55,11 @@ export class TrajectoryEditor extends CanvasEditor {
     this.frameLabel = el("span", { textContent: "frame 0" });
     this.framesInput = el("input", { type: "number", min: String(LIMITS.NUM_FRAMES.min), max: String(LIMITS.NUM_FRAMES.max), value: "16", title: "Number of frames (when no connected node has num_frames)", onchange: () => { this._syncFrames(); this.render(); this.schedulePreview(); } });
     this.previewToggle = el("input", { type: "checkbox", title: "Render the moved masks live on the server", onchange: () => { if (this.previewToggle.checked) this.schedulePreview(0); else { this.previewImg = null; this.render(); } } });
+    // What the live preview shows: the moved masks over the image, or (warped) the warped frame,
+    // the start image with the objects moved, occlusion and perspective included. Ticking it turns
+    // the preview on. It sits at the end of the toolbar, which has room for it: in the frame bar it
+    // would wrap that bar onto a second line as the frame number grows.
+    this.warpToggle = el("input", { type: "checkbox", class: "lv-warped", title: "Show the start image with the objects moved (the warped frame) instead of the masks", onchange: () => { if (this.warpToggle.checked) this.previewToggle.checked = true; this.previewImg = null; this.schedulePreview(0); this.render(); } });
     this.scrub = el("div", { class: "lv-bar" }, el("span", { textContent: "frames" }), this.framesInput, this.frameInput, this.frameLabel,
       el("label", { title: "Render the moved masks live on the server" }, this.previewToggle, " preview"));
     this.build([
@@ -66,7 +72,9 @@ export class TrajectoryEditor extends CanvasEditor {
       this.button("Undo", "Undo (Ctrl+Z)", () => { if (this.model.undo()) this.commit(); }),
       this.button("Clear", "Remove every point of this track", () => { this.model.clearTrack(); this.commit(); }),
       this.button("Clear all", "Remove every point of every track", () => { this.model.clearAll(); this.commit(); }),
-      ...this.imageButton()], [this.profile, this.scrub]);
+      ...this.imageButton(),
+      el("label", { title: "Show the start image with the objects moved (the warped frame) instead of the masks" }, this.warpToggle, " warped")],
+    [this.profile, this.scrub]);
     const setFrameFromProfile = (e) => {
       const r = this.profile.getBoundingClientRect();
       const n = this.numFrames();
@@ -209,7 +217,8 @@ export class TrajectoryEditor extends CanvasEditor {
       this.render();
       return;
     }
-    const body = { node_id: this.sceneNodeId || String(this.binding.nodeId), tracks, num_frames: this.numFrames(), frame: this.frame };
+    const mode = this.warpToggle.checked ? "warped" : "masks";
+    const body = { node_id: this.sceneNodeId || String(this.binding.nodeId), tracks, num_frames: this.numFrames(), frame: this.frame, mode };
     try {
       const res = await this.host.fetch("/levitor/preview", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
       if (seq !== this.previewSeq) return;
@@ -223,6 +232,7 @@ export class TrajectoryEditor extends CanvasEditor {
       URL.revokeObjectURL(url);
       if (seq !== this.previewSeq) return;
       this.previewImg = img;
+      this.previewImgMode = mode;
       this.error = "";
     } catch (err) {
       if (seq !== this.previewSeq) return;
@@ -472,7 +482,7 @@ export class TrajectoryEditor extends CanvasEditor {
       ctx.drawImage(this.tint, area.x0, area.y0, area.w, area.h);
     }
     if (this.previewImg && this.previewToggle.checked) {
-      ctx.globalAlpha = 0.6;
+      ctx.globalAlpha = this.previewImgMode === "warped" ? 1 : 0.6; // the warped frame replaces the image
       ctx.drawImage(this.previewImg, area.x0, area.y0, area.w, area.h);
       ctx.globalAlpha = 1;
     }
