@@ -131,9 +131,9 @@ MAX_PROMPT_POINTS = 1024  # SAM point prompts in one points text, all objects to
 # --- files: names, and what a reader decodes (checked from the file's header, before decoding) -----
 MAX_PATH_NAME = 255  # bytes in one file or folder name (NAME_MAX of common file systems)
 MAX_PATH_BYTES = 4096  # bytes in a whole path (PATH_MAX on Linux)
-MAX_READ_PIXELS = 8192 * 8192  # width x height of an image, mask or depth file read at all (resize photos
-# above MAX_IMAGE_PIXELS with --resize fit); also each side within IMAGE_SIDE
-MAX_READ_CHANNELS = 4  # channels of a depth array (H, W, C)
+FILE_SIDE = Bound("side", 1, IMAGE_SIDE.hi, integer=True, meaning="width or height in pixels of a file read")
+MAX_READ_PIXELS = 8192 * 8192  # width x height of an image, mask, depth or video frame read at all (photos
+# above MAX_IMAGE_PIXELS are read, then resized with --resize fit)
 MAX_VIDEO_FRAMES = 1024  # frames read_video decodes from one file
 MAX_VIDEO_PIXELS = 256 * 1024 * 576  # frames x height x width read_video decodes from one file
 
@@ -181,9 +181,9 @@ def check_plan_size(num_frames: Any, width: int, height: int) -> int:
 
 def check_read_size(width: Any, height: Any, what: str = "image") -> tuple[int, int]:
     """``(width, height)`` of a file about to be decoded, as ints, when each side is within
-    ``IMAGE_SIDE`` and the pixel count within ``MAX_READ_PIXELS``; ``ValueError`` otherwise."""
-    w = IMAGE_SIDE.check(width, f"{what} width")
-    h = IMAGE_SIDE.check(height, f"{what} height")
+    ``FILE_SIDE`` and the pixel count within ``MAX_READ_PIXELS``; ``ValueError`` otherwise."""
+    w = FILE_SIDE.check(width, f"{what} width")
+    h = FILE_SIDE.check(height, f"{what} height")
     if w * h > MAX_READ_PIXELS:
         raise ValueError(f"{what} is {w}x{h} = {w * h} pixels, above the {MAX_READ_PIXELS} a file may have; "
                          "resize it first")

@@ -1,6 +1,6 @@
 """The scene a command names: its files read and checked, resized or cropped, planned, and the
 plan's outputs written. Loaded when ``levitor plan``, ``demo`` or ``generate`` runs (it brings
-NumPy, Pillow and the planner with torch), never to parse arguments."""
+NumPy and Pillow; the planner, with torch, loads when planning starts), never to parse arguments."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from PIL import Image
 from .. import limits
 from ..io.atomic import atomic_path
 from ..planning.options import PlanOptions
-from ..planning.plan import build_plan
 from ..planning.scene import depth_warnings, mask_warnings
 from ..planning.tracks import parse_tracks, scale_tracks
 from ..io.media import check_frames_folder, load_depth, load_image, load_mask
@@ -152,7 +151,10 @@ def check_plan_inputs(inputs: SceneInputs, args: argparse.Namespace) -> None:
 
 
 def plan_inputs(inputs: SceneInputs, args: argparse.Namespace):
-    """Run :func:`levitor.planning.plan.build_plan` on checked inputs."""
+    """Run :func:`levitor.planning.plan.build_plan` on checked inputs (the planner, with torch and
+    scikit-learn, loads here: bad inputs are refused before it)."""
+    from ..planning.plan import build_plan
+
     plan = build_plan(inputs.image, inputs.depth, inputs.masks, inputs.static, inputs.tracks,
                       num_frames=frames_of(args), ratio=args.ratio, radius=args.radius, use_id=not args.no_id,
                       use_depth=not args.no_depth, camera_track=inputs.camera, device=args.device)

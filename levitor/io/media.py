@@ -67,6 +67,15 @@ def _open(path: str | os.PathLike, what: str) -> Image.Image:
     return img
 
 
+def _convert(img: Image.Image, mode: str, what: str, path) -> Image.Image:
+    """``img.convert(mode)``; ``ValueError`` naming the file for a mode Pillow cannot convert (LAB...)."""
+    try:
+        return img.convert(mode)
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"{what} {path} is a {img.mode} image, which cannot be read as {mode} ({exc}); "
+                         "save it as RGB or grey") from None
+
+
 # Numeric dtype kinds an array file may hold: bool, signed and unsigned integers, floats.
 _ARRAY_KINDS = "biuf"
 
@@ -149,7 +158,7 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         grey = _high_precision_to_uint8(np.asarray(img))
         return np.repeat(grey[..., None], 3, axis=-1)
-    return np.asarray(img.convert("RGB"), dtype=np.uint8)
+    return np.asarray(_convert(img, "RGB", "image", path), dtype=np.uint8)
 
 
 def load_mask(path: str | os.PathLike) -> np.ndarray:
@@ -158,7 +167,7 @@ def load_mask(path: str | os.PathLike) -> np.ndarray:
     img = _open(path, "mask")
     if img.mode in ("RGBA", "LA") and np.asarray(img.getchannel("A")).min() < 255:
         return np.asarray(img.getchannel("A")) > 127
-    arr = np.asarray(img.convert("L") if img.mode not in ("I", "I;16", "F", "1", "L") else img)
+    arr = np.asarray(_convert(img, "L", "mask", path) if img.mode not in ("I", "I;16", "F", "1", "L") else img)
     return arr > 0
 
 
@@ -167,7 +176,7 @@ _GREY_MODES = ("1", "L", "I", "F", "I;16", "I;16B", "I;16L", "I;16N")
 
 
 def _check_depth_shape(shape: tuple[int, ...], p: Path) -> None:
-    """A depth array is ``(H, W)`` or ``(H, W, C)`` with up to ``MAX_READ_CHANNELS`` channels, of a
+    """A depth array is ``(H, W)`` or ``(H, W, C)`` with 1, 3 or 4 channels, of a
     size :func:`levitor.limits.check_read_size` allows."""
     if not (len(shape) == 2 or (len(shape) == 3 and shape[-1] in (1, 3, 4))):
         raise ValueError(f"depth {p} holds an array of shape {shape}; give an (H, W) depth map "
@@ -206,8 +215,8 @@ def load_depth(path: str | os.PathLike, kind: str = "auto", *, with_source: bool
         if img.mode in _GREY_MODES:
             source = arr = np.asarray(img)
         else:  # colour, palette or grey + alpha: grey from the colour (source kept in RGB for the warnings)
-            source = np.asarray(img.convert("RGB"))
-            arr = np.asarray(img.convert("L"))
+            source = np.asarray(_convert(img, "RGB", "depth", p))
+            arr = np.asarray(_convert(img, "L", "depth", p))
         if kind == "auto":
             kind = "disparity8" if arr.dtype == np.uint8 else "disparity"
     if kind == "reference":
