@@ -182,8 +182,10 @@ def check_plan_size(num_frames: Any, width: int, height: int) -> int:
 def check_read_size(width: Any, height: Any, what: str = "image") -> tuple[int, int]:
     """``(width, height)`` of a file about to be decoded, as ints, when each side is within
     ``FILE_SIDE`` and the pixel count within ``MAX_READ_PIXELS``; ``ValueError`` otherwise."""
-    w = FILE_SIDE.check(width, f"{what} width")
-    h = FILE_SIDE.check(height, f"{what} height")
+    if not (FILE_SIDE.contains(width) and FILE_SIDE.contains(height)):
+        raise ValueError(f"{what} is {_short(width)}x{_short(height)} pixels; each side must be in "
+                         f"{FILE_SIDE.describe()}: resize it first")
+    w, h = int(width), int(height)
     if w * h > MAX_READ_PIXELS:
         raise ValueError(f"{what} is {w}x{h} = {w * h} pixels, above the {MAX_READ_PIXELS} a file may have; "
                          "resize it first")
@@ -213,10 +215,10 @@ def check_path(text: Any, what: str = "path") -> str:
     except UnicodeError:
         raise ValueError(f"{what} {_short(text)} cannot be encoded as a file name on this system") from None
     if len(raw) > MAX_PATH_BYTES:
-        raise ValueError(f"{what} {_short(text)} is {len(raw)} bytes long, above the {MAX_PATH_BYTES} a path may "
-                         "have; give a shorter path")
+        raise ValueError(f"{what} is a path of {len(raw)} bytes ({_short(text)}), above the {MAX_PATH_BYTES} a "
+                         "path may have; give a shorter path")
     for name in raw.split(os.fsencode(os.sep)):
         if len(name) > MAX_PATH_NAME:
-            raise ValueError(f"{what} {_short(text)}: the name {_short(os.fsdecode(name))} is {len(name)} bytes "
-                             f"long, above the {MAX_PATH_NAME} a file system allows; give a shorter name")
+            raise ValueError(f"{what}: the name {_short(os.fsdecode(name))} in it is {len(name)} bytes long, above "
+                             f"the {MAX_PATH_NAME} a file system allows; give a shorter name")
     return text
