@@ -57,6 +57,8 @@ def parse_tracks(data: Any, *, image_size: Sequence[int] | None = None, name: st
     ``image_size`` it was drawn on and ``image_size`` (``(width, height)`` of the planning image)
     differs, ``x`` and ``y`` are scaled; depths never are.
     """
+    if image_size is not None:
+        image_size = _parse_size(image_size, f"{name}: the planning image_size")
     obj = _as_list(_decode(data, name))
     source_size = None
     if isinstance(obj, dict):
