@@ -230,7 +230,6 @@ def _valid_files() -> dict[str, bytes]:
     """Small valid files of every format the readers take, as bytes."""
     import io
     import tempfile
-    import zipfile  # noqa: F401  (np.savez writes a zip)
     from pathlib import Path
 
     from PIL import Image
@@ -239,15 +238,16 @@ def _valid_files() -> dict[str, bytes]:
 
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, size=(6, 8, 3)).astype(np.uint8)
+    grey = rgb[..., 0]
+    images = {"RGB.png": (Image.fromarray(rgb), "png"), "L.png": (Image.fromarray(grey), "png"),
+              "I16.png": (Image.fromarray(grey.astype(np.uint16) * 257), "png"),
+              "F.tiff": (Image.fromarray(grey.astype(np.float32) / 255), "tiff"),
+              "RGB.jpeg": (Image.fromarray(rgb), "jpeg"), "CMYK.jpeg": (Image.fromarray(rgb).convert("CMYK"), "jpeg")}
     out = {}
-    for fmt, mode in (("png", "RGB"), ("png", "L"), ("png", "I;16"), ("tiff", "F"), ("jpeg", "RGB"), ("jpeg", "CMYK")):
-        img = Image.fromarray(rgb).convert(mode if mode in ("RGB", "L", "CMYK") else "L")
-        if mode in ("I;16", "F"):
-            img = img.convert(mode if mode == "F" else "I").convert(mode) if mode == "F" else \
-                Image.fromarray((np.asarray(img).astype(np.uint16) * 257))
+    for name, (img, fmt) in images.items():
         buf = io.BytesIO()
         img.save(buf, format=fmt)
-        out[f"{mode}.{fmt}"] = buf.getvalue()
+        out[name] = buf.getvalue()
     for name, arr in (("ref", np.full((6, 8), 0.5)), ("disp", rng.random((6, 8)).astype(np.float32))):
         buf = io.BytesIO()
         np.save(buf, arr)
