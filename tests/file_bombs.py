@@ -8,7 +8,6 @@ reader can decode (at great cost): the tests check that ours refuse them from th
 from __future__ import annotations
 
 import json
-import os
 import struct
 import subprocess
 import sys
@@ -60,10 +59,24 @@ def npz_bomb(path: Path, shape: tuple[int, ...], dtype=np.uint8) -> Path:
     return path
 
 
-PEAK_PROBE = """
-import json, resource, sys
+# The peak resident memory of the running program itself, in MB. ``ru_maxrss`` of a child also
+# counts what it inherited from its parent at fork (a test runner holding torch: a GB or more), so
+# on Linux the high-water mark of the process's own memory (``VmHWM``, reset by exec) is read instead.
+PEAK_MB = """
+def _peak_mb():
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        import resource, sys
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return rss / 1024 if sys.platform != "darwin" else rss / 2 ** 20
+"""
+
+PEAK_PROBE = PEAK_MB + """
+import json, sys
 import {module} as m
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = _peak_mb()
 try:
     m.{function}(*json.loads(sys.argv[1]))
     outcome = "returned"
@@ -71,14 +84,32 @@ except ValueError as exc:
     outcome = "ValueError: " + str(exc)
 except BaseException as exc:
     outcome = type(exc).__name__ + ": " + str(exc)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({{"outcome": outcome, "base_mb": base / 1024, "peak_mb": peak / 1024}}))
+print(json.dumps({{"outcome": outcome, "base_mb": base, "peak_mb": _peak_mb()}}))
+"""
+
+# Runs ``python PEAK_RUNNER code CODE ARGS...`` or ``python PEAK_RUNNER module NAME ARGS...`` and
+# writes the peak (MB) into the file named by $LEVITOR_PEAK_FILE at exit (also after SystemExit).
+PEAK_RUNNER = PEAK_MB + """
+import atexit, os, runpy, sys
+
+def _report():
+    with open(os.environ["LEVITOR_PEAK_FILE"], "w") as f:
+        f.write(str(_peak_mb()))
+
+atexit.register(_report)
+kind, target, *rest = sys.argv[1:]
+if kind == "code":
+    sys.argv = ["-c", *rest]
+    exec(compile(target, "<command>", "exec"), {"__name__": "__main__"})
+else:
+    sys.argv = [target, *rest]
+    runpy.run_module(target, run_name="__main__", alter_sys=True)
 """
 
 
 def peak_of_call(module: str, function: str, *args) -> dict:
-    """Call ``module.function(*args)`` in a fresh interpreter: its outcome and its peak RSS in MB
-    after importing ``module`` (``base_mb``) and after the call (``peak_mb``)."""
+    """Call ``module.function(*args)`` in a fresh interpreter: its outcome and its peak memory in
+    MB after importing ``module`` (``base_mb``) and after the call (``peak_mb``)."""
     r = subprocess.run([sys.executable, "-c", PEAK_PROBE.format(module=module, function=function),
                         json.dumps([str(a) for a in args])],
                        capture_output=True, text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
@@ -87,14 +118,13 @@ def peak_of_call(module: str, function: str, *args) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def peak_of_child(argv: list[str], cwd: Path) -> tuple[int, float, str, str]:
-    """Run ``argv``: ``(exit status, peak RSS in MB of that process, stdout, stderr)``."""
-    with open(cwd / ".out", "w+") as out, open(cwd / ".err", "w+") as err:
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, cwd=cwd,
-                                env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(cwd)})
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return proc.returncode, usage.ru_maxrss / 1024, out.read(), err.read()
-
+def peak_of_run(kind: str, target: str, args: list[str], cwd: Path, env: dict | None = None) -> tuple[int, float, str, str]:
+    """Run ``python -m target args`` (``kind`` "module") or ``python -c target args`` ("code") in
+    ``cwd``: ``(exit status, peak memory in MB of that program, stdout, stderr)``."""
+    peak_file = cwd / ".peak_mb"
+    peak_file.unlink(missing_ok=True)
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(cwd), **(env or {}),
+           "LEVITOR_PEAK_FILE": str(peak_file)}
+    r = subprocess.run([sys.executable, "-c", PEAK_RUNNER, kind, target, *args], capture_output=True, text=True,
+                       cwd=cwd, env=env, timeout=600)
+    return r.returncode, float(peak_file.read_text()), r.stdout, r.stderr

@@ -177,16 +177,16 @@ def test_plan_warns_when_the_size_cannot_be_generated(tmp_path, capsys):
 
 
 def test_plan_refuses_huge_files_from_their_headers_with_low_memory(tmp_path):
-    from file_bombs import peak_of_child, png_bomb
+    from file_bombs import peak_of_run, png_bomb
 
     big = png_bomb(tmp_path / "big.png", 13000, 13000)
     big16 = png_bomb(tmp_path / "big16.png", 13000, 13000, bit_depth=16)
     (tmp_path / "t.json").write_text(json.dumps({"tracks": [[[10, 10, 0.5], [20, 20, 0.4]]]}))
-    rc, base_mb, _, err = peak_of_child([sys.executable, "-c", "import levitor.cli.scene"], tmp_path)
+    rc, base_mb, _, err = peak_of_run("code", "import levitor.cli.scene", [], tmp_path)
     assert rc == 0, err
-    argv = [sys.executable, "-m", "levitor", "plan", "--image", str(big), "--depth", str(big16), "--masks", str(big),
-            "--tracks", str(tmp_path / "t.json"), "--out", str(tmp_path / "out")]
-    rc, peak_mb, out, err = peak_of_child(argv, tmp_path)
+    argv = ["plan", "--image", str(big), "--depth", str(big16), "--masks", str(big), "--tracks", str(tmp_path / "t.json"),
+            "--out", str(tmp_path / "out")]
+    rc, peak_mb, out, err = peak_of_run("module", "levitor", argv, tmp_path)
     assert rc == 2 and out == ""
     assert err == (f"levitor plan: error: image {big} is 13000x13000 pixels; each side must be in [1, 8192]: resize "
                    "it first\n")

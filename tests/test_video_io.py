@@ -132,6 +132,14 @@ def test_huge_files_are_refused_from_the_header_without_decoding(bombs, reader, 
     assert found["peak_mb"] < found["base_mb"] + REFUSAL_MB, found
 
 
+def test_the_memory_probe_sees_a_decode(tmp_path):
+    """The check above can fail: an 8000 x 8000 PNG (within the limits) is decoded, and its float64
+    depth map alone is 512 MB."""
+    found = peak_of_call("levitor.io.media", "load_depth", png_bomb(tmp_path / "ok.png", 8000, 8000))
+    assert found["outcome"] == "returned", found
+    assert found["peak_mb"] > found["base_mb"] + 500, found
+
+
 def test_pillows_own_bomb_error_is_a_value_error(tmp_path):
     # 20000 x 20000 is above twice Pillow's default pixel limit: Image.open itself raises
     path = png_bomb(tmp_path / "huge.png", 20000, 20000)
