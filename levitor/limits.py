@@ -134,6 +134,8 @@ MAX_PATH_BYTES = 4096  # bytes in a whole path (PATH_MAX on Linux)
 FILE_SIDE = Bound("side", 1, IMAGE_SIDE.hi, integer=True, meaning="width or height in pixels of a file read")
 MAX_READ_PIXELS = 8192 * 8192  # width x height of an image, mask, depth or video frame read at all (photos
 # above MAX_IMAGE_PIXELS are read, then resized with --resize fit)
+MAX_ARRAY_BYTES = 3 * 4 * MAX_PLAN_PIXELS  # data of a .npy/.npz array read at all: float32 control maps
+# (F, 3, H, W) of the largest plan
 MAX_VIDEO_FRAMES = 1024  # frames read_video decodes from one file
 MAX_VIDEO_PIXELS = 256 * 1024 * 576  # frames x height x width read_video decodes from one file
 

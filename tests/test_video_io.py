@@ -169,6 +169,12 @@ def test_array_headers_are_read_without_the_data(tmp_path, bombs):
         load_array(bombs["npz"], check_shape=refuse)
     assert shapes == [(13000, 13000)]
     np.testing.assert_array_equal(load_array(tmp_path / "a.npy"), np.arange(6).reshape(2, 3))
+    # without a shape check the data size is still bounded (a float64 header of 2 * MAX_ARRAY_BYTES)
+    header = {"descr": "<f8", "fortran_order": False, "shape": (2, limits.MAX_ARRAY_BYTES // 8)}
+    with open(tmp_path / "big.npy", "wb") as f:
+        np.lib.format.write_array_header_1_0(f, header)  # the header alone: the data would be 1.8 GB
+    with pytest.raises(ValueError, match=f"above the {limits.MAX_ARRAY_BYTES} bytes"):
+        load_array(tmp_path / "big.npy")
 
 
 @pytest.mark.parametrize("array, words", [

@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from ..limits import check_path, check_read_size, check_video_size
+from ..limits import MAX_ARRAY_BYTES, check_path, check_read_size, check_video_size
 from .atomic import atomic_dir, atomic_path
 from ..planning.scene import disparity8_to_depth, disparity_to_depth
 
@@ -125,13 +125,18 @@ def _npy_header(f) -> tuple[tuple[int, ...], np.dtype]:
 def load_array(path: str | os.PathLike, what: str = "array", check_shape=None) -> np.ndarray:
     """The array of a ``.npy`` file (or the first array of a ``.npz``), never unpickled.
 
-    The header is read first: the dtype must be plain numeric, ``check_shape(shape)`` (when given)
-    may raise ``ValueError`` to refuse the shape, and the data are read only then.
+    The header is read first: the dtype must be plain numeric, the data at most
+    ``levitor.limits.MAX_ARRAY_BYTES``, ``check_shape(shape)`` (when given) may raise ``ValueError``
+    to refuse the shape, and the data are read only then.
     """
     p = existing_file(path, what)
-    shape, _dtype, member = _array_header(p, what)
+    shape, dtype, member = _array_header(p, what)
     if check_shape is not None:
         check_shape(shape)
+    size = int(np.prod(shape, dtype=object)) * dtype.itemsize  # exact: no overflow for any header
+    if size > MAX_ARRAY_BYTES:
+        raise ValueError(f"{what} {p} holds a {'x'.join(map(str, shape))} array of {dtype.name} ({size} bytes), "
+                         f"above the {MAX_ARRAY_BYTES} bytes an array file may have")
     try:
         if member is None:
             return np.asarray(np.load(p, allow_pickle=False))
