@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from file_bombs import png_bomb
 
-    torch_info = subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__, torch.get_num_threads())"],
-                                capture_output=True, text=True, check=True).stdout.split()
+    probe = "import torch; print(torch.__version__, torch.get_num_threads())"
+    torch_info = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
     load = os.getloadavg()
     print(f"python {platform.python_version()}, torch {torch_info[0]}, torch threads {torch_info[1]}, "
           f"{os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")

@@ -71,7 +71,8 @@ def add_parser(sub) -> None:
     g.add_argument("--controlnet", type=path_arg("--controlnet"), required=True,
                    help="LeviTor controlnet/ folder (config.json + diffusion_pytorch_model.safetensors) or a .safetensors file")
     g.add_argument("--out", type=path_arg("--out"), required=True, help="output video path (.mp4, .gif or .webp)")
-    g.add_argument("--frames-dir", type=path_arg("--frames-dir"), default=None, help="also write the frames as PNGs into this folder (replaced each run)")
+    g.add_argument("--frames-dir", type=path_arg("--frames-dir"), default=None,
+                   help="also write the frames as PNGs into this folder (replaced each run)")
     g.add_argument("--steps", type=bounded(limits.STEPS, "--steps"), default=None,
                    help=f"sampling steps (default {DEFAULT_STEPS}, --quick {QUICK['steps']})")
     g.add_argument("--seed", type=bounded(limits.SEED, "--seed"), default=217,

@@ -268,7 +268,8 @@ def validate_image_encoder_config(config: Any, source: str) -> dict:
         if present(key):
             c.int(key, 1, high)
     if present("patch_size"):
-        c.int("patch_size", 1, config.get("image_size") if isinstance(config.get("image_size"), int) else MAX_SAMPLE_SIZE)
+        image_size = config.get("image_size")
+        c.int("patch_size", 1, image_size if isinstance(image_size, int) else MAX_SAMPLE_SIZE)
     if present("layer_norm_eps"):
         _check_number(c, "layer_norm_eps", config["layer_norm_eps"], positive=True)
     return config

@@ -213,7 +213,8 @@ def load_svd_components(svd_path: str | os.PathLike, plan: PrecisionPlan, *, var
         )
     read_json_config(folder / "vae" / "config.json", "VAE config")
     encoder_config_path = folder / "image_encoder" / "config.json"
-    validate_image_encoder_config(read_json_config(encoder_config_path, "image encoder config"), str(encoder_config_path))
+    validate_image_encoder_config(read_json_config(encoder_config_path, "image encoder config"),
+                                  str(encoder_config_path))
     extractor_config_path = folder / "feature_extractor" / "preprocessor_config.json"
     validate_feature_extractor_config(read_json_config(extractor_config_path, "feature extractor config"),
                                       str(extractor_config_path))
