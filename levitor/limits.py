@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any
@@ -130,6 +131,17 @@ STATIC_POINTS = Bound("static_points", 0, 1024, integer=True, meaning="point tra
 MAX_POINT_TRACKS = 4096  # point tracks of one plan, objects and anchors together
 MAX_PROMPT_POINTS = 1024  # SAM point prompts in one points text, all objects together
 
+# --- files: names, and what a reader decodes (checked from the file's header, before decoding) -----
+MAX_PATH_NAME = 255  # bytes in one file or folder name (NAME_MAX of common file systems)
+MAX_PATH_BYTES = 4096  # bytes in a whole path (PATH_MAX on Linux)
+FILE_SIDE = Bound("side", 1, IMAGE_SIDE.hi, integer=True, meaning="width or height in pixels of a file read")
+MAX_READ_PIXELS = 8192 * 8192  # width x height of an image, mask, depth or video frame read at all (photos
+# above MAX_IMAGE_PIXELS are read, then resized with --resize fit)
+MAX_ARRAY_BYTES = 3 * 4 * MAX_PLAN_PIXELS  # data of a .npy/.npz array read at all: float32 control maps
+# (F, 3, H, W) of the largest plan
+MAX_VIDEO_FRAMES = 1024  # frames read_video decodes from one file
+MAX_VIDEO_PIXELS = 256 * 1024 * 576  # frames x height x width read_video decodes from one file
+
 # --- JSON texts users type or editors send (tracks, points, preview requests) ---------------------
 MAX_JSON_BYTES = 2 * 1024 * 1024
 MAX_JSON_DEPTH = 32  # nesting of lists/objects; the formats need at most 6
@@ -170,3 +182,48 @@ def check_plan_size(num_frames: Any, width: int, height: int) -> int:
         raise ValueError(f"num_frames {f} at {width}x{height} is {f * width * height} frame pixels, above the "
                          f"{MAX_PLAN_PIXELS} a plan allows; use fewer frames or a smaller image")
     return f
+
+
+def check_read_size(width: Any, height: Any, what: str = "image") -> tuple[int, int]:
+    """``(width, height)`` of a file about to be decoded, as ints, when each side is within
+    ``FILE_SIDE`` and the pixel count within ``MAX_READ_PIXELS``; ``ValueError`` otherwise."""
+    if not (FILE_SIDE.contains(width) and FILE_SIDE.contains(height)):
+        raise ValueError(f"{what} is {_short(width)}x{_short(height)} pixels; each side must be in "
+                         f"{FILE_SIDE.describe()}: resize it first")
+    w, h = int(width), int(height)
+    if w * h > MAX_READ_PIXELS:
+        raise ValueError(f"{what} is {w}x{h} = {w * h} pixels, above the {MAX_READ_PIXELS} a file may have; "
+                         "resize it first")
+    return w, h
+
+
+def check_video_size(frames: int, width: int, height: int, what: str = "video") -> None:
+    """A video of ``frames`` frames of ``width x height`` may be decoded: at most ``MAX_VIDEO_FRAMES``
+    frames and ``MAX_VIDEO_PIXELS`` frame pixels in all."""
+    check_read_size(width, height, f"{what} frame")
+    if frames > MAX_VIDEO_FRAMES:
+        raise ValueError(f"{what} has more than {MAX_VIDEO_FRAMES} frames; cut it shorter")
+    if frames * width * height > MAX_VIDEO_PIXELS:
+        raise ValueError(f"{what} has {frames} frames of {width}x{height} = {frames * width * height} frame pixels, "
+                         f"above the {MAX_VIDEO_PIXELS} a read allows; cut it shorter or smaller")
+
+
+def check_path(text: Any, what: str = "path") -> str:
+    """``text`` when it can name a file: a non-empty string without NUL, each name at most
+    ``MAX_PATH_NAME`` bytes and the whole at most ``MAX_PATH_BYTES``; ``ValueError`` naming ``what``."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"{what} must name a file, got {_short(text)}")
+    if "\0" in text:
+        raise ValueError(f"{what} {_short(text)} holds a NUL character; give a file name")
+    try:
+        raw = os.fsencode(text)
+    except UnicodeError:
+        raise ValueError(f"{what} {_short(text)} cannot be encoded as a file name on this system") from None
+    if len(raw) > MAX_PATH_BYTES:
+        raise ValueError(f"{what} is a path of {len(raw)} bytes ({_short(text)}), above the {MAX_PATH_BYTES} a "
+                         "path may have; give a shorter path")
+    for name in raw.split(os.fsencode(os.sep)):
+        if len(name) > MAX_PATH_NAME:
+            raise ValueError(f"{what}: the name {_short(os.fsdecode(name))} in it is {len(name)} bytes long, above "
+                             f"the {MAX_PATH_NAME} a file system allows; give a shorter name")
+    return text

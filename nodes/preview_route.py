@@ -328,15 +328,26 @@ class BodyTooLarge(PreviewError):
 
 async def read_body(request, limit: int = MAX_JSON_BYTES) -> bytes:
     """The request body, read in chunks and refused (:class:`BodyTooLarge`) past ``limit`` bytes,
-    whether or not ``Content-Length`` is sent (chunked bodies)."""
+    whether or not ``Content-Length`` is sent (chunked bodies). A body the server cannot decode
+    (``Content-Encoding: gzip`` that is not gzip...) is a :class:`PreviewError` naming the body; the
+    limit counts decoded bytes."""
+    from aiohttp.http_exceptions import HttpProcessingError
+    from aiohttp.web_protocol import RequestPayloadError
+
     if request.content_length is not None and request.content_length > limit:
         raise BodyTooLarge(limit)
     chunks, size = [], 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(limit)
+            chunks.append(chunk)
+    except (RequestPayloadError, HttpProcessingError) as exc:
+        cause = exc.__cause__ or exc
+        encoding = request.headers.get("Content-Encoding", "none")
+        raise PreviewError("body", f"the request body could not be decoded (Content-Encoding: {encoding}; "
+                                   f"{type(cause).__name__}: {cause}); send JSON, plain or validly encoded") from None
     return b"".join(chunks)
 
 

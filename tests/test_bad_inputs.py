@@ -44,6 +44,20 @@ def test_tracks_errors(doc, message):
         parse_tracks(json.dumps(doc), image_size=(288, 512))
 
 
+@pytest.mark.parametrize("size, message", [
+    ((float("inf"), 48), r"tracks: the planning image_size width must be a finite number"),  # was accepted
+    ((64, float("nan")), r"tracks: the planning image_size height must be a finite number"),
+    ((0, 48), r"tracks: the planning image_size width must be in \[2, 8192\]"),
+    ((64,), r"tracks: the planning image_size must be \[width, height\]"),
+    ("64x48", r"tracks: the planning image_size must be \[width, height\]"),
+])
+def test_the_planning_image_size_is_checked_too(size, message):
+    doc = {"image_size": [32, 24], "tracks": [[[1, 1, 0.5]]]}
+    with pytest.raises(ValueError, match=message):
+        parse_tracks(doc, image_size=size)
+    assert parse_tracks(doc, image_size=(64.0, 48)) == [[(2.0, 2.0, 0.5)]]
+
+
 def test_swapped_axes_of_another_size_and_a_square_image():
     with pytest.raises(ValueError, match="axes look swapped"):
         parse_tracks({"image_size": [1024, 576], "tracks": [[[1, 1, 0.5]]]}, image_size=(288, 512))

@@ -174,3 +174,53 @@ def test_plan_warns_when_the_size_cannot_be_generated(tmp_path, capsys):
     assert main([*args, "--crop", "--out", str(tmp_path / "b")]) == 0
     assert np.load(tmp_path / "b" / "control.npy").shape == (2, 3, 24, 40)
     assert "multiples of 8" not in capsys.readouterr().out
+
+
+def test_plan_refuses_huge_files_from_their_headers_with_low_memory(tmp_path):
+    from file_bombs import peak_of_run, png_bomb
+
+    big = png_bomb(tmp_path / "big.png", 13000, 13000)
+    big16 = png_bomb(tmp_path / "big16.png", 13000, 13000, bit_depth=16)
+    (tmp_path / "t.json").write_text(json.dumps({"tracks": [[[10, 10, 0.5], [20, 20, 0.4]]]}))
+    rc, base_mb, _, err = peak_of_run("code", "import levitor.cli.scene", [], tmp_path)
+    assert rc == 0, err
+    argv = ["plan", "--image", str(big), "--depth", str(big16), "--masks", str(big), "--tracks", str(tmp_path / "t.json"),
+            "--out", str(tmp_path / "out")]
+    rc, peak_mb, out, err = peak_of_run("module", "levitor", argv, tmp_path)
+    assert rc == 2 and out == ""
+    assert err == (f"levitor plan: error: image {big} is 13000x13000 pixels; each side must be in [1, 8192]: resize "
+                   "it first\n")
+    assert peak_mb < base_mb + 100, (peak_mb, base_mb)  # decoding would take 169 MB (and 3-4 GB as depth)
+    assert not (tmp_path / "out").exists()
+
+
+def test_long_names_and_empty_paths_are_argument_errors(tmp_path, capsys):
+    long_name = str(tmp_path / ("n" * 300))
+    for flag in ("--image", "--tracks", "--camera", "--out"):
+        args = demo_plan_args(tmp_path / "p")
+        if flag in args:
+            args[args.index(flag) + 1] = long_name
+        else:
+            args += [flag, long_name]
+        assert run_cli(args) == 2
+        assert one_line_error(capsys) == (f"levitor plan: error: {flag}: the name 'nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn... "
+                                          "in it is 300 bytes long, above the 255 a file system allows; give a shorter "
+                                          "name (see levitor plan --help)")
+        args[args.index(flag) + 1] = ""
+        assert run_cli(args) == 2
+        assert one_line_error(capsys) == f"levitor plan: error: {flag} must name a file, got '' (see levitor plan --help)"
+    assert not (tmp_path / "p").exists()
+
+
+def test_a_name_too_long_for_the_file_system_is_exit_2_naming_it(tmp_path, capsys, monkeypatch):
+    """Within the parser's bounds, the file system may still refuse a name (a shorter NAME_MAX)."""
+    import errno
+
+    import levitor.cli.scene as scene
+
+    def refuse(out, video_format):
+        raise OSError(errno.ENAMETOOLONG, "File name too long", str(out))
+
+    monkeypatch.setattr(scene, "check_plan_outputs", refuse)
+    assert main(demo_plan_args(tmp_path / "p")) == 2
+    assert one_line_error(capsys) == f"levitor plan: error: {tmp_path / 'p'}: File name too long; give another path"

@@ -222,3 +222,175 @@ def test_build_plan_many_examples(case):
 @given(body=BODIES)
 def test_preview_route_handler_many_examples(route, body):
     _handle(route, body)
+
+
+# --- files: random and damaged images, arrays and videos to every reader ---------------------------
+
+def _valid_files() -> dict[str, bytes]:
+    """Small valid files of every format the readers take, as bytes."""
+    import io
+    import tempfile
+    from pathlib import Path
+
+    from PIL import Image
+
+    from levitor.io.media import write_video
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, size=(6, 8, 3)).astype(np.uint8)
+    grey = rgb[..., 0]
+    images = {"RGB.png": (Image.fromarray(rgb), "png"), "L.png": (Image.fromarray(grey), "png"),
+              "I16.png": (Image.fromarray(grey.astype(np.uint16) * 257), "png"),
+              "F.tiff": (Image.fromarray(grey.astype(np.float32) / 255), "tiff"),
+              "RGB.jpeg": (Image.fromarray(rgb), "jpeg"), "CMYK.jpeg": (Image.fromarray(rgb).convert("CMYK"), "jpeg")}
+    out = {}
+    for name, (img, fmt) in images.items():
+        buf = io.BytesIO()
+        img.save(buf, format=fmt)
+        out[name] = buf.getvalue()
+    for name, arr in (("ref", np.full((6, 8), 0.5)), ("disp", rng.random((6, 8)).astype(np.float32))):
+        buf = io.BytesIO()
+        np.save(buf, arr)
+        out[f"{name}.npy"] = buf.getvalue()
+        buf = io.BytesIO()
+        np.savez_compressed(buf, depth=arr)
+        out[f"{name}.npz"] = buf.getvalue()
+    with tempfile.TemporaryDirectory() as d:
+        frames = np.stack([rgb, rgb[::-1], rgb[:, ::-1]])
+        for suffix in (".gif", ".webp", ".mp4"):
+            out[f"video{suffix}"] = write_video(frames, Path(d) / f"v{suffix}", fps=4).read_bytes()
+    return out
+
+
+VALID_FILES = _valid_files()
+SUFFIXES = [".png", ".jpg", ".tiff", ".npy", ".npz", ".gif", ".webp", ".mp4", ".bin"]
+
+
+@st.composite
+def damaged_files(draw):
+    """``(suffix, bytes)``: a valid file with bytes flipped, cut or inserted, or random bytes."""
+    if draw(st.integers(0, 9)) == 0:
+        return draw(st.sampled_from(SUFFIXES)), draw(st.binary(max_size=200))
+    name = draw(st.sampled_from(sorted(VALID_FILES)))
+    data = bytearray(VALID_FILES[name])
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["flip", "cut", "insert", "zero"]))
+        at = draw(st.integers(0, max(0, len(data) - 1)))
+        if kind == "flip" and data:
+            data[at] ^= 1 << draw(st.integers(0, 7))
+        elif kind == "cut":
+            del data[at:]
+        elif kind == "insert":
+            data[at:at] = draw(st.binary(min_size=1, max_size=8))
+        elif data:
+            data[at:at + 4] = bytes(len(data[at:at + 4]))
+    suffix = "." + name.rsplit(".", 1)[1].replace("jpeg", "jpg")
+    if draw(st.integers(0, 5)) == 0:
+        suffix = draw(st.sampled_from(SUFFIXES))  # the wrong suffix for the content
+    return suffix, bytes(data)
+
+
+def _read_file(folder, suffix: str, data: bytes) -> None:
+    from levitor.io.media import load_depth, load_image, load_mask, read_video
+
+    path = folder / f"f{suffix}"
+    path.write_bytes(data)
+    for reader in (load_image, load_mask, read_video, lambda p: load_depth(p, with_source=True),
+                   lambda p: load_depth(p, "reference"), lambda p: load_depth(p, "disparity8")):
+        result = _documented(reader, path)
+        if result is None or reader is read_video:
+            if result is not None:
+                assert result.ndim == 4 and result.shape[-1] == 3 and result.dtype == np.uint8
+            continue
+        arr = result[0] if isinstance(result, tuple) else result
+        if reader is load_image:
+            assert arr.ndim == 3 and arr.shape[-1] == 3 and arr.dtype == np.uint8
+        elif reader is load_mask:
+            assert arr.ndim == 2 and arr.dtype == bool
+        else:  # every depth map is (H, W)
+            assert arr.ndim == 2, arr.shape
+
+
+def test_the_valid_files_are_read():
+    """The damaged files below start from files every reader takes."""
+    import tempfile
+    from pathlib import Path
+
+    from levitor.io.media import load_depth, read_video
+
+    with tempfile.TemporaryDirectory() as d:
+        for name, data in VALID_FILES.items():
+            path = Path(d) / name
+            path.write_bytes(data)
+            if name.startswith("video"):
+                assert read_video(path).shape[0] == 3
+            else:
+                assert load_depth(path).shape == (6, 8)
+
+
+@FAST
+@given(damaged_files())
+def test_file_readers(tmp_path, case):
+    _read_file(tmp_path, *case)
+
+
+@pytest.mark.slow
+@settings(SLOW, max_examples=600)
+@given(damaged_files())
+def test_file_readers_many_examples(tmp_path, case):
+    _read_file(tmp_path, *case)
+
+
+# --- the command line: random arguments exit 0 or 2 with one line, never a traceback -------------
+
+FLAG_VALUES = {
+    "--frames": st.one_of(st.sampled_from(["0", "1", "2", "129", "-1", "1e9", "nan", "2.5", "", "x"]),
+                          st.integers(-5, 200).map(str)),
+    "--ratio": st.sampled_from(["0", "0.5", "inf", "-inf", "1e999", "nan", "", "1" * 400]),
+    "--radius": st.sampled_from(["0", "5", "65", "1.5", "ten"]),
+    "--fps": st.sampled_from(["0", "6", "61", "-6", "6.5", ""]),
+    "--resize": st.sampled_from(["fit", "64x48", "63x48", "0x0", "99999x8", "x", "", "8x8"]),
+    "--depth-kind": st.sampled_from(["auto", "reference", "metres", ""]),
+    "--format": st.sampled_from(["gif", "mp4", "avi", ""]),
+    "--device": st.sampled_from(["cpu", "gpu", "", "cuda:99", "meta:0", "cpu:0"]),
+    "--camera": st.sampled_from(["", "FILE", "MISSING", "LONG"]),
+}
+FILE_FLAGS = ("--image", "--depth", "--masks", "--static", "--tracks")
+
+
+@st.composite
+def command_lines(draw):
+    args = ["plan"]
+    for flag in FILE_FLAGS:
+        if draw(st.integers(0, 5)):
+            args += [flag, draw(st.sampled_from(["FILE", "MISSING", "LONG", "", "DIR"]))]
+    for flag in draw(st.lists(st.sampled_from(sorted(FLAG_VALUES)), max_size=4, unique=True)):
+        args += [flag, draw(FLAG_VALUES[flag])]
+    if draw(st.integers(0, 5)):
+        args += ["--out", draw(st.sampled_from(["OUT", "LONG", "", "FILE"]))]
+    if draw(st.integers(0, 8)) == 0:
+        args.insert(draw(st.integers(0, len(args))), draw(st.sampled_from(["--crop", "--no-id", "--bogus", "-x"])))
+    return args, draw(damaged_files())
+
+
+def _run_command(tmp_path, capsys, case):
+    from cli_helpers import run_cli
+
+    args, (suffix, data) = case
+    bad = tmp_path / f"f{suffix}"
+    bad.write_bytes(data)
+    names = {"FILE": str(bad), "MISSING": str(tmp_path / "missing.png"), "LONG": str(tmp_path / ("n" * 300)),
+             "DIR": str(tmp_path), "OUT": str(tmp_path / "out")}
+    argv = [names.get(a, a) for a in args]
+    capsys.readouterr()
+    rc = run_cli(argv)
+    err = capsys.readouterr().err
+    assert rc == 2, (argv, rc, err)  # every scene file here is damaged or missing: never a plan, never exit 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("levitor"), err
+
+
+@FAST
+@given(command_lines())
+def test_command_line(tmp_path, capsys, case):
+    _run_command(tmp_path, capsys, case)

@@ -81,12 +81,12 @@ def test_generate_bad_input(tmp_path, tiny_dirs, scene_files, capsys):
 @pytest.fixture
 def no_planning(monkeypatch):
     """Fail the test if planning starts: every check must come before it."""
-    import levitor.cli.generate as gen
+    import levitor.cli.scene as scene
 
     def boom(*a, **k):
         raise AssertionError("planning started before the inputs were checked")
 
-    monkeypatch.setattr(gen, "plan_inputs", boom)
+    monkeypatch.setattr(scene, "plan_inputs", boom)
 
 
 def test_generate_checks_settings_before_planning(tmp_path, tiny_dirs, scene_files, capsys, no_planning):

@@ -457,3 +457,46 @@ def test_damaged_controlnet_weights_are_value_errors(tiny_dirs, tmp_path_factory
         load_controlnet(folder)
     except ValueError:
         pass
+
+
+@pytest.mark.parametrize("rel, changes, key", [
+    ("feature_extractor/preprocessor_config.json", {"size": []}, "size"),  # was an IndexError
+    ("feature_extractor/preprocessor_config.json", {"size": {}}, "size"),
+    ("feature_extractor/preprocessor_config.json", {"size": {"height": 224}}, "size"),
+    ("feature_extractor/preprocessor_config.json", {"crop_size": {"shortest_edge": -3}}, "crop_size.shortest_edge"),
+    ("feature_extractor/preprocessor_config.json", {"crop_size": 1e9}, "crop_size"),
+    ("feature_extractor/preprocessor_config.json", {"image_mean": "grey"}, "image_mean"),
+    ("feature_extractor/preprocessor_config.json", {"image_std": [0.2, 0.0, 0.3]}, "image_std"),
+    ("feature_extractor/preprocessor_config.json", {"rescale_factor": None}, "rescale_factor"),
+    ("feature_extractor/preprocessor_config.json", {"do_resize": "yes"}, "do_resize"),
+    ("image_encoder/config.json", {"projection_dim": {}}, "projection_dim"),  # was huggingface_hub's own error
+    ("image_encoder/config.json", {"hidden_size": 33}, "num_attention_heads"),
+    ("image_encoder/config.json", {"num_hidden_layers": 10 ** 9}, "num_hidden_layers"),
+    ("image_encoder/config.json", {"patch_size": 1000}, "patch_size"),
+    ("image_encoder/config.json", {"layer_norm_eps": "small"}, "layer_norm_eps"),
+])
+def test_clip_configs_are_validated_before_loading(tiny_dirs, tmp_path, rel, changes, key):
+    svd = tmp_path / "svd"
+    shutil.copytree(tiny_dirs["svd"], svd)
+    path = svd / rel
+    config = json.loads(path.read_text())
+    config.update(changes)
+    path.write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=f"{path.name}: '{key}'"):
+        LeviTorPipeline.from_pretrained(svd, tiny_dirs["controlnet"], device="cpu")
+
+
+def test_clip_config_validators_take_the_released_forms():
+    from levitor.generation.configs import validate_feature_extractor_config, validate_image_encoder_config
+
+    # stable-video-diffusion-img2vid-xt's feature extractor and image encoder (CLIP ViT-H/14) settings
+    extractor = {"crop_size": {"height": 224, "width": 224}, "do_center_crop": True, "do_convert_rgb": True,
+                 "do_normalize": True, "do_rescale": True, "do_resize": True,
+                 "feature_extractor_type": "CLIPFeatureExtractor",
+                 "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711],
+                 "resample": 3, "rescale_factor": 0.00392156862745098, "size": {"shortest_edge": 224}}
+    assert validate_feature_extractor_config(extractor, "x") is extractor
+    assert validate_feature_extractor_config({"size": 224, "crop_size": [224, 224]}, "x")
+    encoder = {"hidden_size": 1280, "intermediate_size": 5120, "num_attention_heads": 16, "num_hidden_layers": 32,
+               "patch_size": 14, "projection_dim": 1024, "image_size": 224, "num_channels": 3, "layer_norm_eps": 1e-5}
+    assert validate_image_encoder_config(encoder, "x") is encoder

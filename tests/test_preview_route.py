@@ -429,3 +429,37 @@ def test_warped_mode_answers_the_warped_frame(route, coloured_scene):
 def test_an_unknown_mode_is_400_naming_mode(route, coloured_scene, mode):
     status, ctype, payload = route.handle_preview({**_body([[1, 1, 0.5]], node_id="8"), "mode": mode})
     assert status == 400 and ctype == "application/json" and json.loads(payload)["field"] == "mode"
+def test_bodies_with_a_content_encoding_are_decoded_or_refused(route, stored_scene):
+    """``Content-Encoding: gzip`` (or deflate) is decoded by the server: a body that is not what it
+    says is a 400 naming the body, a decoded body above the limit is a 413, a real one works."""
+    import gzip
+    import zlib
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from levitor.limits import MAX_JSON_BYTES
+
+    good = json.dumps(_body([[10, 25, 0.01], [50, 25, 0.01]], frame=3)).encode()
+    bomb = gzip.compress(b" " * (MAX_JSON_BYTES + 1000) + good)  # 2 MB of spaces in a few KB
+
+    async def run():
+        found = []
+        for encoding, data in (("gzip", b"this is not gzip"), ("gzip", good), ("deflate", b"\x00\x01\x02"),
+                               ("gzip", gzip.compress(good)[:-12]), ("gzip", bomb),
+                               ("gzip", gzip.compress(good)), ("deflate", zlib.compress(good))):
+            async with TestClient(TestServer(_app(route))) as client:  # the server closes a connection it could not read
+                r = await client.post("/levitor/preview", data=data, headers={
+                    "Content-Encoding": encoding, "Content-Type": "application/json"})
+                json_answer = r.headers["Content-Type"].startswith("application/json")
+                found.append((r.status, await (r.json() if json_answer else r.read())))
+        return found
+
+    found = asyncio.run(run())
+    assert len(bomb) < 10_000
+    for status, err in found[:2]:
+        assert status == 400 and err["field"] == "body" and "could not be decoded" in err["error"], (status, err)
+    assert found[2][0] == 400  # a body this short fails in the server's parser, before the route: a plain 400
+    assert found[3][0] == 400 and found[3][1]["field"] == "body"  # cut gzip: the JSON in it is cut
+    assert found[4][0] == 413 and found[4][1]["field"] == "body"
+    for status, png in found[5:]:
+        assert status == 200 and _png(png)[22:28, 47:53, 3].min() == 255

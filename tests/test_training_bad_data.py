@@ -270,3 +270,13 @@ def test_davis_scan_goes_on_past_damaged_videos(tmp_path):
     text = "\n".join(map(str, problems))
     assert "synth_0000/00000.png: not a readable image" in text
     assert "synth_0001: annotation folder is missing" in text
+
+
+def test_huge_frames_and_annotations_are_refused_from_the_header(tmp_path):
+    from file_bombs import peak_of_call, png_bomb
+
+    big = png_bomb(tmp_path / "00000.png", 13000, 13000)
+    for function in ("_read_rgb", "_read_annotation"):
+        found = peak_of_call("levitor.training.datasets", function, big)
+        assert found["outcome"].startswith("ValueError: ") and "13000x13000" in found["outcome"], found
+        assert found["peak_mb"] < found["base_mb"] + 100, found

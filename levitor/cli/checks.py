@@ -10,8 +10,6 @@ import os
 import re
 from pathlib import Path
 
-import torch
-
 from .. import limits
 
 RESIZE_FIT = "fit"
@@ -41,8 +39,26 @@ def bounded(bound: limits.Bound, flag: str):
     return bound.argparse_type(flag)
 
 
+def path_arg(flag: str):
+    """argparse ``type=`` for a file or folder named by ``flag``: not empty, no NUL byte, and within
+    the lengths file systems take (each name at most ``limits.MAX_PATH_NAME`` bytes, the whole path
+    at most ``limits.MAX_PATH_BYTES``), so a mistyped path is an argument error, not a disk error."""
+
+    def parse(text: str) -> str:
+        try:
+            limits.check_path(text, flag)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+
+    parse.__name__ = "path"
+    return parse
+
+
 def available_devices() -> list[str]:
     """The torch devices of this machine: ``cpu`` and every accelerator torch sees."""
+    import torch
+
     names = ["cpu"]
     for kind in ("cuda", "xpu"):
         module = getattr(torch, kind, None)
@@ -58,6 +74,8 @@ def check_device(text: str | None, flag: str = "--device") -> str | None:
     """``text`` when it names a device that exists here (``cuda`` = ``cuda:0``); else ValueError."""
     if text is None:
         return None
+    import torch
+
     have = available_devices()
     try:
         device = torch.device(text)

@@ -6,10 +6,9 @@ import argparse
 from pathlib import Path
 
 from .. import limits
-from ..assets.demo_scene import ASSET_DIR
 from ..planning.options import PlanOptions
-from .checks import bounded
-from .plan import PREVIEW_HELP, PREVIEWS, check_plan_outputs, plan_from_args, write_plan_outputs
+from .checks import bounded, path_arg
+from .plan import PREVIEW_HELP, PREVIEWS
 
 DEFAULTS = PlanOptions()
 DESCRIPTION = "LeviTor demo: a ball passes behind a pillar, then comes out nearer to the camera."
@@ -17,6 +16,8 @@ DESCRIPTION = "LeviTor demo: a ball passes behind a pillar, then comes out neare
 
 def demo_scene_args() -> dict:
     """The scene arguments (as ``levitor plan`` takes them) of the shipped example scene."""
+    from ..assets.demo_scene import ASSET_DIR
+
     statics = sorted(ASSET_DIR.glob("static_*.png"), key=lambda p: int(p.stem.split("_")[1]))
     objects = sorted(ASSET_DIR.glob("object_*.png"), key=lambda p: int(p.stem.split("_")[1]))
     return dict(image=str(ASSET_DIR / "image.png"), depth=str(ASSET_DIR / "disparity8.png"),
@@ -27,7 +28,8 @@ def demo_scene_args() -> dict:
 def add_parser(sub) -> None:
     parser = sub.add_parser("demo", help="run the planning stage on the shipped example scene",
                             description=__doc__)
-    parser.add_argument("--out", default="levitor_demo", help="output folder (default ./levitor_demo)")
+    parser.add_argument("--out", type=path_arg("--out"), default="levitor_demo",
+                        help="output folder (default ./levitor_demo)")
     parser.add_argument("--frames", type=bounded(limits.NUM_FRAMES, "--frames"), default=DEFAULTS.num_frames,
                         help=f"number of frames (default {DEFAULTS.num_frames})")
     parser.add_argument("--format", choices=["mp4", "gif"], default="mp4", help="preview video format")
@@ -37,6 +39,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .scene import check_plan_outputs, plan_from_args, write_plan_outputs
+
     plan_args = argparse.Namespace(**demo_scene_args(), frames=args.frames, ratio=DEFAULTS.ratio,
                                    radius=DEFAULTS.radius, no_id=False, no_depth=False, device=args.device,
                                    camera=None, resize=None, crop=False)

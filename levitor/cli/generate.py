@@ -16,11 +16,7 @@ import argparse
 import os
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from .. import limits
-from ..generation.loading import CONTROLNET_WEIGHTS, resolve_svd_folder
 from ..generation.options import (
     DEFAULT_OFFLOAD,
     DEFAULT_PRECISION,
@@ -32,10 +28,9 @@ from ..generation.options import (
     TEMPORAL_CONTEXT_HELP,
     TEMPORAL_CONTEXTS,
 )
-from ..io.media import check_frames_folder, load_image
-from .checks import bounded, check_device, check_generation_size, check_writable
+from .checks import bounded, check_device, check_generation_size, check_writable, path_arg
 from .demo import demo_scene_args
-from .plan import add_plan_arguments, check_plan_inputs, frames_of, load_scene_inputs, plan_inputs
+from .plan import add_plan_arguments
 
 VIDEO_SUFFIXES = (".mp4", ".gif", ".webp")
 DEFAULT_STEPS = 25
@@ -68,15 +63,16 @@ def add_parser(sub) -> None:
                         f"{QUICK['max_side']} px (try the path on a CPU with tiny models)")
     g.add_argument("--threads", type=_threads, default=None,
                    help=f"CPU threads for torch (default: torch's choice; --quick {QUICK['threads']})")
-    g.add_argument("--control", default=None,
+    g.add_argument("--control", type=path_arg("--control"), default=None,
                    help="control maps (F,3,H,W) .npy from `levitor plan`; replaces the scene arguments except --image")
-    g.add_argument("--svd", required=True,
+    g.add_argument("--svd", type=path_arg("--svd"), required=True,
                    help="stable-video-diffusion-img2vid-xt folder (diffusers layout), its hub id, or the "
                         "single file svd_xt.safetensors")
-    g.add_argument("--controlnet", required=True,
+    g.add_argument("--controlnet", type=path_arg("--controlnet"), required=True,
                    help="LeviTor controlnet/ folder (config.json + diffusion_pytorch_model.safetensors) or a .safetensors file")
-    g.add_argument("--out", required=True, help="output video path (.mp4, .gif or .webp)")
-    g.add_argument("--frames-dir", default=None, help="also write the frames as PNGs into this folder (replaced each run)")
+    g.add_argument("--out", type=path_arg("--out"), required=True, help="output video path (.mp4, .gif or .webp)")
+    g.add_argument("--frames-dir", type=path_arg("--frames-dir"), default=None,
+                   help="also write the frames as PNGs into this folder (replaced each run)")
     g.add_argument("--steps", type=bounded(limits.STEPS, "--steps"), default=None,
                    help=f"sampling steps (default {DEFAULT_STEPS}, --quick {QUICK['steps']})")
     g.add_argument("--seed", type=bounded(limits.SEED, "--seed"), default=217,
@@ -103,6 +99,8 @@ def _threads(text: str) -> int:
 
 
 def _check_outputs(args: argparse.Namespace) -> Path:
+    from ..io.media import check_frames_folder
+
     out = Path(args.out)
     if out.suffix.lower() not in VIDEO_SUFFIXES:
         raise ValueError(f"--out must end in .mp4, .gif or .webp, got {out.name}")
@@ -117,6 +115,8 @@ def _check_outputs(args: argparse.Namespace) -> Path:
 
 def _check_models(args: argparse.Namespace) -> None:
     """The model paths exist and have the right layout (without loading anything)."""
+    from ..generation.loading import CONTROLNET_WEIGHTS, resolve_svd_folder
+
     svd = Path(args.svd).expanduser()
     # "owner/name" is a hub id unless "owner" is a local folder (then it is a mistyped path)
     hub_id = args.svd.count("/") == 1 and not svd.suffix and not svd.parent.is_dir()
@@ -157,6 +157,9 @@ def _scene_args(args: argparse.Namespace) -> None:
 
 def _prepare(args: argparse.Namespace):
     """Every check, then ``(image, control, warnings)``: the control maps loaded or planned."""
+    from ..io.media import load_array, load_image
+    from . import scene
+
     max_side = QUICK["max_side"] if args.quick else None
     if args.frames is None and args.quick:
         args.frames = QUICK["frames"]
@@ -166,30 +169,28 @@ def _prepare(args: argparse.Namespace):
         if args.resize or args.crop:
             raise ValueError("--resize/--crop apply to a scene; --control maps are used at the size they were planned")
         path = Path(args.control)
-        if not path.is_file():
-            raise ValueError(f"--control file not found: {path}")
-        try:
-            control = np.load(path, allow_pickle=False)
-        except Exception as exc:
-            raise ValueError(f"--control {path} is not a readable .npy array: {exc}") from exc
         image = load_image(args.image)
         h, w = image.shape[:2]
-        if control.ndim != 4 or control.shape[1] != 3 or control.shape[2:] != (h, w):
-            raise ValueError(f"--control {path} has shape {control.shape}, expected (frames, 3, {h}, {w}) for "
-                             f"the {w}x{h} --image")
-        check_generation_size(w, h, len(control))
-        limits.check_plan_size(len(control), w, h)
+
+        def check_shape(shape):  # from the header, before the maps are read
+            if len(shape) != 4 or shape[1] != 3 or shape[2:] != (h, w):
+                raise ValueError(f"--control {path} has shape {shape}, expected (frames, 3, {h}, {w}) for "
+                                 f"the {w}x{h} --image")
+            check_generation_size(w, h, shape[0])
+            limits.check_plan_size(shape[0], w, h)
+
+        control = load_array(path, "--control", check_shape)
         check_device(args.device)
         return image, control, []
     missing = [f"--{n}" for n in SCENE_FLAGS if not getattr(args, n)]
     if missing:
         raise ValueError(f"missing {', '.join(missing)}: give the scene to plan, --demo, or --image with "
                          "--control control.npy")
-    inputs = load_scene_inputs(args, max_side=max_side)
+    inputs = scene.load_scene_inputs(args, max_side=max_side)
     flag = "--resize" if args.resize else "--image"
-    check_generation_size(*inputs.size, frames_of(args), flag=flag)
-    check_plan_inputs(inputs, args)
-    plan = plan_inputs(inputs, args)
+    check_generation_size(*inputs.size, scene.frames_of(args), flag=flag)
+    scene.check_plan_inputs(inputs, args)
+    plan = scene.plan_inputs(inputs, args)
     return plan.scene.image, plan.control, plan.warnings
 
 
@@ -204,11 +205,14 @@ def run(args: argparse.Namespace) -> int:
     steps = args.steps if args.steps is not None else (QUICK["steps"] if args.quick else DEFAULT_STEPS)
     threads = args.threads if args.threads is not None else (QUICK["threads"] if args.quick else None)
     if threads is not None:
+        import torch
+
         torch.set_num_threads(threads)
     image, control, notes = _prepare(args)
     for w in notes:
         print(f"warning: {w}")
 
+    import numpy as np
     from tqdm.auto import tqdm
 
     from ..generation.pipeline import LeviTorPipeline

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ MAX_BLOCKS = 8
 MAX_INPUT_CHANNELS = 64
 MAX_SAMPLE_SIZE = 4096
 MAX_CONFIG_BYTES = 1 << 20
+MAX_ENCODER_LAYERS = 256  # transformer layers of the CLIP image encoder (ViT-H: 32)
 #: diffusers' SVD blocks normalise with 32 groups: channel counts must be multiples of 32.
 NORM_GROUPS = 32
 
@@ -184,4 +186,90 @@ def validate_controlnet_config(config: Any, source: str) -> dict:
                      "the released LeviTor ControlNet has with_id_feature=false")
     c.int("feature_channels", 1, MAX_CHANNELS, default=d["feature_channels"])
     c.ints("feature_out_channels", 1, MAX_CHANNELS, d["feature_out_channels"])
+    return config
+
+
+# Keys of a size in an image processor config (transformers' ``size`` / ``crop_size`` dicts).
+_SIZE_KEYS = ("shortest_edge", "longest_edge", "height", "width")
+
+
+def _check_size(c: _Checker, key: str) -> None:
+    """``size`` / ``crop_size``: a whole number, ``[height, width]``, or a dict of ``_SIZE_KEYS``
+    with ``shortest_edge`` or both ``height`` and ``width``."""
+    if key not in c.config:
+        return
+    value = c.config[key]
+    if isinstance(value, dict):
+        unknown = [k for k in value if k not in _SIZE_KEYS]
+        if unknown or not value:
+            raise c.fail(key, f"must be a size: a whole number, [height, width], or an object with "
+                              f"shortest_edge or height and width, got {value!r}")
+        for k, v in value.items():
+            c.int_value(f"{key}.{k}", v, 1, MAX_SAMPLE_SIZE)
+        if ("height" in value) != ("width" in value) or not ("shortest_edge" in value or "height" in value):
+            raise c.fail(key, f"needs 'shortest_edge' or both 'height' and 'width', got {value!r}")
+    elif isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise c.fail(key, f"as a list must be [height, width], got {value!r}")
+        for v in value:
+            c.int_value(key, v, 1, MAX_SAMPLE_SIZE)
+    else:
+        c.int_value(key, value, 1, MAX_SAMPLE_SIZE)
+
+
+def _check_number(c: _Checker, key: str, value: Any, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+        raise c.fail(key, f"must be a finite number, got {value!r}")
+    if positive and value <= 0:
+        raise c.fail(key, f"must be positive, got {value!r}")
+    return float(value)
+
+
+def validate_feature_extractor_config(config: Any, source: str) -> dict:
+    """Check a CLIP ``preprocessor_config.json`` (sizes, mean and std, rescale factor, flags)
+    before transformers reads it; returns it unchanged."""
+    if not isinstance(config, dict):
+        raise ValueError(f"{source}: the feature extractor config must be a JSON object, got {type(config).__name__}")
+    c = _Checker(config, source)
+    _check_size(c, "size")
+    _check_size(c, "crop_size")
+    for key in ("image_mean", "image_std"):
+        if key not in config:
+            continue
+        value = config[key]
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if not 1 <= len(values) <= 4:
+            raise c.fail(key, f"must be one number or one per channel (3), got {value!r}")
+        for v in values:
+            _check_number(c, key, v, positive=key == "image_std")
+    if "rescale_factor" in config:
+        _check_number(c, "rescale_factor", config["rescale_factor"], positive=True)
+    if "resample" in config:
+        c.int("resample", 0, 5)
+    for key in [k for k in config if k.startswith("do_")]:
+        c.bool(key, False)
+    return config
+
+
+def validate_image_encoder_config(config: Any, source: str) -> dict:
+    """Check a CLIP vision ``config.json`` (the numbers that size the model) before transformers
+    reads it; returns it unchanged."""
+    if not isinstance(config, dict):
+        raise ValueError(f"{source}: the image encoder config must be a JSON object, got {type(config).__name__}")
+    c = _Checker(config, source)
+    present = lambda key: key in config  # noqa: E731 - transformers has defaults for the keys left out
+    hidden = c.int("hidden_size", 1, MAX_CHANNELS) if present("hidden_size") else None
+    heads = c.int("num_attention_heads", 1, MAX_HEADS) if present("num_attention_heads") else None
+    if hidden is not None and heads is not None and hidden % heads:
+        raise c.fail("num_attention_heads", f"{heads} heads do not divide hidden_size {hidden}")
+    for key, high in (("projection_dim", MAX_CHANNELS), ("intermediate_size", 4 * MAX_CHANNELS),
+                      ("num_hidden_layers", MAX_ENCODER_LAYERS), ("num_channels", MAX_INPUT_CHANNELS),
+                      ("image_size", MAX_SAMPLE_SIZE)):
+        if present(key):
+            c.int(key, 1, high)
+    if present("patch_size"):
+        image_size = config.get("image_size")
+        c.int("patch_size", 1, image_size if isinstance(image_size, int) else MAX_SAMPLE_SIZE)
+    if present("layer_norm_eps"):
+        _check_number(c, "layer_norm_eps", config["layer_norm_eps"], positive=True)
     return config

@@ -22,8 +22,19 @@ from packaging.version import Version
 from safetensors import SafetensorError
 from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
 
+try:
+    from huggingface_hub.errors import StrictDataclassError as _HubConfigError
+except ImportError:  # a huggingface_hub without typed config checks
+    _HubConfigError = ValueError
+
 from ..io.weights import read_state_dict
-from .configs import read_json_config, validate_controlnet_config, validate_unet_config
+from .configs import (
+    read_json_config,
+    validate_controlnet_config,
+    validate_feature_extractor_config,
+    validate_image_encoder_config,
+    validate_unet_config,
+)
 from .models.controlnet_svd import ControlNetSVDModel
 from .models.unet_svd import UNetSpatioTemporalControlModel
 from .models.controlnet_svd import describe_mismatch
@@ -41,7 +52,10 @@ _DTYPES = {Precision.FP32.value: torch.float32, Precision.FP16.value: torch.floa
            Precision.BF16.value: torch.bfloat16}
 _HALF = (torch.float16, torch.bfloat16)
 #: Errors the diffusers / transformers / safetensors readers raise for a broken or missing file.
-_READ_ERRORS = (OSError, ValueError, RuntimeError, KeyError, TypeError, SafetensorError, json.JSONDecodeError)
+# What the library loaders raise for damaged files (huggingface_hub's typed config checks raise
+# StrictDataclassError); each becomes a ValueError naming the folder.
+_READ_ERRORS = (OSError, ValueError, RuntimeError, KeyError, TypeError, IndexError, SafetensorError,
+                json.JSONDecodeError, _HubConfigError)
 
 
 @dataclass(frozen=True)
@@ -198,8 +212,12 @@ def load_svd_components(svd_path: str | os.PathLike, plan: PrecisionPlan, *, var
             "an image-to-video SVD UNet (in_channels 8), e.g. stable-video-diffusion-img2vid-xt."
         )
     read_json_config(folder / "vae" / "config.json", "VAE config")
-    read_json_config(folder / "image_encoder" / "config.json", "image encoder config")
-    read_json_config(folder / "feature_extractor" / "preprocessor_config.json", "feature extractor config")
+    encoder_config_path = folder / "image_encoder" / "config.json"
+    validate_image_encoder_config(read_json_config(encoder_config_path, "image encoder config"),
+                                  str(encoder_config_path))
+    extractor_config_path = folder / "feature_extractor" / "preprocessor_config.json"
+    validate_feature_extractor_config(read_json_config(extractor_config_path, "feature extractor config"),
+                                      str(extractor_config_path))
     read_json_config(folder / "scheduler" / "scheduler_config.json", "scheduler config")
 
     common = dict(use_safetensors=True, low_cpu_mem_usage=low_cpu_mem_usage)

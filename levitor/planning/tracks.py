@@ -186,6 +186,8 @@ def parse_tracks(data: Any, *, image_size: Sequence[int] | None = None, name: st
     planning image) differs, ``x`` and ``y`` are scaled; depths and frames never are. Every
     problem is a :class:`~levitor.io.jsontext.FormatError` (a ``ValueError``) naming the place.
     """
+    if image_size is not None:
+        image_size = _parse_size(image_size, f"{name}: the planning image_size")
     try:
         obj = _as_list(_decode(data, name))
     except FormatError:

@@ -25,6 +25,7 @@ from ..planning.scene import depth_to_disparity8, disparity_to_depth, disparity_
 from ..planning.stages import control_stage
 from ..planning.preview import heatmap_preview, render_label_preview
 from ..io.media import load_depth
+from ..limits import check_read_size
 from .datasets import BadDataError, VideoRecord, relabel_instances
 
 
@@ -115,6 +116,7 @@ class DepthCache:
         if p.is_file():
             try:
                 with Image.open(p) as img:
+                    check_read_size(*img.size, what="a cached depth map")  # from the header, before decoding
                     d8 = np.asarray(img.convert("L"), dtype=np.uint8)
             except Exception:
                 return self.compute(record, index, frame)  # a broken cache entry is recomputed

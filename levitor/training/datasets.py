@@ -27,6 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..limits import check_read_size
 from .rle import RLEError, rle_decode, rle_size
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -313,6 +314,7 @@ def _read_rgb(path: Path) -> np.ndarray:
 
     try:
         with Image.open(path) as img:
+            check_read_size(*img.size, what="the image")  # from the header, before decoding
             return np.asarray(img.convert("RGB"), dtype=np.uint8)
     except Exception as exc:
         raise BadDataError(path, f"not a readable image ({exc})") from exc
@@ -323,6 +325,7 @@ def _read_annotation(path: Path) -> np.ndarray:
 
     try:
         with Image.open(path) as img:
+            check_read_size(*img.size, what="the annotation")  # from the header, before decoding
             if img.mode in ("P", "L", "I", "I;16"):
                 arr = np.asarray(img).astype(np.int32)
             elif img.mode in ("RGB", "RGBA"):
@@ -346,6 +349,7 @@ def read_video_frames(path: Path, indices: Sequence[int]) -> np.ndarray:
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
+            check_read_size(stream.codec_context.width, stream.codec_context.height, "a frame")
             rate = float(stream.average_rate or stream.guessed_rate or 24)
             tb = float(stream.time_base)
             start_pts = stream.start_time or 0
