@@ -168,3 +168,10 @@ def check_generation_size(width: int, height: int, frames: int, flag: str = "--i
             f"{flag} is {width}x{height}: SVD needs width and height that are multiples of {k}; pass --crop "
             f"(centre crop to {cw}x{ch}) or --resize {rw}x{rh}"
         )
+
+
+# What the preview video of `levitor plan` / `levitor demo` shows (levitor.cli.scene.preview_frames).
+PREVIEWS = ("masks", "warped", "both")  # what the preview video shows (levitor.cli.scene.preview_frames)
+PREVIEW_HELP = ("preview video: masks = the moved masks, control points and tracks over the image; warped = the "
+                "image with the objects moved (occlusion and perspective included); both = side by side "
+                "(default masks)")

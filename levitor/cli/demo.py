@@ -7,8 +7,7 @@ from pathlib import Path
 
 from .. import limits
 from ..planning.options import PlanOptions
-from .checks import bounded, path_arg
-from .plan import PREVIEW_HELP, PREVIEWS
+from .checks import PREVIEW_HELP, PREVIEWS, bounded, path_arg
 
 DEFAULTS = PlanOptions()
 DESCRIPTION = "LeviTor demo: a ball passes behind a pillar, then comes out nearer to the camera."

@@ -11,13 +11,9 @@ from pathlib import Path
 
 from .. import limits
 from ..planning.options import PlanOptions
-from .checks import bounded, parse_resize, path_arg
+from .checks import PREVIEW_HELP, PREVIEWS, bounded, parse_resize, path_arg
 
 DEFAULTS = PlanOptions()
-PREVIEWS = ("masks", "warped", "both")  # what the preview video shows (levitor.cli.scene.preview_frames)
-PREVIEW_HELP = ("preview video: masks = the moved masks, control points and tracks over the image; warped = the "
-                "image with the objects moved (occlusion and perspective included); both = side by side "
-                "(default masks)")
 
 
 def add_plan_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
