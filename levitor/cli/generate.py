@@ -212,11 +212,9 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from ..generation.pipeline import LeviTorPipeline
-    from ..generation.single_file import is_single_file
     from ..io.media import write_frames, write_video
 
-    load = LeviTorPipeline.from_single_file if is_single_file(args.svd) else LeviTorPipeline.from_pretrained
-    pipe = load(
+    pipe = LeviTorPipeline.from_pretrained(
         args.svd, args.controlnet, precision=args.precision, offload=args.offload, device=args.device,
         temporal_context=args.temporal_context,
     )

@@ -37,7 +37,6 @@ from diffusers.video_processor import VideoProcessor
 from .conditioning import added_time_ids, draw_noise, encode_clip_image, encode_first_frame_latents
 from .loading import (
     AUTO_VARIANT,
-    PrecisionPlan,
     check_controlnet_matches_unet,
     default_device,
     load_controlnet,
@@ -49,13 +48,14 @@ from .models.controlnet_svd import ControlNetSVDModel
 from .models.unet_svd import UNetSpatioTemporalControlModel
 from .options import (
     DEFAULT_PRECISION,
-    SAMPLING,
     DEFAULT_TEMPORAL_CONTEXT,
+    SAMPLING,
     Offload,
+    PrecisionPlan,
     check_offload,
     check_temporal_context,
 )
-from .single_file import is_single_file, load_controlnet_file, load_single_file
+from .single_file import is_single_file
 
 DEFAULT_SEED = SAMPLING.seed
 OUTPUT_TYPES = ("pil", "np", "pt", "latent")
@@ -214,8 +214,9 @@ class LeviTorPipeline(DiffusionPipeline):
         """Load SVD-xt from ``svd_path`` and the LeviTor ControlNet from ``controlnet``.
 
         Args:
-            svd_path: diffusers ``stable-video-diffusion-img2vid-xt`` folder (or its hub id), or a
-                folder written by :meth:`save_pretrained` (its ``controlnet/`` is loaded too).
+            svd_path: diffusers ``stable-video-diffusion-img2vid-xt`` folder (or its hub id), a
+                folder written by :meth:`save_pretrained` (its ``controlnet/`` is loaded too), or
+                one SGM-layout file (``svd_xt.safetensors``, as in ComfyUI's ``models/checkpoints``).
             controlnet: LeviTor ``controlnet/`` folder, a single ``.safetensors`` file, a loaded
                 :class:`ControlNetSVDModel`, or ``None`` (the saved pipeline's ControlNet if
                 ``svd_path`` has one, else plain SVD).
@@ -254,8 +255,8 @@ class LeviTorPipeline(DiffusionPipeline):
         plan = resolve_precision(precision, device, torch_dtype)
         parts = load_svd_components(svd_path, plan, variant=variant, subfolder=subfolder,
                                     low_cpu_mem_usage=low_cpu_mem_usage)
-        if controlnet is None:
-            root = Path(os.fspath(svd_path)).expanduser()
+        root = Path(os.fspath(svd_path)).expanduser()
+        if controlnet is None and not is_single_file(root):
             controlnet = saved_controlnet(root / subfolder if subfolder else root)
         if isinstance(controlnet, ControlNetSVDModel):
             check_controlnet_matches_unet(controlnet.config, parts["unet"].config)
@@ -601,27 +602,10 @@ class LeviTorPipeline(DiffusionPipeline):
         cls,
         path: str | os.PathLike,
         controlnet: str | os.PathLike | ControlNetSVDModel | None = None,
-        *,
-        torch_dtype: torch.dtype | None = None,
-        precision: str = DEFAULT_PRECISION,
-        offload: str | None = None,
-        device: str | torch.device | None = None,
-        temporal_context: str = DEFAULT_TEMPORAL_CONTEXT,
+        **kwargs: Any,
     ) -> "LeviTorPipeline":
-        """Load SVD-xt from one SGM-layout file (``svd_xt.safetensors``, as in ComfyUI's ``models/checkpoints``).
-
-        The UNet, VAE and CLIP image encoder are converted to the diffusers modules in memory with a
-        strict key check (:func:`levitor.generation.single_file.load_single_file`); the other
-        arguments are those of :meth:`from_pretrained`.
-        """
-        device = torch.device(device) if device is not None else default_device()
-        plan = resolve_precision(precision, device, torch_dtype)
-        parts = load_single_file(path, plan)
-        if is_single_file(controlnet or "") and not isinstance(controlnet, ControlNetSVDModel):
-            controlnet = load_controlnet_file(controlnet, dtype=plan.denoiser_dtype)  # architecture from its shapes
-            check_controlnet_matches_unet(controlnet.config, parts["unet"].config)
-        elif controlnet is not None and not isinstance(controlnet, ControlNetSVDModel):
-            controlnet = load_controlnet(controlnet, dtype=plan.denoiser_dtype, unet_config=parts["unet"].config)
-        controlnet = None if controlnet is None else controlnet.to(dtype=plan.denoiser_dtype)
-        return cls.assemble(parts, controlnet, plan, offload=offload, device=device,
-                            temporal_context=temporal_context)
+        """Load SVD-xt from one SGM-layout file (``svd_xt.safetensors``): diffusers' name for
+        :meth:`from_pretrained`, which reads files and folders alike (same arguments)."""
+        if not is_single_file(path):
+            raise ValueError(f"{os.fspath(path)!r} is not a file; load an SVD folder with from_pretrained.")
+        return cls.from_pretrained(path, controlnet, **kwargs)

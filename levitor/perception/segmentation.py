@@ -277,10 +277,27 @@ def from_transformers_layout(state: dict, name: str = "SAM checkpoint") -> dict:
     return out
 
 
+def sam_weights_file(path: str | Path) -> Path:
+    """The weights of a SAM given as a file, or as a folder holding one ``.safetensors`` file
+    (``model.safetensors`` of a transformers SAM folder, or any single file)."""
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        return path
+    files = sorted(path.glob("*.safetensors"))
+    preferred = [f for f in files if f.name == "model.safetensors"]
+    if preferred or len(files) == 1:
+        return (preferred or files)[0]
+    found = ", ".join(f.name for f in files) or "none"
+    raise ValueError(f"SAM folder {str(path)!r} must hold model.safetensors or exactly one .safetensors file "
+                     f"(found {found}); give the checkpoint file itself")
+
+
 def load_sam(path: str | Path, *, device: Any = None):
-    """Build a SAM of the checkpoint's size (``sam_model_registry`` for the published ones) and load it strictly."""
+    """Build a SAM of the checkpoint's size (``sam_model_registry`` for the published ones) and load it
+    strictly, from a checkpoint file (original or transformers key names) or a folder holding it."""
     import torch
 
+    path = sam_weights_file(path)
     state = read_state_dict(path, what="SAM checkpoint")
     if any(k.startswith("vision_encoder.") for k in state):
         state = from_transformers_layout(state, Path(path).name)

@@ -69,6 +69,15 @@ def describe_mismatch(missing: Sequence[str], unexpected: Sequence[str], wrong: 
     return "; ".join(parts)
 
 
+def state_dict_mismatch(model: torch.nn.Module, state_dict: dict) -> str:
+    """What keeps ``state_dict`` from loading strictly into ``model`` (missing, unexpected, other
+    shapes, with examples), or ``""`` when it fits."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    wrong = [f"{k}: file {tuple(state_dict[k].shape)} vs model {expected[k]}"
+             for k in expected if k in state_dict and tuple(state_dict[k].shape) != expected[k]]
+    return describe_mismatch(set(expected) - set(state_dict), set(state_dict) - set(expected), wrong)
+
+
 def zero_module(module: nn.Module) -> nn.Module:
     """Set every parameter of ``module`` to zero and return it."""
     for p in module.parameters():
