@@ -35,7 +35,7 @@ from levitor.io.jsontext import decode_json, short_repr
 from levitor.limits import MAX_JSON_BYTES, NUM_FRAMES
 from levitor.planning.options import PlanOptions
 from levitor.planning.stages import LiftedScene, lift_scene, render_stage
-from levitor.planning.tracks import parse_tracks, stay_track
+from levitor.planning.tracks import fill_stay_tracks, parse_tracks
 from levitor.planning.preview import colorize_labels
 
 from . import scene_cache
@@ -144,12 +144,9 @@ def plan_tracks(scene, tracks: Any) -> list:
         parsed = parse_tracks(doc, image_size=(scene.width, scene.height), name="tracks") if filled else []
     except ValueError as exc:
         raise PreviewError("tracks", str(exc)) from exc
-    parsed = [list(t) for t in parsed]
-    for k in empty:
-        parsed[k] = stay_track(np.asarray(scene.labels) == k + 1, scene.depth)
-    for k in range(len(parsed), n):
-        parsed.append(stay_track(np.asarray(scene.labels) == k + 1, scene.depth))
-    return parsed
+    parsed = [[] if k in empty else list(t) for k, t in enumerate(parsed)]
+    labels = np.asarray(scene.labels)
+    return fill_stay_tracks(parsed, [labels == k + 1 for k in range(n)], scene.depth)[0]
 
 
 def preview_frame(scene, tracks: Any, num_frames: int, frame: int | None = None, *, device=None) -> np.ndarray:

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 from levitor.io.atomic import atomic_path
 from levitor.planning.scene import depth_to_disparity8, depth_warnings, mask_warnings
 from levitor.planning.stages import build_scene
-from levitor.planning.tracks import parse_coord_str, parse_tracks, stay_track, validate_tracks
+from levitor.planning.tracks import fill_stay_tracks, parse_coord_str, parse_tracks, validate_tracks
 from levitor.planning.preview import palette
 
 from . import convert, host
@@ -148,7 +148,7 @@ def build_track_set(image: np.ndarray, depth: np.ndarray, object_masks: list[np.
         if not m.any():
             raise ValueError(f"object_masks[{k}] is empty; select the object again (every moved object needs pixels)")
     if not tracks:
-        tracks = [stay_track(m, depth) for m in object_masks]
+        tracks, _ = fill_stay_tracks([], object_masks, depth)
         if n:
             notes.append("no tracks drawn yet: every object stays in place (draw tracks in the editor or tracks_json)")
     if len(tracks) not in (n, n + 1):

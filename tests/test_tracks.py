@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from levitor.planning.tracks import (parse_coord_str, parse_tracks, resample_track, resample_tracks, stay_track,
-                                     tracks_to_json, validate_tracks)
+from levitor.planning.tracks import (fill_stay_tracks, parse_coord_str, parse_tracks, resample_track, resample_tracks,
+                                     stay_track, tracks_to_json, validate_tracks)
 
 
 def test_versioned_json_round_trip_and_scaling():
@@ -151,3 +151,16 @@ def test_validate_tracks_depth_range_and_far_points():
         validate_tracks([[(0, 0, 1.5)]], 100, 100)
     with pytest.raises(ValueError, match="far outside"):
         validate_tracks([[(0, 0, 0.5), (500, 0, 0.5)]], 100, 100)
+
+
+def test_fill_stay_tracks_fills_missing_and_empty_tracks_only():
+    depth = np.full((6, 8), 0.5)
+    a = np.zeros((6, 8), dtype=bool)
+    a[1:3, 2:4] = True
+    b = np.zeros((6, 8), dtype=bool)
+    b[4:6, 6:8] = True
+    drawn = [(1.0, 1.0, 0.2), (2.0, 2.0, 0.3)]
+    camera = [(0.0, 0.0, 1.0), (1.0, 0.0, 1.0)]
+    assert fill_stay_tracks([], [a, b], depth) == ([[(2.5, 1.5, 0.5)], [(6.5, 4.5, 0.5)]], [0, 1])
+    assert fill_stay_tracks([drawn], [a, b], depth) == ([drawn, [(6.5, 4.5, 0.5)]], [1])
+    assert fill_stay_tracks([[], drawn, camera], [a, b], depth) == ([[(2.5, 1.5, 0.5)], drawn, camera], [0])

@@ -246,6 +246,22 @@ def stay_track(mask: np.ndarray, depth: np.ndarray) -> list[Point]:
     return [(float(cols.mean()), float(rows.mean()), float(np.median(np.asarray(depth)[rows, cols])))]
 
 
+def fill_stay_tracks(tracks: Sequence[Any], object_masks: Sequence[np.ndarray],
+                     depth: np.ndarray) -> tuple[list, list[int]]:
+    """One track per object: object ``k``'s track where ``tracks`` has a non-empty one, else its
+    :func:`stay_track`. Tracks beyond the objects (a camera track) are kept. Returns the tracks and
+    the indices of the objects that were given a stay track."""
+    filled, stayed = [], []
+    for k, mask in enumerate(object_masks):
+        track = tracks[k] if k < len(tracks) else None
+        if track is None or len(track) == 0:
+            filled.append(stay_track(mask, depth))
+            stayed.append(k)
+        else:
+            filled.append(list(track))
+    return filled + [list(t) for t in tracks[len(object_masks):]], stayed
+
+
 def resample_track(points: Sequence[Sequence[float]], num_frames: int) -> np.ndarray:
     """Resample one track to ``num_frames`` samples, ``(F, 3)`` float64.
 
