@@ -55,6 +55,7 @@ _PUBLIC = {
     "ControlNetSVDModel": "levitor.generation.models.controlnet_svd",
     "UNetSpatioTemporalControlModel": "levitor.generation.models.unet_svd",
     "load_controlnet": "levitor.generation.loading",
+    "load_svd_components": "levitor.generation.loading",
 }
 
 __all__ = ["__version__", *_PUBLIC]
@@ -74,7 +75,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from .generation.loading import load_controlnet
+    from .generation.loading import load_controlnet, load_svd_components
     from .generation.models.controlnet_svd import ControlNetSVDModel
     from .generation.models.unet_svd import UNetSpatioTemporalControlModel
     from .generation.pipeline import LeviTorPipeline, LeviTorPipelineOutput
