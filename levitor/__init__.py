@@ -86,6 +86,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .planning.plan import PlanResult, build_plan, plan_from_render
     from .planning.preview import render_preview
     from .planning.scene import Scene, disparity_to_depth
-    from .planning.stages import (ControlResult, RenderResult, build_scene, control_stage, lift_scene,
-                                  render_stage)
+    from .planning.stages import ControlResult, RenderResult, build_scene, control_stage, lift_scene, render_stage
     from .planning.tracks import parse_coord_str, parse_tracks, resample_tracks, tracks_to_json

@@ -10,8 +10,15 @@ import numpy as np
 import torch
 
 from levitor import limits
-from levitor.generation.options import (DEFAULT_OFFLOAD, DEFAULT_PRECISION, DEFAULT_TEMPORAL_CONTEXT, OFFLOAD_MODES,
-                                        PRECISIONS, TEMPORAL_CONTEXTS, check_offload)
+from levitor.generation.options import (
+    DEFAULT_OFFLOAD,
+    DEFAULT_PRECISION,
+    DEFAULT_TEMPORAL_CONTEXT,
+    OFFLOAD_MODES,
+    PRECISIONS,
+    TEMPORAL_CONTEXTS,
+    check_offload,
+)
 from levitor.generation.pipeline import LeviTorPipeline
 
 from . import convert, host

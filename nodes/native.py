@@ -24,8 +24,8 @@ import torch
 
 from levitor.generation.conditioning import resize_for_clip
 from levitor.generation.loading import load_controlnet
-from levitor.generation.options import SAMPLING
 from levitor.generation.models.unet_svd import run_encoder
+from levitor.generation.options import SAMPLING
 from levitor.generation.pipeline import DEFAULT_SEED, control_to_tensor
 
 from . import host

@@ -26,17 +26,19 @@ import logging
 import math
 import threading
 import weakref
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
+
 from levitor.io.jsontext import decode_json, short_repr
 from levitor.limits import MAX_JSON_BYTES, NUM_FRAMES
 from levitor.planning.options import PlanOptions
+from levitor.planning.preview import colorize_labels
 from levitor.planning.stages import LiftedScene, lift_scene, render_stage
 from levitor.planning.tracks import fill_stay_tracks, parse_tracks
-from levitor.planning.preview import colorize_labels
 
 from . import scene_cache
 
@@ -49,7 +51,7 @@ MAX_NODE_ID_CHARS = 256
 
 _registered = False
 _lift_lock = threading.Lock()
-_lift_cache: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+_lift_cache: weakref.WeakKeyDictionary[Any, dict] = weakref.WeakKeyDictionary()
 
 
 class PreviewError(ValueError):
@@ -277,7 +279,7 @@ class PreviewQueue:
         asyncio.ensure_future(release())
 
 
-_queues: "weakref.WeakKeyDictionary[Any, PreviewQueue]" = weakref.WeakKeyDictionary()
+_queues: weakref.WeakKeyDictionary[Any, PreviewQueue] = weakref.WeakKeyDictionary()
 
 
 def preview_queue() -> PreviewQueue:

@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from levitor.io.atomic import atomic_path
+from levitor.planning.preview import palette
 from levitor.planning.scene import depth_to_disparity8, depth_warnings, mask_warnings
 from levitor.planning.stages import build_scene
 from levitor.planning.tracks import fill_stay_tracks, parse_coord_str, parse_tracks, validate_tracks
-from levitor.planning.preview import palette
 
 from . import convert, host
 from .api import Tracks, io, node_id

@@ -13,8 +13,6 @@ from levitor.cli import main
 from levitor.generation.tiny import save_tiny_models
 
 
-
-
 @pytest.fixture(scope="module")
 def tiny_dirs(tmp_path_factory):
     return save_tiny_models(tmp_path_factory.mktemp("tiny"))

@@ -18,8 +18,6 @@ from levitor.generation.models.unet_svd import UNetSpatioTemporalControlModel
 from levitor.generation.pipeline import LeviTorPipeline
 from levitor.generation.tiny import TINY_CONTROLNET_EMBEDDING, TINY_UNET_CONFIG, save_tiny_models
 
-
-
 # §5.3 of the reference notes: the SVD-xt Karras σ table for 25 steps.
 SIGMAS_25 = [700, 545.73, 421.57, 322.45, 244.02, 182.55, 134.85, 98.267, 70.541, 49.810, 34.537, 23.468,
              15.590, 10.097, 6.3543, 3.8697, 2.2691, 1.2732, 0.6781, 0.3394, 0.1574, 0.0664, 0.0248, 0.0079,

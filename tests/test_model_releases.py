@@ -10,9 +10,9 @@ import torch
 
 from fakes.tiny_depth import tiny_original_state_dict
 from fakes.tiny_sam import save_tiny_transformers_sam
+from levitor.io.weights import write_state_dict
 from levitor.perception.depth import DepthEstimator, load_depth_model
 from levitor.perception.segmentation import load_sam
-from levitor.io.weights import write_state_dict
 
 
 def test_transformers_sam_release_gives_the_transformers_model_outputs(tmp_path):

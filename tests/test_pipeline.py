@@ -201,7 +201,7 @@ def test_control_reaches_the_controlnet_and_its_residuals_the_unet(pipe, control
         for h in hooks:
             h.remove()
     assert len(seen["cn"]) == len(seen["unet"]) == 2
-    for (cn_args, cn_kwargs, (down, mid)), (unet_args, unet_kwargs) in zip(seen["cn"], seen["unet"]):
+    for (cn_args, cn_kwargs, _), (unet_args, unet_kwargs) in zip(seen["cn"], seen["unet"]):
         assert torch.equal(cn_args[0], unet_args[0]) and torch.equal(cn_args[1], unet_args[1])
         cond = cn_kwargs["controlnet_cond"]
         assert cond.shape == (2, F, 3, 64, 64)

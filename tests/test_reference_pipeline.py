@@ -19,7 +19,6 @@ import torch
 
 from levitor.generation.pipeline import LeviTorPipeline
 from levitor.planning.control import draw_control_maps
-
 from reference_data import load_case, reference_path
 
 

@@ -18,7 +18,6 @@ from scipy.optimize import linear_sum_assignment
 from levitor.planning.motion import motion_deltas
 from levitor.planning.plan import build_plan
 from levitor.planning.scene import disparity8_to_depth
-
 from reference_data import load_case
 
 

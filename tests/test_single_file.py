@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from fakes.tiny_svd_file import save_tiny_svd_file, tiny_sgm_components
+from fakes.tiny_svd_file import save_tiny_svd_file
 from levitor.generation import single_file as sf
 from levitor.generation.loading import resolve_precision
 from levitor.generation.pipeline import LeviTorPipeline

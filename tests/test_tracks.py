@@ -3,8 +3,16 @@ import json
 import numpy as np
 import pytest
 
-from levitor.planning.tracks import (fill_stay_tracks, parse_coord_str, parse_tracks, resample_track, resample_tracks,
-                                     stay_track, tracks_to_json, validate_tracks)
+from levitor.planning.tracks import (
+    fill_stay_tracks,
+    parse_coord_str,
+    parse_tracks,
+    resample_track,
+    resample_tracks,
+    stay_track,
+    tracks_to_json,
+    validate_tracks,
+)
 
 
 def test_versioned_json_round_trip_and_scaling():

@@ -12,11 +12,11 @@ from PIL import Image
 
 from .. import limits
 from ..io.atomic import atomic_path
+from ..io.media import check_frames_folder, load_depth, load_image, load_mask
 from ..planning.options import PlanOptions
 from ..planning.plan import build_plan
 from ..planning.scene import depth_warnings, mask_warnings
 from ..planning.tracks import parse_tracks, scale_tracks
-from ..io.media import check_frames_folder, load_depth, load_image, load_mask
 from .checks import RESIZE_FIT, bounded, check_device, check_writable, crop_size, fit_size, parse_resize
 
 DEFAULTS = PlanOptions()
@@ -213,8 +213,8 @@ def write_plan_outputs(plan, out: Path, *, fps: float = 6.0, video_format: str =
     """Write the plan's control maps (``control.npy``), keypoints (``keypoints.json``), label maps
     (``labels.npy``), preview video and preview PNG frames into ``out``, each file atomically; the
     ``frames/`` folder is replaced as a whole (no stale frames from a longer earlier run)."""
-    from ..planning.preview import render_preview
     from ..io.media import write_frames, write_video
+    from ..planning.preview import render_preview
 
     frames = render_preview(plan)
     paths = {"control": out / "control.npy", "labels": out / "labels.npy", "keypoints": out / "keypoints.json"}

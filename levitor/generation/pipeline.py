@@ -22,9 +22,10 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import PIL.Image
@@ -210,7 +211,7 @@ class LeviTorPipeline(DiffusionPipeline):
         subfolder: str | None = None,
         low_cpu_mem_usage: bool = True,
         **kwargs: Any,
-    ) -> "LeviTorPipeline":
+    ) -> LeviTorPipeline:
         """Load SVD-xt from ``svd_path`` and the LeviTor ControlNet from ``controlnet``.
 
         Args:
@@ -271,7 +272,7 @@ class LeviTorPipeline(DiffusionPipeline):
     @classmethod
     def assemble(cls, parts: dict, controlnet: ControlNetSVDModel | None, plan: PrecisionPlan, *,
                  offload: str | None = None, device: str | torch.device | None = None,
-                 temporal_context: str = DEFAULT_TEMPORAL_CONTEXT) -> "LeviTorPipeline":
+                 temporal_context: str = DEFAULT_TEMPORAL_CONTEXT) -> LeviTorPipeline:
         """A pipeline from loaded components (``unet``, ``vae``, ``image_encoder``,
         ``feature_extractor``, ``scheduler``) placed as ``plan`` and ``offload`` say; the last
         step of every loader (folders here, single checkpoint files elsewhere)."""
@@ -306,7 +307,7 @@ class LeviTorPipeline(DiffusionPipeline):
             shutil.rmtree(tmp, ignore_errors=True)
 
     def configure(self, plan: PrecisionPlan | None = None, *, offload: str | None = None,
-                  device: str | torch.device | None = None) -> "LeviTorPipeline":
+                  device: str | torch.device | None = None) -> LeviTorPipeline:
         """Set the autocast regime of ``plan`` and place the models (``offload`` None/model/sequential)."""
         device = torch.device(device) if device is not None else default_device()
         if plan is not None:
@@ -518,7 +519,7 @@ class LeviTorPipeline(DiffusionPipeline):
         seed: int | None = SAMPLING.seed,
         output_type: str = "pil",
         temporal_context: str | None = None,
-        callback_on_step_end: Callable[["LeviTorPipeline", int, Any, dict], dict] | None = None,
+        callback_on_step_end: Callable[[LeviTorPipeline, int, Any, dict], dict] | None = None,
         callback_on_step_end_tensor_inputs: list[str] | None = None,
         return_dict: bool = True,
         controlnet_cond_scale: float | None = None,
@@ -603,7 +604,7 @@ class LeviTorPipeline(DiffusionPipeline):
         path: str | os.PathLike,
         controlnet: str | os.PathLike | ControlNetSVDModel | None = None,
         **kwargs: Any,
-    ) -> "LeviTorPipeline":
+    ) -> LeviTorPipeline:
         """Load SVD-xt from one SGM-layout file (``svd_xt.safetensors``): diffusers' name for
         :meth:`from_pretrained`, which reads files and folders alike (same arguments)."""
         if not is_single_file(path):

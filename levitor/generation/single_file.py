@@ -27,7 +27,6 @@ from pathlib import Path
 import torch
 
 from ..io.atomic import atomic_path
-from ..io.weights import read_state_dict
 from .configs import (
     SVD_XT_CLIP_HEADS,
     SVD_XT_SCHEDULER_CONFIG,

@@ -15,15 +15,16 @@ renamed to the first (:func:`from_transformers_layout`).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..io.jsontext import as_number, decode_json, short_repr
-from ..limits import IMAGE_SIDE, MAX_PROMPT_POINTS, TRACK_COORD
 from ..io.weights import block_count, read_state_dict, required_tensors
+from ..limits import IMAGE_SIDE, MAX_PROMPT_POINTS, TRACK_COORD
 
 POINTS_FORMAT = "levitor-points"
 POINTS_VERSION = 1
@@ -355,7 +356,7 @@ class SamSegmenter:
         self._image_key: str | None = None
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, *, device: Any = None) -> "SamSegmenter":
+    def from_pretrained(cls, path: str | Path, *, device: Any = None) -> SamSegmenter:
         return cls(load_sam(path, device=device))
 
     @staticmethod

@@ -8,7 +8,8 @@ smaller = nearer, see :mod:`levitor.planning.scene`). Track *k* moves object mas
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,12 +31,12 @@ from accelerate.utils import ProjectConfiguration, set_seed
 from diffusers.optimization import get_scheduler
 from tqdm.auto import tqdm
 
-from ..perception.depth import DepthEstimator
 from ..generation.conditioning import encode_clip_image, encode_first_frame_latents, encode_video_latents
 from ..generation.loading import default_device, load_controlnet, load_svd_components, training_precision
 from ..generation.models.controlnet_svd import ControlNetSVDModel
 from ..generation.options import TemporalContext
 from ..io.media import write_frames, write_video
+from ..perception.depth import DepthEstimator
 from .checkpoints import (
     checkpoint_step,
     register_hooks,

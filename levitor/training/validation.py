@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -20,8 +20,8 @@ from diffusers import EulerDiscreteScheduler
 
 from ..assets.demo_scene import make_demo_scene
 from ..generation.pipeline import LeviTorPipeline
-from ..planning.plan import build_plan
 from ..io.media import write_video
+from ..planning.plan import build_plan
 
 logger = logging.getLogger(__name__)
 
