@@ -488,3 +488,16 @@ def test_same_weights_compute_the_same_floats_whatever_the_file_layout(tiny_dirs
     for down, mid in outs[1:]:
         assert torch.equal(mid, outs[0][1])
         assert all(torch.equal(a, b) for a, b in zip(down, outs[0][0]))
+
+
+def test_scheduler_from_a_folder_or_for_a_single_file(tiny_dirs, tmp_path):
+    from levitor.generation.configs import SVD_XT_SCHEDULER_CONFIG
+    from levitor.generation.loading import load_scheduler
+
+    folder_config = json.loads((tiny_dirs["svd"] / "scheduler" / "scheduler_config.json").read_text())
+    config = dict(load_scheduler(tiny_dirs["svd"]).config)
+    assert all(config[k] == v for k, v in folder_config.items() if not k.startswith("_"))
+    (tmp_path / "svd_xt.safetensors").write_bytes(b"")  # a single file carries no scheduler config
+    config = dict(load_scheduler(tmp_path / "svd_xt.safetensors").config)
+    assert all(config[k] == v for k, v in SVD_XT_SCHEDULER_CONFIG.items())
+    assert config["prediction_type"] == "v_prediction" and config["use_karras_sigmas"]

@@ -25,7 +25,13 @@ from safetensors import SafetensorError
 from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
 
 from ..io.weights import read_state_dict
-from .configs import infer_controlnet_config, read_json_config, validate_controlnet_config, validate_unet_config
+from .configs import (
+    SVD_XT_SCHEDULER_CONFIG,
+    infer_controlnet_config,
+    read_json_config,
+    validate_controlnet_config,
+    validate_unet_config,
+)
 from .models.controlnet_svd import ControlNetSVDModel, state_dict_mismatch
 from .models.unet_svd import UNetSpatioTemporalControlModel
 from .options import Precision, PrecisionPlan, check_precision
@@ -237,6 +243,17 @@ def load_svd_components(svd_path: str | os.PathLike, plan: PrecisionPlan, *, var
         "feature_extractor": feature_extractor,
         "scheduler": scheduler,
     }
+
+
+def load_scheduler(svd_path: str | os.PathLike) -> EulerDiscreteScheduler:
+    """The Euler scheduler of SVD-xt: the folder's ``scheduler/`` config, or SVD-xt's own for a
+    single checkpoint file (which holds no scheduler config)."""
+    path = Path(os.fspath(svd_path)).expanduser()
+    if path.is_file():
+        return EulerDiscreteScheduler.from_config(SVD_XT_SCHEDULER_CONFIG)
+    folder = resolve_svd_folder(path)
+    return _read("scheduler", folder / "scheduler",
+                 lambda: EulerDiscreteScheduler.from_pretrained(folder, subfolder="scheduler"))
 
 
 def saved_controlnet(folder: str | os.PathLike) -> Path | None:

@@ -58,7 +58,7 @@ logger = logging.getLogger(__name__)
 class TrainConfig:
     """Every setting of a training run (the command-line flags of ``train/train.py``)."""
 
-    pretrained_model_name_or_path: str = ""  # diffusers SVD-xt folder
+    pretrained_model_name_or_path: str = ""  # SVD-xt: diffusers folder or svd_xt.safetensors
     data_root: str = ""
     output_dir: str = "levitor-controlnet"
     controlnet_model_name_or_path: str | None = None  # start from this ControlNet instead of the UNet copy
@@ -131,7 +131,8 @@ class TrainConfig:
         if not self.data_root:
             raise ValueError("--data_root is required: the folder of the video dataset")
         if not self.data_only and not self.pretrained_model_name_or_path:
-            raise ValueError("--pretrained_model_name_or_path is required: the SVD-xt diffusers folder")
+            raise ValueError("--pretrained_model_name_or_path is required: the SVD-xt diffusers folder or "
+                             "svd_xt.safetensors")
         if self.width % 8 or self.height % 8 or self.width < 8 or self.height < 8:
             raise ValueError(f"--width/--height must be positive multiples of 8, got {self.width}x{self.height}")
         for name in ("num_frames", "frame_interval", "train_batch_size", "gradient_accumulation_steps",

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from diffusers import EulerDiscreteScheduler
 
 from ..assets.demo_scene import make_demo_scene
+from ..generation.loading import load_scheduler
 from ..generation.pipeline import LeviTorPipeline
 from ..io.media import write_video
 from ..planning.plan import build_plan
@@ -53,8 +53,7 @@ class Validator:
 
     def _pipeline(self, controlnet):
         if self._scheduler is None:
-            self._scheduler = EulerDiscreteScheduler.from_pretrained(self.cfg.pretrained_model_name_or_path,
-                                                                     subfolder="scheduler")
+            self._scheduler = load_scheduler(self.cfg.pretrained_model_name_or_path)
         return LeviTorPipeline(controlnet=controlnet, scheduler=self._scheduler, **self.parts)
 
     def run(self, controlnet, step: int, accelerator=None) -> Path:
