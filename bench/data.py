@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import os
 
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; clip {args.num_frames}x{args.height}x{args.width} (F x H x W), {torch.get_num_threads()} torch thread(s), "
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; clip "
+          f"{args.num_frames}x{args.height}x{args.width} (F x H x W), {torch.get_num_threads()} torch thread(s), "
           f"{len(records)} videos")
     for workers in args.workers:
         loader = torch.utils.data.DataLoader(dataset, batch_size=1, sampler=EpochSampler(len(dataset), 0),

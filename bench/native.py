@@ -45,11 +45,11 @@ def comfy_setup(comfy_dir: str):
 
 def wrapper_part(args, dtype, h, w, f) -> dict:
     import torch
-    from sampler import count_bytes, full_size_vae_and_clip, largest_leaf_bytes, random_model
 
     from levitor.generation.models.controlnet_svd import ControlNetSVDModel
     from levitor.generation.models.unet_svd import UNetSpatioTemporalControlModel
     from levitor.generation.tiny import SVD_XT_UNET_CONFIG
+    from sampler import count_bytes, full_size_vae_and_clip, largest_leaf_bytes, random_model
 
     unet = random_model(UNetSpatioTemporalControlModel, SVD_XT_UNET_CONFIG, dtype, torch.device("cpu"))
     controlnet = random_model(ControlNetSVDModel, SVD_XT_UNET_CONFIG, dtype, torch.device("cpu"))
@@ -104,10 +104,10 @@ def native_part(native, args, dtype, h, w, f) -> dict:
     import comfy.sample
     import comfy.supported_models
     import torch
-    from sampler import largest_leaf_bytes, random_model
 
     from levitor.generation.models.controlnet_svd import ControlNetSVDModel
     from levitor.generation.tiny import SVD_XT_UNET_CONFIG
+    from sampler import largest_leaf_bytes, random_model
 
     unet_config = comfy.model_detection.detect_unet_config(sgm_shapes(dtype), "model.diffusion_model.")
     model_config = comfy.supported_models.SVD_img2vid(unet_config)
@@ -132,7 +132,7 @@ def native_part(native, args, dtype, h, w, f) -> dict:
 
     def run(steps):
         start = time.perf_counter()
-        comfy.sample.sample(patcher, noise, steps, 2.5, "euler", "karras", pos, neg, latent, seed=0,
+        comfy.sample.sample(patcher, noise, steps, 2.5, "euler", "karras", pos, neg, latent, seed=0,  # noqa: F821
                             disable_pbar=True)
         return time.perf_counter() - start
 
@@ -145,7 +145,7 @@ def native_part(native, args, dtype, h, w, f) -> dict:
     reserve = mm.minimum_inference_memory()
 
     def inference(shape):
-        return model.memory_required(shape) + reserve
+        return model.memory_required(shape) + reserve  # noqa: F821  (called before the del below)
 
     ref_shape = [2 * 16, 4, 36, 64]  # 288x512, 16 frames, CFG batch
     out = {

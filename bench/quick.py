@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tiny models written: {wall:.1f} s wall, {cpu:.1f} s CPU")
         cmd = [sys.executable, "-m", "levitor", "generate", "--demo", "--quick", "--svd", str(tiny / "svd"),
                "--controlnet", str(tiny / "controlnet"), "--out", str(Path(tmp) / "demo.mp4")]
-        for i in range(args.repeats):
+        for _ in range(args.repeats):
             wall, cpu = timed(cmd, env)
             print(f"levitor generate --demo --quick (OMP_NUM_THREADS={args.threads}; --quick runs torch on one "
                   f"thread): {wall:.1f} s wall, {cpu:.1f} s CPU")

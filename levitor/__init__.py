@@ -94,7 +94,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .planning.point_tracks import PointTracks, point_tracks
     from .planning.preview import render_preview
     from .planning.scene import Scene, disparity_to_depth
-    from .planning.stages import (ControlResult, RenderResult, build_scene, control_stage, lift_scene,
-                                  render_stage)
+    from .planning.stages import ControlResult, RenderResult, build_scene, control_stage, lift_scene, render_stage
     from .planning.tracks import Track, parse_coord_str, parse_tracks, resample_track, resample_tracks, tracks_to_json
     from .planning.warp import WarpedVideo, warped_video

@@ -10,7 +10,8 @@ one log line.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from comfy_api.v0_0_2 import ComfyExtension, io
 

@@ -7,7 +7,8 @@ bool, depth ``(H, W)`` reference depth (``1 / d8``, smaller = nearer).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -7,7 +7,8 @@ without ComfyUI.
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 #: Model folder keys this pack reads, with their default sub-folder of ``models/`` and extensions.
 MODEL_FOLDERS = {

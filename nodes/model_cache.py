@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any, Callable, Hashable
+from collections.abc import Callable, Hashable
+from typing import Any
 
 
 class KeyedCache:
@@ -26,7 +27,7 @@ class KeyedCache:
         self._on_evict = on_evict
         self._lock = threading.RLock()
         self._load_lock = threading.Lock()
-        self._items: "OrderedDict[Hashable, Any]" = OrderedDict()
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
 
     def get(self, key: Hashable) -> Any | None:
         """The value stored under ``key`` (now the most recent), or None."""

@@ -10,10 +10,16 @@ import numpy as np
 import torch
 
 from levitor import limits
-from levitor.generation.options import (DEFAULT_OFFLOAD, DEFAULT_PRECISION, DEFAULT_TEMPORAL_CONTEXT, OFFLOAD_MODES,
-                                        PRECISIONS, TEMPORAL_CONTEXTS, check_offload)
+from levitor.generation.options import (
+    DEFAULT_OFFLOAD,
+    DEFAULT_PRECISION,
+    DEFAULT_TEMPORAL_CONTEXT,
+    OFFLOAD_MODES,
+    PRECISIONS,
+    TEMPORAL_CONTEXTS,
+    check_offload,
+)
 from levitor.generation.pipeline import LeviTorPipeline
-from levitor.generation.single_file import is_single_file
 
 from . import convert, host
 from .api import Control, Model, check_choices, io, keyword_defaults
@@ -116,9 +122,8 @@ def load_model(svd_path: str, controlnet_path: str, precision: str, offload: str
     def load() -> LeviTorModel:
         host.unload_all_models()
         host.soft_empty_cache()
-        load = LeviTorPipeline.from_single_file if is_single_file(svd_path) else LeviTorPipeline.from_pretrained
-        pipe = load(svd_path, controlnet_path, precision=precision, offload=mode, device=device,
-                    temporal_context=temporal_context)
+        pipe = LeviTorPipeline.from_pretrained(svd_path, controlnet_path, precision=precision, offload=mode,
+                                               device=device, temporal_context=temporal_context)
         return LeviTorModel(pipeline=pipe, offload=mode)
 
     return _models.get_or_load((svd_path, controlnet_path, precision, offload, temporal_context, str(device)), load)

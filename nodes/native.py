@@ -24,10 +24,9 @@ import torch
 
 from levitor.generation.conditioning import resize_for_clip
 from levitor.generation.loading import load_controlnet
-from levitor.generation.options import SAMPLING
 from levitor.generation.models.unet_svd import run_encoder
+from levitor.generation.options import SAMPLING
 from levitor.generation.pipeline import DEFAULT_SEED, control_to_tensor
-from levitor.generation.single_file import load_controlnet_file
 
 from . import host
 from .api import Control, io
@@ -133,11 +132,9 @@ def load_native_controlnet(name: str) -> NativeControlNet:
                          f"controlnet/diffusion_pytorch_model.safetensors (under any name) into {roots}")
     if name.lower().endswith(".safetensors"):
         path = host.resolve_model_file("controlnet", name)
-        net = load_controlnet_file(path)
     else:
         path = host.resolve_model_dir("controlnet", name)
-        net = load_controlnet(path)
-    return manage_controlnet(net, os.path.basename(path))
+    return manage_controlnet(load_controlnet(path), os.path.basename(path))
 
 
 def manage_controlnet(net, name: str, weight_dtype: torch.dtype | None = None) -> NativeControlNet:

@@ -7,12 +7,11 @@ from dataclasses import replace
 
 import numpy as np
 
+from levitor import limits
 from levitor.planning.options import SPLAT_UNITS, PlanOptions
 from levitor.planning.plan import plan_from_render
-from levitor.planning.stages import build_scene, render_stage
 from levitor.planning.preview import render_label_preview
-
-from levitor import limits
+from levitor.planning.stages import build_scene, render_stage
 
 from . import convert, host
 from .api import Control, Masks, Tracks, check_choices, io

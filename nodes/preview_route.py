@@ -29,17 +29,19 @@ import logging
 import math
 import threading
 import weakref
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
+
 from levitor.io.jsontext import decode_json, short_repr
 from levitor.limits import MAX_JSON_BYTES, NUM_FRAMES
 from levitor.planning.options import PlanOptions
-from levitor.planning.stages import LiftedScene, lift_scene, render_stage
-from levitor.planning.tracks import parse_tracks, stay_track
 from levitor.planning.preview import colorize_labels
+from levitor.planning.stages import LiftedScene, lift_scene, render_stage
+from levitor.planning.tracks import fill_stay_tracks, parse_tracks
 from levitor.planning.warp import WarpSource, warp_render, warp_source
 
 from . import scene_cache
@@ -54,7 +56,7 @@ MODES = ("masks", "warped")  # what the preview shows: the moved masks, or the w
 
 _registered = False
 _lift_lock = threading.Lock()
-_lift_cache: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+_lift_cache: weakref.WeakKeyDictionary[Any, dict] = weakref.WeakKeyDictionary()
 
 
 class PreviewError(ValueError):
@@ -155,12 +157,9 @@ def plan_tracks(scene, tracks: Any) -> list:
         parsed = parse_tracks(doc, image_size=(scene.width, scene.height), name="tracks") if filled else []
     except ValueError as exc:
         raise PreviewError("tracks", str(exc)) from exc
-    parsed = list(parsed)  # Track objects: their timing goes to the render
-    for k in empty:
-        parsed[k] = stay_track(np.asarray(scene.labels) == k + 1, scene.depth)
-    for k in range(len(parsed), n):
-        parsed.append(stay_track(np.asarray(scene.labels) == k + 1, scene.depth))
-    return parsed
+    parsed = [[] if k in empty else t for k, t in enumerate(parsed)]  # Track objects: their timing goes to the render
+    labels = np.asarray(scene.labels)
+    return fill_stay_tracks(parsed, [labels == k + 1 for k in range(n)], scene.depth)[0]
 
 
 def preview_frame(scene, tracks: Any, num_frames: int, frame: int | None = None, *, device=None,
@@ -309,7 +308,7 @@ class PreviewQueue:
         asyncio.ensure_future(release())
 
 
-_queues: "weakref.WeakKeyDictionary[Any, PreviewQueue]" = weakref.WeakKeyDictionary()
+_queues: weakref.WeakKeyDictionary[Any, PreviewQueue] = weakref.WeakKeyDictionary()
 
 
 def preview_queue() -> PreviewQueue:

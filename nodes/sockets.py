@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from levitor.planning.stages import RenderResult
 
 TRACKS = "LEVITOR_TRACKS"

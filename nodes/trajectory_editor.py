@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from levitor.io.atomic import atomic_path
+from levitor.planning.preview import palette
 from levitor.planning.scene import depth_to_disparity8, depth_warnings, mask_warnings
 from levitor.planning.stages import build_scene
-from levitor.planning.tracks import Track, parse_coord_str, parse_tracks, stay_track, validate_tracks
-from levitor.planning.preview import palette
+from levitor.planning.tracks import Track, fill_stay_tracks, parse_coord_str, parse_tracks, validate_tracks
 
 from . import convert, host
 from .api import Tracks, io, node_id
@@ -148,7 +149,7 @@ def build_track_set(image: np.ndarray, depth: np.ndarray, object_masks: list[np.
         if not m.any():
             raise ValueError(f"object_masks[{k}] is empty; select the object again (every moved object needs pixels)")
     if not tracks:
-        tracks = [stay_track(m, depth) for m in object_masks]
+        tracks, _ = fill_stay_tracks([], object_masks, depth)
         if n:
             notes.append("no tracks drawn yet: every object stays in place (draw tracks in the editor or tracks_json)")
     if len(tracks) not in (n, n + 1):

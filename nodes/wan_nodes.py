@@ -21,12 +21,19 @@ from typing import Any
 import numpy as np
 
 from levitor import limits
-from levitor.planning.point_tracks import (DEFAULT_NUM_FRAMES, DEFAULT_POINTS_PER_OBJECT, DEFAULT_STATIC_POINTS,
-                                          PointTracks, fit_to_output, point_tracks)
+from levitor.planning.point_tracks import (
+    DEFAULT_NUM_FRAMES,
+    DEFAULT_POINTS_PER_OBJECT,
+    DEFAULT_STATIC_POINTS,
+    PointTracks,
+    fit_to_output,
+    point_tracks,
+)
 from levitor.planning.preview import draw_point_tracks
 
 from . import convert, host
-from .api import Tracks as PlanTracks, check_choices, io
+from .api import Tracks as PlanTracks
+from .api import check_choices, io
 from .planning_nodes import CAMERA_MODES
 from .sockets import CATEGORY, TrackSet
 

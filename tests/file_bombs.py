@@ -11,8 +11,8 @@ import json
 import struct
 import subprocess
 import sys
-import zlib
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np

@@ -14,7 +14,6 @@ import ast
 import sys
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parents[1]
 LIB = ROOT / "levitor"
 HOST_MODULES = {"nodes", "comfy", "comfy_extras", "comfy_api", "folder_paths", "server", "execution",

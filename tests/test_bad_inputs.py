@@ -8,10 +8,10 @@ import pytest
 from conftest import disc
 from levitor.io.jsontext import decode_json
 from levitor.limits import MAX_JSON_BYTES
+from levitor.perception.segmentation import parse_points
 from levitor.planning.keypoints import select_keypoints
 from levitor.planning.plan import build_plan
 from levitor.planning.tracks import parse_coord_str, parse_tracks
-from levitor.perception.segmentation import parse_points
 
 
 @pytest.mark.parametrize("text, message", [

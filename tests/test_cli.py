@@ -6,8 +6,8 @@ import numpy as np
 from PIL import Image
 
 from cli_helpers import one_line_error, run_cli
-from levitor.cli import main
 from levitor.assets.demo_scene import ASSET_DIR
+from levitor.cli import main
 
 
 def test_demo_writes_preview_control_and_keypoints(tmp_path, capsys):

@@ -19,9 +19,9 @@ import pytest
 
 from levitor import limits
 from levitor.io.jsontext import FormatError, read_asset_json
-from levitor.planning.tracks import EASINGS, Track, parse_tracks, resample_track, tracks_to_json
-from levitor.planning.preview import palette
 from levitor.perception.segmentation import parse_points
+from levitor.planning.preview import palette
+from levitor.planning.tracks import EASINGS, Track, parse_tracks, resample_track, tracks_to_json
 
 REPO = Path(__file__).resolve().parents[1]
 CASES = json.loads((REPO / "tests" / "contract" / "cases.json").read_text())

@@ -9,8 +9,6 @@ from levitor.generation.models.controlnet_svd import ControlNetSVDModel
 from levitor.generation.models.unet_svd import UNetSpatioTemporalControlModel
 from levitor.generation.tiny import SVD_XT_UNET_CONFIG, TINY_UNET_CONFIG
 
-
-
 # controlnet/config.json of the released model, as written by the original save_pretrained.
 RELEASED_CONFIG = dict(
     SVD_XT_UNET_CONFIG,
@@ -187,6 +185,7 @@ def _encoder_outputs(unet, sample, emb, ids):
 def stock_unets(tiny_unet):
     """Stock diffusers UNets with the tiny weights: as shipped, and with the 0.24 context order."""
     from diffusers import UNetSpatioTemporalConditionModel
+
     from old_temporal_context import old_order
 
     unets = {}

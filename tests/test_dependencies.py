@@ -121,7 +121,7 @@ def third_party_imports(path: Path) -> list[tuple[str, bool]]:
     return found
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _installed() -> dict:
     return metadata.packages_distributions()
 

@@ -7,8 +7,14 @@ import pytest
 import torch
 
 from fakes.tiny_depth import original_shapes, tiny_original_state_dict
-from levitor.perception.depth import (DepthEstimator, config_from_original_state_dict, convert_original_state_dict,
-                                      head_layers, input_resolution, load_depth_model)
+from levitor.perception.depth import (
+    DepthEstimator,
+    config_from_original_state_dict,
+    convert_original_state_dict,
+    head_layers,
+    input_resolution,
+    load_depth_model,
+)
 
 
 @pytest.fixture(scope="module")

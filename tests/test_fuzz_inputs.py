@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fakes.comfy_host import fake_host, pack  # noqa: F401  (fixtures)
+from levitor.perception.segmentation import parse_points
 from levitor.planning.plan import build_plan
 from levitor.planning.tracks import parse_coord_str, parse_tracks
-from levitor.perception.segmentation import parse_points
 
 FAST = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,

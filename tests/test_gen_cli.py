@@ -13,8 +13,6 @@ from levitor.cli import main
 from levitor.generation.tiny import save_tiny_models
 
 
-
-
 @pytest.fixture(scope="module")
 def tiny_dirs(tmp_path_factory):
     return save_tiny_models(tmp_path_factory.mktemp("tiny"))
@@ -200,3 +198,22 @@ def test_control_maps_and_controlnet_folder_checked_before_loading(tmp_path, tin
     assert one_line_error(capsys) == (f"levitor generate: error: --controlnet {empty_cn} has no "
                                       "diffusion_pytorch_model.safetensors; download it (pickled .bin files are "
                                       "not loaded)")
+
+
+def test_sampling_defaults_are_the_library_ones():
+    """`levitor generate` without sampling flags samples with the pipeline's own defaults."""
+    import inspect
+
+    from levitor.cli import build_parser
+    from levitor.generation.pipeline import LeviTorPipeline
+
+    args = build_parser().parse_args(["generate", "--svd", "s", "--controlnet", "c", "--out", "o.mp4"])
+    call = inspect.signature(LeviTorPipeline.__call__).parameters
+    flags = {"fps": "fps", "motion_bucket": "motion_bucket_id", "control_scale": "control_scale",
+             "min_guidance": "min_guidance_scale", "max_guidance": "max_guidance_scale",
+             "noise_aug": "noise_aug_strength", "seed": "seed"}
+    for flag, name in flags.items():
+        assert getattr(args, flag) == call[name].default, flag
+    from levitor.cli.generate import DEFAULT_STEPS
+
+    assert args.steps is None and DEFAULT_STEPS == call["num_inference_steps"].default

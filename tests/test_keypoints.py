@@ -42,7 +42,7 @@ def reference_keypoints(labels, depths, num_objects, ratio=1.0):
                 continue
             k = max(1, int(k * ratio))
 
-            def even():
+            def even(p=p, k=k):
                 step = len(p) // k
                 return p[[step // 2 + m * step for m in range(k)]]
 

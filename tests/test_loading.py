@@ -16,9 +16,7 @@ from levitor.generation.loading import load_controlnet, load_svd_components, res
 from levitor.generation.models.controlnet_svd import ControlNetSVDModel
 from levitor.generation.models.unet_svd import UNetSpatioTemporalControlModel
 from levitor.generation.pipeline import LeviTorPipeline
-from levitor.generation.tiny import TINY_UNET_CONFIG, save_tiny_models
-
-
+from levitor.generation.tiny import TINY_CONTROLNET_EMBEDDING, TINY_UNET_CONFIG, save_tiny_models
 
 # §5.3 of the reference notes: the SVD-xt Karras σ table for 25 steps.
 SIGMAS_25 = [700, 545.73, 421.57, 322.45, 244.02, 182.55, 134.85, 98.267, 70.541, 49.810, 34.537, 23.468,
@@ -144,20 +142,30 @@ def test_controlnet_state_dict_mismatch_is_refused(tiny_dirs, tmp_path, damage):
 
 
 def test_controlnet_single_file(tiny_dirs, tmp_path):
+    """One file under any name: its architecture from a config.json of ours beside it, else from its
+    tensor shapes, with the attention heads (which shapes do not tell) from the UNet when given."""
+    folder_model = load_controlnet(tiny_dirs["controlnet"])
     weights = tmp_path / "levitor_controlnet.safetensors"
     shutil.copy(tiny_dirs["controlnet"] / "diffusion_pytorch_model.safetensors", weights)
-    # no config next to it: the architecture follows the UNet (the SVD-xt UNet gives the released one)
-    with pytest.raises(ValueError, match="other shapes"):
+    # no config next to it: the shapes tell the widths, the conditioning embedding included
+    cn = load_controlnet(weights)
+    assert list(cn.config.block_out_channels) == TINY_UNET_CONFIG["block_out_channels"]
+    assert tuple(cn.config.conditioning_embedding_out_channels) == TINY_CONTROLNET_EMBEDDING
+    assert list(cn.config.num_attention_heads) == [1, 1, 2, 2]  # 32-channel heads: min(64, first width)
+    for key, value in folder_model.state_dict().items():
+        assert torch.equal(cn.state_dict()[key], value), key
+    # the UNet's heads where the shapes cannot tell them; a UNet of other widths is refused
+    other_heads = dict(TINY_UNET_CONFIG, num_attention_heads=[2, 2, 4, 4])
+    assert list(load_controlnet(weights, unet_config=other_heads).config.num_attention_heads) == [2, 2, 4, 4]
+    with pytest.raises(ValueError, match="does not fit the SVD UNet: block_out_channels"):
         load_controlnet(weights, unet_config=dict(TINY_UNET_CONFIG, block_out_channels=[32, 32, 32, 32]))
-    # conditioning embedding widths of the tiny model differ from the default: a config next to it is used
-    shutil.copy(tiny_dirs["controlnet"] / "config.json", tmp_path / "config.json")
-    cn = load_controlnet(weights, unet_config=TINY_UNET_CONFIG)
-    assert cn.config.conditioning_embedding_out_channels == [8, 16, 16, 32] or tuple(
-        cn.config.conditioning_embedding_out_channels) == (8, 16, 16, 32)
+    # a config of ours beside the file is used
+    config = json.loads((tiny_dirs["controlnet"] / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps(dict(config, num_attention_heads=[4, 4, 8, 8])))
+    assert list(load_controlnet(weights).config.num_attention_heads) == [4, 4, 8, 8]
     # another model's config.json in the same folder is ignored, not trusted
-    (tmp_path / "config.json").write_text(json.dumps({"_class_name": "ControlNetModel"}))
-    with pytest.raises(ValueError, match="do not match"):
-        load_controlnet(weights, unet_config=TINY_UNET_CONFIG)
+    (tmp_path / "config.json").write_text(json.dumps({"_class_name": "ControlNetModel", "block_out_channels": [1]}))
+    assert list(load_controlnet(weights).config.block_out_channels) == TINY_UNET_CONFIG["block_out_channels"]
 
 
 def test_controlnet_path_errors(tmp_path):
@@ -178,8 +186,8 @@ def test_svd_folder_errors(tiny_dirs, tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         LeviTorPipeline.from_pretrained(tmp_path / "missing", device="cpu")
     (tmp_path / "file.safetensors").write_bytes(b"")
-    with pytest.raises(ValueError, match="is not a folder"):
-        LeviTorPipeline.from_pretrained(tmp_path / "file.safetensors", device="cpu")
+    with pytest.raises(ValueError, match="SVD checkpoint file.safetensors: not a readable .safetensors"):
+        LeviTorPipeline.from_pretrained(tmp_path / "file.safetensors", device="cpu")  # a file is a single checkpoint
     partial = tmp_path / "partial"
     shutil.copytree(tiny_dirs["svd"], partial)
     shutil.rmtree(partial / "vae")
@@ -500,3 +508,37 @@ def test_clip_config_validators_take_the_released_forms():
     encoder = {"hidden_size": 1280, "intermediate_size": 5120, "num_attention_heads": 16, "num_hidden_layers": 32,
                "patch_size": 14, "projection_dim": 1024, "image_size": 224, "num_channels": 3, "layer_norm_eps": 1e-5}
     assert validate_image_encoder_config(encoder, "x") is encoder
+def test_same_weights_compute_the_same_floats_whatever_the_file_layout(tiny_dirs, tmp_path):
+    """safetensors maps the file into memory, so a tensor's address follows the file's header length,
+    and CPU kernels block (and round) by address. Loaded weights get memory of their own: two files
+    with the same tensors and other metadata give bit-identical results."""
+    state = load_file(str(tiny_dirs["controlnet"] / "diffusion_pytorch_model.safetensors"))
+    pads = []
+    for k, pad in enumerate(("", "x" * 8, "x" * 24)):
+        path = tmp_path / f"cn{k}.safetensors"
+        save_file(state, str(path), metadata={"note": pad} if pad else None)
+        pads.append(load_controlnet(path))
+    for model in pads:
+        assert all(t.data_ptr() % 64 == 0 for t in model.state_dict().values())
+    g = torch.Generator().manual_seed(0)
+    sample = torch.randn((2, 2, 8, 8, 8), generator=g)
+    args = (sample, torch.tensor(0.3), torch.randn((2, 1, 32), generator=g), torch.tensor([[5.0, 100, 0.02]] * 2),
+            torch.rand((2, 2, 3, 64, 64), generator=g) * 255)
+    with torch.no_grad():
+        outs = [m(*args, return_dict=False) for m in pads]
+    for down, mid in outs[1:]:
+        assert torch.equal(mid, outs[0][1])
+        assert all(torch.equal(a, b) for a, b in zip(down, outs[0][0]))
+
+
+def test_scheduler_from_a_folder_or_for_a_single_file(tiny_dirs, tmp_path):
+    from levitor.generation.configs import SVD_XT_SCHEDULER_CONFIG
+    from levitor.generation.loading import load_scheduler
+
+    folder_config = json.loads((tiny_dirs["svd"] / "scheduler" / "scheduler_config.json").read_text())
+    config = dict(load_scheduler(tiny_dirs["svd"]).config)
+    assert all(config[k] == v for k, v in folder_config.items() if not k.startswith("_"))
+    (tmp_path / "svd_xt.safetensors").write_bytes(b"")  # a single file carries no scheduler config
+    config = dict(load_scheduler(tmp_path / "svd_xt.safetensors").config)
+    assert all(config[k] == v for k, v in SVD_XT_SCHEDULER_CONFIG.items())
+    assert config["prediction_type"] == "v_prediction" and config["use_karras_sigmas"]

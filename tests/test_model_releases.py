@@ -10,9 +10,9 @@ import torch
 
 from fakes.tiny_depth import tiny_original_state_dict
 from fakes.tiny_sam import save_tiny_transformers_sam
+from levitor.io.weights import write_state_dict
 from levitor.perception.depth import DepthEstimator, load_depth_model
 from levitor.perception.segmentation import load_sam
-from levitor.io.weights import write_state_dict
 
 
 def test_transformers_sam_release_gives_the_transformers_model_outputs(tmp_path):
@@ -62,3 +62,21 @@ def test_depth_folder_with_only_pickled_weights_is_refused(tmp_path):
     (folder / "pytorch_model.bin").write_bytes(b"not read")
     with pytest.raises(ValueError, match="no .safetensors weights.*pytorch_model.bin are not loaded"):
         load_depth_model(folder)
+
+
+def test_sam_loads_from_its_file_or_a_folder_holding_it(tmp_path):
+    """One SAM loader: the checkpoint file, or a (transformers-style) folder with model.safetensors."""
+    folder = tmp_path / "sam-vit-tiny"
+    folder.mkdir()
+    save_tiny_transformers_sam(folder / "model.safetensors")
+    (folder / "config.json").write_text("{}")
+    from_folder, from_file = load_sam(folder), load_sam(folder / "model.safetensors")
+    for key, value in from_file.state_dict().items():
+        assert torch.equal(from_folder.state_dict()[key], value), key
+    save_tiny_transformers_sam(folder / "other.safetensors", seed=1)
+    assert torch.equal(load_sam(folder).state_dict()["image_encoder.patch_embed.proj.weight"],
+                       from_file.state_dict()["image_encoder.patch_embed.proj.weight"])  # model.safetensors wins
+    (folder / "model.safetensors").unlink()
+    save_tiny_transformers_sam(folder / "third.safetensors", seed=2)
+    with pytest.raises(ValueError, match="must hold model.safetensors or exactly one .safetensors file"):
+        load_sam(folder)

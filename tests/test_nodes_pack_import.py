@@ -71,7 +71,7 @@ def test_pack_prefers_its_copy_over_another_installed_one(tmp_path):
 
 def test_an_already_imported_levitor_is_kept_single(tmp_path):
     pack_dir = _copy_pack(tmp_path / "custom_nodes" / "levitor-pack")
-    code = ("import sys; sys.path.insert(0, %r); import levitor; first = levitor\n" % str(pack_dir)
+    code = (f"import sys; sys.path.insert(0, {str(pack_dir)!r}); import levitor; first = levitor\n"
             + WITH_V3_API + IMPORT_LIKE_COMFYUI.format(folder=str(pack_dir))
             + "assert sys.modules['levitor'] is first\nprint('ok')\n")
     res = _run(code, cwd=tmp_path)

@@ -12,13 +12,14 @@ from PIL import Image
 
 from fakes.comfy_host import InterruptProcessingException, fake_host, node_map, pack, run_node  # noqa: F401  (fixtures)
 
-
 S = 3  # scale the 64x48 scene up to 192x144
 
 
 @pytest.fixture
 def scene(small_scene):
-    up = lambda a: np.repeat(np.repeat(a, S, 0), S, 1)
+    def up(a):
+        return np.repeat(np.repeat(a, S, 0), S, 1)
+
     return dict(image=up(small_scene["image"]), d8=up(small_scene["d8"]),
                 object_masks=[up(m) for m in small_scene["object_masks"]],
                 static_masks=[up(m) for m in small_scene["static_masks"]])
@@ -149,10 +150,10 @@ def test_render_and_kmeans_nodes_plan_the_scene(pack, fake_host, scene):
         ball_kps = kps[kps[:, 2] == 1]
         # A moved object gets at least k_min_forced = 3 points (50 * area / (H * W) rounds to 2).
         assert len(ball_kps) == 3 and round(50 * (moved.labels == 1).sum(axis=(1, 2)).max() / (192 * 144)) == 2
-        for r, c, lab, code in kps.tolist():
+        for r, c, lab, _ in kps.tolist():
             assert moved.labels[f, r, c] == lab  # K-means centres of convex regions lie inside them
         assert (ball_kps[:, 3] == 255).all()  # depth code round(1 / (1/255))
-        for r, c, lab, code in ball_kps.tolist():
+        for r, c, _, _ in ball_kps.tolist():
             assert plan.control[f, 1, r, c] == 1 and plan.control[f, 2, r, c] == 255
     news = [p for p in fake_host.progress if p[0] == "new"]
     assert ("new", 2) in news and fake_host.progress[-1] == ("update", 2)

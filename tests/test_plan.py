@@ -4,8 +4,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import ball_and_obstacle, box, disc
-from levitor.planning.control import draw_control_maps
 from levitor.assets.demo_scene import make_demo_scene
+from levitor.planning.control import draw_control_maps
 from levitor.planning.plan import PlanResult, build_plan
 from levitor.planning.tracks import tracks_to_json
 

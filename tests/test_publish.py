@@ -7,11 +7,10 @@ import re
 import subprocess
 import sys
 import textwrap
-import tomllib
 import xml.dom.minidom
 from pathlib import Path
 
-import pytest
+import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
@@ -120,7 +119,7 @@ def test_registry_metadata():
 
 
 def _requirement_names(lines):
-    return {re.split(r"[<>=!~\[; ]", line.strip(), 1)[0].lower() for line in lines
+    return {re.split(r"[<>=!~\[; ]", line.strip(), maxsplit=1)[0].lower() for line in lines
             if line.strip() and not line.strip().startswith("#")}
 
 

@@ -4,7 +4,7 @@ import torch
 
 from conftest import ball_and_obstacle, box, disc
 from levitor.planning.render import fill_label, lift_scene, render_moved_masks, splat_coverage, splat_radius_cap
-from levitor.planning.scene import Scene, make_scene
+from levitor.planning.scene import make_scene
 from levitor.planning.tracks import resample_tracks
 
 

@@ -2,8 +2,14 @@ import numpy as np
 import pytest
 
 from conftest import box
-from levitor.planning.scene import (build_label_map, depth_to_disparity8, disparity8_to_depth, disparity_to_depth,
-                                    disparity_to_uint8, make_scene)
+from levitor.planning.scene import (
+    build_label_map,
+    depth_to_disparity8,
+    disparity8_to_depth,
+    disparity_to_depth,
+    disparity_to_uint8,
+    make_scene,
+)
 
 
 def test_disparity_to_reference_depth():

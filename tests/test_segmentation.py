@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from levitor.perception.segmentation import (SamSegmenter, choose_mask_index, infer_sam_config,
-                                  load_sam, parse_points)
-
-from fakes.tiny_sam import TINY_SAM as TINY, save_tiny_sam
+from fakes.tiny_sam import TINY_SAM as TINY
+from fakes.tiny_sam import save_tiny_sam
+from levitor.perception.segmentation import SamSegmenter, choose_mask_index, infer_sam_config, load_sam, parse_points
 
 
 @pytest.fixture(scope="module")

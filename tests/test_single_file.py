@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from fakes.tiny_svd_file import save_tiny_svd_file, tiny_sgm_components
+from fakes.tiny_svd_file import save_tiny_svd_file
 from levitor.generation import single_file as sf
 from levitor.generation.loading import resolve_precision
 from levitor.generation.pipeline import LeviTorPipeline
@@ -149,6 +150,12 @@ def test_from_single_file_equals_the_diffusers_folder(tiny, tmp_path):
     fa, fb = a(image, control, **kw).frames, b(image, control, **kw).frames
     assert fa.shape == (1, 3, 64, 64, 3)
     np.testing.assert_array_equal(fa, fb)
+    # from_pretrained reads the file too (one SVD loader), with a ControlNet file under another name
+    alone = tmp_path / "loose" / "levitor_controlnet.safetensors"
+    alone.parent.mkdir()
+    shutil.copy(cn_dir / "diffusion_pytorch_model.safetensors", alone)
+    c = LeviTorPipeline.from_pretrained(path, alone, precision="fp32", device="cpu")
+    np.testing.assert_array_equal(c(image, control, **kw).frames, fa)
     meta = json.loads(__import__("safetensors").safe_open(str(path), "pt").metadata()[sf.METADATA_KEY])
     assert meta["unet"]["num_frames"] == parts["unet"].config.num_frames
 

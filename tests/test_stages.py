@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 from conftest import box, disc
-from levitor.cli import main
 from levitor.assets.demo_scene import ASSET_DIR
-from levitor.planning.control import draw_control_maps
+from levitor.cli import main
 from levitor.planning.options import PlanOptions
 from levitor.planning.plan import build_plan
 from levitor.planning.stages import build_scene, control_stage, lift_scene, render_stage

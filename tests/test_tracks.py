@@ -4,8 +4,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from levitor.planning.tracks import (Track, parse_coord_str, parse_tracks, resample_track, resample_tracks,
-                                     shift_tracks, stay_track, tracks_to_json, validate_tracks)
+from levitor.planning.tracks import (
+    Track,
+    fill_stay_tracks,
+    parse_coord_str,
+    parse_tracks,
+    resample_track,
+    resample_tracks,
+    shift_tracks,
+    stay_track,
+    tracks_to_json,
+    validate_tracks,
+)
 
 
 def test_versioned_json_round_trip_and_scaling():
@@ -275,3 +285,16 @@ def test_an_old_tracks_text_resamples_as_the_original_implementation():
     text = json.dumps({"format": "levitor-tracks", "version": 1, "tracks": [{"points": t} for t in tracks]})
     expected = load_file(str(REFERENCE_PLAN / "occlusion_behind.safetensors"))["out.trajectories"]
     np.testing.assert_array_equal(resample_tracks(parse_tracks(text), meta["frames"]), expected)
+
+
+def test_fill_stay_tracks_fills_missing_and_empty_tracks_only():
+    depth = np.full((6, 8), 0.5)
+    a = np.zeros((6, 8), dtype=bool)
+    a[1:3, 2:4] = True
+    b = np.zeros((6, 8), dtype=bool)
+    b[4:6, 6:8] = True
+    drawn = [(1.0, 1.0, 0.2), (2.0, 2.0, 0.3)]
+    camera = [(0.0, 0.0, 1.0), (1.0, 0.0, 1.0)]
+    assert fill_stay_tracks([], [a, b], depth) == ([[(2.5, 1.5, 0.5)], [(6.5, 4.5, 0.5)]], [0, 1])
+    assert fill_stay_tracks([drawn], [a, b], depth) == ([drawn, [(6.5, 4.5, 0.5)]], [1])
+    assert fill_stay_tracks([[], drawn, camera], [a, b], depth) == ([[(2.5, 1.5, 0.5)], drawn, camera], [0])

@@ -10,8 +10,6 @@ from levitor.generation.models.unet_svd import UNetSpatioTemporalControlModel
 from levitor.generation.tiny import SVD_XT_UNET_CONFIG, TINY_UNET_CONFIG
 
 
-
-
 def test_full_size_parameters_and_keys_equal_stock_unet():
     with torch.device("meta"):
         ours = UNetSpatioTemporalControlModel(**SVD_XT_UNET_CONFIG)

@@ -3,6 +3,7 @@ hides it, how its size follows depth, what happens to the place it left and to e
 
 import numpy as np
 import pytest
+import torch
 from scipy.ndimage import binary_fill_holes
 
 import levitor
@@ -10,7 +11,6 @@ from conftest import box, disc
 from levitor.planning.options import PlanOptions
 from levitor.planning.stages import build_scene, render_stage
 from levitor.planning.warp import fill_from_around, warp_render, warp_source, warped_video
-import torch
 
 RED, BLUE, GREEN = (220, 30, 30), (30, 30, 220), (40, 160, 60)
 H, W = 64, 128
@@ -197,11 +197,12 @@ def test_the_public_name():
 
 
 def test_the_demo_preview_can_show_the_warped_video(tmp_path, capsys):
+    from PIL import Image
+
     from cli_helpers import one_line_error, run_cli
+    from levitor.assets.demo_scene import ASSET_DIR
     from levitor.cli import main
     from levitor.io.media import load_image
-    from levitor.assets.demo_scene import ASSET_DIR
-    from PIL import Image
 
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--frames", "4", "--format", "gif", "--preview", "both"]) == 0

@@ -75,13 +75,51 @@ def ui_to_api(pack, ui):
     return api
 
 
-def test_there_are_five_workflows_with_twins():
-    assert len(NAMES) == 5
-    assert sorted(p.name[: -len("_api.json")] for p in API_DIR.glob("*_api.json")) == NAMES
+def model_choices(pack, class_type: str, widget: str) -> list[str]:
+    """What ComfyUI offers in a node's model combo: the options of our nodes' schemas (built when
+    asked, from the files present), the host's file list for the core loaders."""
+    import folder_paths
+
+    core = {("ImageOnlyCheckpointLoader", "ckpt_name"): "checkpoints"}
+    if (class_type, widget) in core:
+        return folder_paths.get_filename_list(core[(class_type, widget)])
+    spec = node_map(pack)[class_type].INPUT_TYPES()
+    for section in ("required", "optional"):
+        if widget in spec.get(section, {}):
+            kind, options = spec[section][widget][0], spec[section][widget][-1]
+            return list(kind) if isinstance(kind, list) else list(options.get("options", []))
+    raise AssertionError(f"{class_type} has no input {widget}")
+
+
+def check_downloads_reach_their_nodes(pack, fake_host, ui) -> None:
+    """Put every file of the workflow's ``models`` list where the missing-models dialog saves it
+    (``models/<directory>/<name>``) and check that each node naming it offers it in its combo."""
+    models = ui["models"]
+    assert models, "the frontend offers these downloads"
+    for m in models:
+        assert m["url"].startswith("https://")  # saved as models/<directory>/<name>, whatever the URL calls it
+        path = fake_host.models_dir / m["directory"] / m["name"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+    named = {}
+    for node in ui["nodes"]:
+        names = widget_names(pack, node["type"]) if node["type"] in CORE_WIDGETS or node["type"] in node_map(pack) \
+            else NATIVE_MODEL_WIDGETS.get(node["type"], [])
+        for widget, value in zip(names, node.get("widgets_values", [])):
+            if isinstance(value, str) and value in {m["name"] for m in models}:
+                named[value] = (node["type"], widget)
+    assert set(named) == {m["name"] for m in models}, "every download is named by a node, and only those"
+    for value, (class_type, widget) in named.items():
+        assert value in model_choices(pack, class_type, widget), f"{class_type}.{widget} does not offer {value}"
+
+
+#: model widgets of the core nodes the native workflows use
+NATIVE_MODEL_WIDGETS = {"ImageOnlyCheckpointLoader": ["ckpt_name"]}
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_ui_and_api_formats_agree(pack, name):
+    assert (API_DIR / f"{name}_api.json").is_file(), "every example workflow has its API-format twin"
     ui = json.loads((UI_DIR / f"{name}.json").read_text())
     api = json.loads((API_DIR / f"{name}_api.json").read_text())
     converted = ui_to_api(pack, ui)
@@ -109,16 +147,11 @@ def test_index_titles_every_workflow():
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_thumbnail_and_models_list(name):
-    thumb = UI_DIR / f"{name}.jpg"
-    with Image.open(thumb) as im:
-        assert im.format == "JPEG" and im.width >= 100 and im.height >= 100
-    ui = json.loads((UI_DIR / f"{name}.json").read_text())
-    assert ui["models"], "the frontend offers these downloads"
-    widget_values = {v for n in ui["nodes"] for v in n.get("widgets_values", []) if isinstance(v, str)}
-    for m in ui["models"]:
-        assert set(m) >= {"name", "url", "directory"} and m["url"].startswith("https://")
-        assert m["name"] in widget_values
+def test_downloaded_models_appear_in_their_nodes(pack, fake_host, name):
+    """The models the template browser downloads land where the nodes look for them."""
+    with Image.open(UI_DIR / f"{name}.jpg") as im:
+        im.load()  # a thumbnail the browser can decode
+    check_downloads_reach_their_nodes(pack, fake_host, json.loads((UI_DIR / f"{name}.json").read_text()))
 
 
 # ----------------------------------------------------------------------------------------------

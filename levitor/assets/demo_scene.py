@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io.media import save_png
 from ..planning.scene import disparity8_to_depth
 from ..planning.tracks import tracks_to_json
-from ..io.media import save_png
 
 ASSET_DIR = Path(__file__).parent / "demo"
 

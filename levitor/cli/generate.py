@@ -25,6 +25,7 @@ from ..generation.options import (
     OFFLOAD_MODES,
     PRECISION_HELP,
     PRECISIONS,
+    SAMPLING,
     TEMPORAL_CONTEXT_HELP,
     TEMPORAL_CONTEXTS,
 )
@@ -33,20 +34,20 @@ from .demo import demo_scene_args
 from .plan import add_plan_arguments
 
 VIDEO_SUFFIXES = (".mp4", ".gif", ".webp")
-DEFAULT_STEPS = 25
+DEFAULT_STEPS = SAMPLING.num_inference_steps
 # --quick: a few steps on a few small frames (144x256 for the demo scene).
 # One CPU thread: on tiny models, thread synchronisation costs more than it gains, and badly so
 # when the cores are shared with other work.
 QUICK = {"steps": 4, "frames": 8, "max_side": 256, "threads": 1}
 SCENE_FLAGS = ("image", "depth", "masks", "tracks")
-# Sampling settings: flag, bound (levitor.limits), default, help.
+# Sampling settings: flag, bound (levitor.limits), default (the library's SAMPLING), help.
 SETTINGS = [
-    ("--fps", limits.FPS, 6, "frame rate: conditioning (as fps-1) and output video"),
-    ("--motion-bucket", limits.MOTION_BUCKET_ID, 100, "SVD motion bucket id"),
-    ("--control-scale", limits.CONTROL_SCALE, 1.0, "ControlNet residual scale"),
-    ("--min-guidance", limits.GUIDANCE, 1.0, "guidance of the first frame"),
-    ("--max-guidance", limits.GUIDANCE, 3.0, "guidance of the last frame"),
-    ("--noise-aug", limits.NOISE_AUG_STRENGTH, 0.02, "noise added to the conditioning image"),
+    ("--fps", limits.FPS, SAMPLING.fps, "frame rate: conditioning (as fps-1) and output video"),
+    ("--motion-bucket", limits.MOTION_BUCKET_ID, SAMPLING.motion_bucket_id, "SVD motion bucket id"),
+    ("--control-scale", limits.CONTROL_SCALE, SAMPLING.control_scale, "ControlNet residual scale"),
+    ("--min-guidance", limits.GUIDANCE, SAMPLING.min_guidance_scale, "guidance of the first frame"),
+    ("--max-guidance", limits.GUIDANCE, SAMPLING.max_guidance_scale, "guidance of the last frame"),
+    ("--noise-aug", limits.NOISE_AUG_STRENGTH, SAMPLING.noise_aug_strength, "noise added to the conditioning image"),
     ("--decode-chunk-size", limits.DECODE_CHUNK_SIZE, 0, "frames per VAE decode call, 0 = all"),
 ]
 FRAME_PREFIX = "frame"
@@ -75,8 +76,8 @@ def add_parser(sub) -> None:
                    help="also write the frames as PNGs into this folder (replaced each run)")
     g.add_argument("--steps", type=bounded(limits.STEPS, "--steps"), default=None,
                    help=f"sampling steps (default {DEFAULT_STEPS}, --quick {QUICK['steps']})")
-    g.add_argument("--seed", type=bounded(limits.SEED, "--seed"), default=217,
-                   help="noise seed (default 217, the reference's)")
+    g.add_argument("--seed", type=bounded(limits.SEED, "--seed"), default=SAMPLING.seed,
+                   help=f"noise seed (default {SAMPLING.seed}, the reference's)")
     g.add_argument("--precision", default=DEFAULT_PRECISION, choices=PRECISIONS, help=PRECISION_HELP)
     g.add_argument("--offload", default=DEFAULT_OFFLOAD, choices=OFFLOAD_MODES, help=OFFLOAD_HELP)
     g.add_argument("--temporal-context", default=DEFAULT_TEMPORAL_CONTEXT, choices=TEMPORAL_CONTEXTS,
@@ -216,11 +217,9 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from ..generation.pipeline import LeviTorPipeline
-    from ..generation.single_file import is_single_file
     from ..io.media import write_frames, write_video
 
-    load = LeviTorPipeline.from_single_file if is_single_file(args.svd) else LeviTorPipeline.from_pretrained
-    pipe = load(
+    pipe = LeviTorPipeline.from_pretrained(
         args.svd, args.controlnet, precision=args.precision, offload=args.offload, device=args.device,
         temporal_context=args.temporal_context,
     )

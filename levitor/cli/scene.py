@@ -14,10 +14,10 @@ from PIL import Image
 
 from .. import limits
 from ..io.atomic import atomic_path
+from ..io.media import check_frames_folder, load_depth, load_image, load_mask
 from ..planning.options import PlanOptions
 from ..planning.scene import depth_warnings, mask_warnings
 from ..planning.tracks import parse_tracks, scale_tracks, shift_tracks
-from ..io.media import check_frames_folder, load_depth, load_image, load_mask
 from .checks import PREVIEWS, RESIZE_FIT, check_device, check_writable, crop_size, fit_size
 
 DEFAULTS = PlanOptions()

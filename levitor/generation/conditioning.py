@@ -18,7 +18,7 @@ so a ControlNet is trained on exactly the conditioning it is sampled with:
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F

@@ -12,6 +12,7 @@ import inspect
 import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -273,3 +274,60 @@ def validate_image_encoder_config(config: Any, source: str) -> dict:
     if present("layer_norm_eps"):
         _check_number(c, "layer_norm_eps", config["layer_norm_eps"], positive=True)
     return config
+# --------------------------------------------------------------------------- configs from tensor shapes
+#: What the shapes do not tell, as in SVD-xt. Attention heads have ``min(64, first block width)``
+#: channels (64 in SVD-xt; narrower test models get narrower heads).
+UNET_HEAD_CHANNELS = 64
+SVD_XT_CLIP_HEADS = {1280: 16}
+SVD_XT_UNET_EXTRAS = {"sample_size": 96, "num_frames": 25}
+
+
+def count_groups(state: dict, pattern: str) -> int:
+    rx = re.compile(pattern)
+    return len({m.group(1) for k in state if (m := rx.match(k))})
+
+
+def tensor_shape(state: dict, key: str, path: str) -> tuple[int, ...]:
+    if key not in state:
+        raise ValueError(f"{path}: tensor {key!r} is missing; the file is not a complete SVD checkpoint")
+    return tuple(state[key].shape)
+
+
+def attention_heads(channels: list[int]) -> list[int]:
+    """Heads per level for block widths ``channels`` (see :data:`UNET_HEAD_CHANNELS`)."""
+    head = min(UNET_HEAD_CHANNELS, channels[0])
+    return [max(1, c // head) for c in channels]
+
+
+def infer_controlnet_config(state: dict, name: str = "ControlNet") -> dict:
+    """``ControlNetSVDModel`` config from its diffusers-layout tensors (the released file has no config)."""
+    levels = count_groups(state, r"down_blocks\.(\d+)\.")
+    if not levels or "controlnet_cond_embedding.conv_in.weight" not in state:
+        raise ValueError(f"{name} is not a LeviTor ControlNet: no down_blocks.* or controlnet_cond_embedding.* "
+                         "tensors (use the released controlnet/diffusion_pytorch_model.safetensors)")
+    channels = [tensor_shape(state, f"down_blocks.{i}.resnets.0.spatial_res_block.conv1.weight", name)[0]
+                for i in range(levels)]
+    down_types = ["CrossAttnDownBlockSpatioTemporal" if f"down_blocks.{i}.attentions.0.proj_in.weight" in state
+                  else "DownBlockSpatioTemporal" for i in range(levels)]
+    attn_level = next((i for i, t in enumerate(down_types) if t.startswith("CrossAttn")), None)
+    if attn_level is None:
+        raise ValueError(f"{name}: the ControlNet has no attention blocks; not a LeviTor ControlNet")
+    attn = f"down_blocks.{attn_level}.attentions.0"
+    adm = tensor_shape(state, "add_embedding.linear_1.weight", name)[1]
+    embed = [tensor_shape(state, "controlnet_cond_embedding.conv_in.weight", name)[0]]
+    embed += [tensor_shape(state, f"controlnet_cond_embedding.blocks.{2 * k + 1}.weight", name)[0]
+              for k in range(count_groups(state, r"controlnet_cond_embedding\.blocks\.(\d+)\.") // 2)]
+    return dict(
+        sample_size=SVD_XT_UNET_EXTRAS["sample_size"], num_frames=SVD_XT_UNET_EXTRAS["num_frames"],
+        in_channels=tensor_shape(state, "conv_in.weight", name)[1],
+        down_block_types=down_types,
+        block_out_channels=channels,
+        addition_time_embed_dim=adm // 3,
+        projection_class_embeddings_input_dim=adm,
+        layers_per_block=count_groups(state, r"down_blocks\.0\.resnets\.(\d+)\."),
+        cross_attention_dim=tensor_shape(state, f"{attn}.transformer_blocks.0.attn2.to_k.weight", name)[1],
+        transformer_layers_per_block=count_groups(state, re.escape(attn) + r"\.transformer_blocks\.(\d+)\."),
+        num_attention_heads=attention_heads(channels),
+        conditioning_channels=tensor_shape(state, "controlnet_cond_embedding.conv_in.weight", name)[1],
+        conditioning_embedding_out_channels=embed,
+    )

@@ -2,17 +2,19 @@
 
 Weights are read from safetensors only; nothing is unpickled. Every ``config.json`` is validated
 (:mod:`.configs`) before a module is built, and every failure is a ``ValueError`` that names the
-file and what to do about it. :func:`load_controlnet` is the one ControlNet loader of the library
-(pipeline, nodes, trainer).
+file and what to do about it. One loader per model kind, each taking a file or a folder:
+:func:`load_svd_components` for SVD-xt (a diffusers folder or one SGM ``svd_xt.safetensors``) and
+:func:`load_controlnet` for the LeviTor ControlNet (its ``controlnet/`` folder or one
+``.safetensors`` file under any name); the pipeline, the CLI, the nodes and the trainer all use them.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import transformers
@@ -29,16 +31,18 @@ except ImportError:  # a huggingface_hub without typed config checks
 
 from ..io.weights import read_state_dict
 from .configs import (
+    SVD_XT_SCHEDULER_CONFIG,
+    infer_controlnet_config,
     read_json_config,
     validate_controlnet_config,
     validate_feature_extractor_config,
     validate_image_encoder_config,
     validate_unet_config,
 )
-from .models.controlnet_svd import ControlNetSVDModel
+from .models.controlnet_svd import ControlNetSVDModel, state_dict_mismatch
 from .models.unet_svd import UNetSpatioTemporalControlModel
-from .models.controlnet_svd import describe_mismatch
-from .options import Precision, check_precision
+from .options import Precision, PrecisionPlan, check_precision
+from .single_file import load_single_file
 
 SVD_SUBFOLDERS = ("unet", "vae", "image_encoder", "feature_extractor", "scheduler")
 CONTROLNET_CLASS = "ControlNetSVDModel"
@@ -58,19 +62,22 @@ _READ_ERRORS = (OSError, ValueError, RuntimeError, KeyError, TypeError, IndexErr
                 json.JSONDecodeError, _HubConfigError)
 
 
-@dataclass(frozen=True)
-class PrecisionPlan:
-    """Which dtype each component is held in, and whether UNet/ControlNet run under autocast.
+#: CPU kernels pick their blocking (and so their float rounding) by the address of the weights.
+_ALIGNMENT = 64
 
-    ``fp16-autocast`` is the original implementation's regime: fp32 UNet and ControlNet weights
-    executed under ``torch.autocast(float16)`` with fp32 outputs, VAE and image encoder in fp16.
+
+def own_memory(module: torch.nn.Module) -> torch.nn.Module:
+    """Move every parameter and buffer that still lives in a memory-mapped weights file (at an
+    address the file's header length decides) into memory of its own.
+
+    The same weights then compute the same floats however the file was laid out (a re-saved
+    folder, another name, other metadata), and the model does not depend on the file staying
+    unchanged on disk. Tensors already in their own memory are left alone (no copy).
     """
-
-    name: str
-    denoiser_dtype: torch.dtype
-    vae_dtype: torch.dtype
-    image_encoder_dtype: torch.dtype
-    autocast_dtype: torch.dtype | None = None
+    for tensor in [*module.parameters(), *module.buffers()]:
+        if tensor.device.type == "cpu" and tensor.numel() and tensor.data_ptr() % _ALIGNMENT:
+            tensor.data = tensor.data.clone()
+    return module
 
 
 def default_device() -> torch.device:
@@ -198,11 +205,20 @@ def _read(what: str, where: Path, load: Callable[[], Any]) -> Any:
 
 def load_svd_components(svd_path: str | os.PathLike, plan: PrecisionPlan, *, variant: str | None = AUTO_VARIANT,
                         subfolder: str | None = None, low_cpu_mem_usage: bool = True) -> dict:
-    """Load UNet, VAE, CLIP image encoder, feature extractor and scheduler from an SVD folder.
+    """Load UNet, VAE, CLIP image encoder, feature extractor and scheduler from SVD-xt: a diffusers
+    folder (or hub id), or one SGM-layout ``.safetensors`` file (ComfyUI's ``svd_xt.safetensors``,
+    converted in memory with a strict key check: :func:`levitor.generation.single_file.load_single_file`).
 
-    ``variant`` is resolved per component (:func:`weights_variant`). The configs are validated
-    first; ValueError when the UNet is not an image-to-video UNet (``in_channels`` != 8).
+    ``variant`` is resolved per component (:func:`weights_variant`; folders only). The configs are
+    validated first; ValueError when the UNet is not an image-to-video UNet (``in_channels`` != 8).
     """
+    path = Path(os.fspath(svd_path)).expanduser()
+    if path.is_file():
+        if subfolder:
+            raise ValueError(f"subfolder={subfolder!r} was given but {str(path)!r} is a single file; pass its folder "
+                             "or leave subfolder out.")
+        return {k: own_memory(v) if isinstance(v, torch.nn.Module) else v
+                for k, v in load_single_file(path, plan).items()}
     folder = resolve_svd_folder(svd_path, subfolder=subfolder, variant=variant)
     unet_config_path = folder / "unet" / "config.json"
     unet_config = validate_unet_config(read_json_config(unet_config_path, "UNet config"), str(unet_config_path))
@@ -235,12 +251,23 @@ def load_svd_components(svd_path: str | os.PathLike, plan: PrecisionPlan, *, var
     scheduler = _read("scheduler", folder / "scheduler",
                       lambda: EulerDiscreteScheduler.from_pretrained(folder, subfolder="scheduler"))
     return {
-        "unet": unet.train(False),
-        "vae": vae.train(False),
-        "image_encoder": image_encoder.train(False),
+        "unet": own_memory(unet).train(False),
+        "vae": own_memory(vae).train(False),
+        "image_encoder": own_memory(image_encoder).train(False),
         "feature_extractor": feature_extractor,
         "scheduler": scheduler,
     }
+
+
+def load_scheduler(svd_path: str | os.PathLike) -> EulerDiscreteScheduler:
+    """The Euler scheduler of SVD-xt: the folder's ``scheduler/`` config, or SVD-xt's own for a
+    single checkpoint file (which holds no scheduler config)."""
+    path = Path(os.fspath(svd_path)).expanduser()
+    if path.is_file():
+        return EulerDiscreteScheduler.from_config(SVD_XT_SCHEDULER_CONFIG)
+    folder = resolve_svd_folder(path)
+    return _read("scheduler", folder / "scheduler",
+                 lambda: EulerDiscreteScheduler.from_pretrained(folder, subfolder="scheduler"))
 
 
 def saved_controlnet(folder: str | os.PathLike) -> Path | None:
@@ -283,8 +310,14 @@ def _read_controlnet_config(path: Path) -> dict:
     return validate_controlnet_config(config, str(path))
 
 
-def _sidecar_config(weights: Path, unet_config: Any) -> dict:
-    """Config of a single ControlNet file: a ``config.json`` of our class beside it, else the UNet's."""
+#: What a ControlNet file's tensor shapes do not tell; taken from the UNet when it is known.
+_UNSEEN_IN_SHAPES = ("num_attention_heads", "sample_size", "num_frames")
+
+
+def _file_config(weights: Path, state: dict, unet_config: Any) -> dict:
+    """Config of a single ControlNet file: a ``config.json`` of our class beside it, else read from
+    the tensor shapes, with what shapes cannot tell (attention heads, sample size, frame count)
+    from ``unet_config`` when given, else as in SVD-xt."""
     sidecar = weights.parent / "config.json"
     if sidecar.is_file():
         try:
@@ -293,17 +326,11 @@ def _sidecar_config(weights: Path, unet_config: Any) -> dict:
             candidate = {}  # some other, unreadable config.json in the same folder
         if candidate.get("_class_name") == CONTROLNET_CLASS:
             return _read_controlnet_config(sidecar)
-    config = controlnet_config_from_unet(unet_config) if unet_config is not None else {}
-    return validate_controlnet_config(config, f"ControlNet config derived for {str(weights)!r}")
-
-
-def state_dict_mismatch(model: torch.nn.Module, state_dict: dict) -> str:
-    """What keeps ``state_dict`` from loading strictly into ``model`` (missing, unexpected, other
-    shapes, with examples), or ``""`` when it fits."""
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    wrong = [f"{k}: file {tuple(state_dict[k].shape)} vs model {expected[k]}"
-             for k in expected if k in state_dict and tuple(state_dict[k].shape) != expected[k]]
-    return describe_mismatch(set(expected) - set(state_dict), set(state_dict) - set(expected), wrong)
+    config = infer_controlnet_config(state, weights.name)
+    if unet_config is not None:
+        get = unet_config.get if isinstance(unet_config, dict) else lambda k: getattr(unet_config, k, None)
+        config.update({k: get(k) for k in _UNSEEN_IN_SHAPES if get(k) is not None})
+    return validate_controlnet_config(config, f"ControlNet config read from the tensors of {str(weights)!r}")
 
 
 def _check_state_dict(state_dict: dict, model: torch.nn.Module, weights: Path) -> None:
@@ -329,9 +356,12 @@ def load_controlnet(
       validated) and ``diffusion_pytorch_model.safetensors``; ``variant`` (e.g. ``"fp16"``)
       prefers that variant's file and falls back to the plain one; without a variant the plain
       file is read, or the ``.fp16`` one when it is the only one.
-    * File: the config comes from a ``config.json`` of class ControlNetSVDModel next to the file,
-      else it is derived from ``unet_config`` (the SVD-xt UNet gives the released architecture),
-      else the SVD-xt defaults.
+    * File (any name; the released ``diffusion_pytorch_model.safetensors`` in fp32, fp16 or bf16):
+      the config comes from a ``config.json`` of class ControlNetSVDModel next to the file, else
+      from the tensor shapes; the attention heads, which shapes do not tell, from ``unet_config``
+      when given, else SVD-xt's 64 channels per head.
+
+    ``unet_config`` also checks that the ControlNet fits that UNet.
 
     The state dict must match exactly (no missing or unexpected keys, same shapes). With
     ``low_cpu_mem_usage`` the model is built without memory and takes the file's tensors.
@@ -355,9 +385,11 @@ def load_controlnet(
         if path.suffix != ".safetensors":
             raise ValueError(f"ControlNet file {str(path)!r} is not a .safetensors file; convert or download the safetensors weights.")
         weights = path
-        config = _sidecar_config(path, unet_config)
+        config = None
 
     state_dict = read_state_dict(weights, what="ControlNet weights")
+    if config is None:
+        config = _file_config(weights, state_dict, unet_config)
     if low_cpu_mem_usage:
         with init_empty_weights():
             model = ControlNetSVDModel.from_config(config)
@@ -369,7 +401,7 @@ def load_controlnet(
         torch.nn.Module.to(model, dtype=dtype)  # parameters were built in fp32
     if unet_config is not None:
         check_controlnet_matches_unet(model.config, unet_config)
-    return model.train(False)
+    return own_memory(model).train(False)
 
 
 def check_controlnet_matches_unet(controlnet_config: Any, unet_config: Any) -> None:

@@ -6,8 +6,13 @@ nothing heavy (no torch), so front ends can build their menus without loading th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 
 class Precision(str, Enum):
@@ -100,3 +105,18 @@ SAMPLING = SimpleNamespace(
     seed=217,  # the original demo's seed
     temporal_context=DEFAULT_TEMPORAL_CONTEXT,
 )
+
+
+@dataclass(frozen=True)
+class PrecisionPlan:
+    """Which dtype each component is held in, and whether UNet/ControlNet run under autocast.
+
+    ``fp16-autocast`` is the original implementation's regime: fp32 UNet and ControlNet weights
+    executed under ``torch.autocast(float16)`` with fp32 outputs, VAE and image encoder in fp16.
+    """
+
+    name: str
+    denoiser_dtype: torch.dtype
+    vae_dtype: torch.dtype
+    image_encoder_dtype: torch.dtype
+    autocast_dtype: torch.dtype | None = None

@@ -22,9 +22,10 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import PIL.Image
@@ -37,7 +38,6 @@ from diffusers.video_processor import VideoProcessor
 from .conditioning import added_time_ids, draw_noise, encode_clip_image, encode_first_frame_latents
 from .loading import (
     AUTO_VARIANT,
-    PrecisionPlan,
     check_controlnet_matches_unet,
     default_device,
     load_controlnet,
@@ -49,13 +49,14 @@ from .models.controlnet_svd import ControlNetSVDModel
 from .models.unet_svd import UNetSpatioTemporalControlModel
 from .options import (
     DEFAULT_PRECISION,
-    SAMPLING,
     DEFAULT_TEMPORAL_CONTEXT,
+    SAMPLING,
     Offload,
+    PrecisionPlan,
     check_offload,
     check_temporal_context,
 )
-from .single_file import is_single_file, load_controlnet_file, load_single_file
+from .single_file import is_single_file
 
 DEFAULT_SEED = SAMPLING.seed
 OUTPUT_TYPES = ("pil", "np", "pt", "latent")
@@ -152,7 +153,13 @@ class LeviTorPipeline(DiffusionPipeline):
 
     model_cpu_offload_seq = "image_encoder->controlnet->unet->vae"
     _optional_components = ["controlnet"]
-    _callback_tensor_inputs = ["latents"]
+    #: What ``callback_on_step_end`` can be handed (``callback_on_step_end_tensor_inputs``):
+    #: ``latents`` (after the step), ``model_output`` (the raw UNet output, both guidance halves,
+    #: before guidance), ``noise_pred`` (after guidance), and the step's fixed inputs
+    #: ``image_latents`` ``(B, F, 4, h, w)``, ``image_embeddings``, ``added_time_ids``,
+    #: ``controlnet_cond`` ``(B, F, 3, H, W)`` and ``guidance_scale`` ``(1, F, 1, 1, 1)``.
+    _callback_tensor_inputs = ["latents", "model_output", "noise_pred", "image_latents", "image_embeddings",
+                               "added_time_ids", "controlnet_cond", "guidance_scale"]
 
     def __init__(
         self,
@@ -204,12 +211,13 @@ class LeviTorPipeline(DiffusionPipeline):
         subfolder: str | None = None,
         low_cpu_mem_usage: bool = True,
         **kwargs: Any,
-    ) -> "LeviTorPipeline":
+    ) -> LeviTorPipeline:
         """Load SVD-xt from ``svd_path`` and the LeviTor ControlNet from ``controlnet``.
 
         Args:
-            svd_path: diffusers ``stable-video-diffusion-img2vid-xt`` folder (or its hub id), or a
-                folder written by :meth:`save_pretrained` (its ``controlnet/`` is loaded too).
+            svd_path: diffusers ``stable-video-diffusion-img2vid-xt`` folder (or its hub id), a
+                folder written by :meth:`save_pretrained` (its ``controlnet/`` is loaded too), or
+                one SGM-layout file (``svd_xt.safetensors``, as in ComfyUI's ``models/checkpoints``).
             controlnet: LeviTor ``controlnet/`` folder, a single ``.safetensors`` file, a loaded
                 :class:`ControlNetSVDModel`, or ``None`` (the saved pipeline's ControlNet if
                 ``svd_path`` has one, else plain SVD).
@@ -248,8 +256,8 @@ class LeviTorPipeline(DiffusionPipeline):
         plan = resolve_precision(precision, device, torch_dtype)
         parts = load_svd_components(svd_path, plan, variant=variant, subfolder=subfolder,
                                     low_cpu_mem_usage=low_cpu_mem_usage)
-        if controlnet is None:
-            root = Path(os.fspath(svd_path)).expanduser()
+        root = Path(os.fspath(svd_path)).expanduser()
+        if controlnet is None and not is_single_file(root):
             controlnet = saved_controlnet(root / subfolder if subfolder else root)
         if isinstance(controlnet, ControlNetSVDModel):
             check_controlnet_matches_unet(controlnet.config, parts["unet"].config)
@@ -264,7 +272,7 @@ class LeviTorPipeline(DiffusionPipeline):
     @classmethod
     def assemble(cls, parts: dict, controlnet: ControlNetSVDModel | None, plan: PrecisionPlan, *,
                  offload: str | None = None, device: str | torch.device | None = None,
-                 temporal_context: str = DEFAULT_TEMPORAL_CONTEXT) -> "LeviTorPipeline":
+                 temporal_context: str = DEFAULT_TEMPORAL_CONTEXT) -> LeviTorPipeline:
         """A pipeline from loaded components (``unet``, ``vae``, ``image_encoder``,
         ``feature_extractor``, ``scheduler``) placed as ``plan`` and ``offload`` say; the last
         step of every loader (folders here, single checkpoint files elsewhere)."""
@@ -299,7 +307,7 @@ class LeviTorPipeline(DiffusionPipeline):
             shutil.rmtree(tmp, ignore_errors=True)
 
     def configure(self, plan: PrecisionPlan | None = None, *, offload: str | None = None,
-                  device: str | torch.device | None = None) -> "LeviTorPipeline":
+                  device: str | torch.device | None = None) -> LeviTorPipeline:
         """Set the autocast regime of ``plan`` and place the models (``offload`` None/model/sequential)."""
         device = torch.device(device) if device is not None else default_device()
         if plan is not None:
@@ -339,9 +347,15 @@ class LeviTorPipeline(DiffusionPipeline):
         output_type: str,
         temporal_context: str,
         generator: Any,
+        callback_on_step_end_tensor_inputs: Any = ("latents",),
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Generator | None]:
         """Validate every argument of a call; return the image ``(1, 3, H, W)``, the control maps
         ``(F, 3, H, W)`` and the one generator (or None). Raises ``ValueError`` naming the input."""
+        if isinstance(callback_on_step_end_tensor_inputs, str) or any(
+                k not in self._callback_tensor_inputs for k in callback_on_step_end_tensor_inputs):
+            raise ValueError(
+                f"callback_on_step_end_tensor_inputs must be a list of names from {self._callback_tensor_inputs}, "
+                f"got {callback_on_step_end_tensor_inputs!r}.")
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"output_type must be one of {', '.join(map(repr, OUTPUT_TYPES))}; got {output_type!r}.")
         check_temporal_context(temporal_context)
@@ -433,9 +447,11 @@ class LeviTorPipeline(DiffusionPipeline):
     def denoise(self, latents: torch.Tensor, *, image_latents: torch.Tensor, embeds: torch.Tensor,
                 time_ids: torch.Tensor, cond: torch.Tensor, guidance: torch.Tensor, control_scale: float,
                 timesteps: torch.Tensor, device: torch.device,
-                callback_on_step_end: Callable | None = None) -> torch.Tensor:
+                callback_on_step_end: Callable | None = None,
+                callback_on_step_end_tensor_inputs: tuple[str, ...] | list[str] = ("latents",)) -> torch.Tensor:
         """The Euler loop over ``timesteps`` (set on the scheduler) with per-frame classifier-free
-        guidance; returns the final latents."""
+        guidance; returns the final latents. After each step ``callback_on_step_end`` gets the
+        tensors named in ``callback_on_step_end_tensor_inputs`` (see ``_callback_tensor_inputs``)."""
         do_cfg = embeds.shape[0] == 2
         self._num_timesteps = len(timesteps)
         with self.progress_bar(total=len(timesteps)) as progress:
@@ -445,14 +461,18 @@ class LeviTorPipeline(DiffusionPipeline):
                 model_in = torch.cat([latents] * 2) if do_cfg else latents
                 model_in = self.scheduler.scale_model_input(model_in, t)
                 model_in = torch.cat([model_in, image_latents.to(model_in.dtype)], dim=2)
-                pred = self.predict(model_in, t, embeds=embeds, time_ids=time_ids, cond=cond,
-                                    control_scale=control_scale, device=device)
+                model_output = self.predict(model_in, t, embeds=embeds, time_ids=time_ids, cond=cond,
+                                            control_scale=control_scale, device=device)
+                pred = model_output
                 if do_cfg:
-                    uncond, cond_pred = pred.chunk(2)
+                    uncond, cond_pred = model_output.chunk(2)
                     pred = uncond + guidance.to(pred.dtype) * (cond_pred - uncond)
                 latents = self.scheduler.step(pred, t, latents).prev_sample
                 if callback_on_step_end is not None:
-                    out = callback_on_step_end(self, i, t, {"latents": latents})
+                    available = dict(latents=latents, model_output=model_output, noise_pred=pred,
+                                     image_latents=image_latents, image_embeddings=embeds, added_time_ids=time_ids,
+                                     controlnet_cond=cond, guidance_scale=guidance)
+                    out = callback_on_step_end(self, i, t, {k: available[k] for k in callback_on_step_end_tensor_inputs})
                     if out:
                         latents = out.pop("latents", latents)
                 progress.update()
@@ -499,7 +519,8 @@ class LeviTorPipeline(DiffusionPipeline):
         seed: int | None = SAMPLING.seed,
         output_type: str = "pil",
         temporal_context: str | None = None,
-        callback_on_step_end: Callable[["LeviTorPipeline", int, Any, dict], dict] | None = None,
+        callback_on_step_end: Callable[[LeviTorPipeline, int, Any, dict], dict] | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
         return_dict: bool = True,
         controlnet_cond_scale: float | None = None,
     ) -> LeviTorPipelineOutput | tuple:
@@ -525,6 +546,9 @@ class LeviTorPipeline(DiffusionPipeline):
             callback_on_step_end: ``fn(pipe, step, timestep, {"latents": ...}) -> dict`` after every
                 step; returning ``{"latents": x}`` replaces the latents; set ``pipe._interrupt = True``
                 (or raise) to stop: the remaining steps are skipped.
+            callback_on_step_end_tensor_inputs: the names handed to the callback (default
+                ``["latents"]``); any of ``_callback_tensor_inputs``, e.g. ``"model_output"`` (the raw
+                UNet output of both guidance halves) or ``"image_embeddings"``.
             return_dict: return :class:`LeviTorPipelineOutput` instead of a tuple.
             controlnet_cond_scale: former name of ``control_scale`` (deprecated).
         """
@@ -534,12 +558,13 @@ class LeviTorPipeline(DiffusionPipeline):
                 raise ValueError("pass control_scale only (controlnet_cond_scale is its former name).")
             control_scale = controlnet_cond_scale
         temporal_context = self.temporal_context if temporal_context is None else temporal_context
+        tensor_inputs = ["latents"] if callback_on_step_end_tensor_inputs is None else callback_on_step_end_tensor_inputs
         image_t, control_t, generator = self.check_inputs(
             image, control, num_inference_steps=num_inference_steps, min_guidance_scale=min_guidance_scale,
             max_guidance_scale=max_guidance_scale, fps=fps, motion_bucket_id=motion_bucket_id,
             noise_aug_strength=noise_aug_strength, control_scale=control_scale,
             decode_chunk_size=decode_chunk_size, output_type=output_type, temporal_context=temporal_context,
-            generator=generator,
+            generator=generator, callback_on_step_end_tensor_inputs=tensor_inputs,
         )
         num_frames, _, height, width = control_t.shape
         self._interrupt = False
@@ -565,7 +590,8 @@ class LeviTorPipeline(DiffusionPipeline):
             latents = self.denoise(latents, image_latents=image_latents, embeds=embeds, time_ids=time_ids, cond=cond,
                                    guidance=guidance, control_scale=control_scale,
                                    timesteps=self.scheduler.timesteps, device=device,
-                                   callback_on_step_end=callback_on_step_end)
+                                   callback_on_step_end=callback_on_step_end,
+                                   callback_on_step_end_tensor_inputs=tensor_inputs)
         frames = self.decode(latents, decode_chunk_size=decode_chunk_size, output_type=output_type)
         self.maybe_free_model_hooks()
         if not return_dict:
@@ -577,27 +603,10 @@ class LeviTorPipeline(DiffusionPipeline):
         cls,
         path: str | os.PathLike,
         controlnet: str | os.PathLike | ControlNetSVDModel | None = None,
-        *,
-        torch_dtype: torch.dtype | None = None,
-        precision: str = DEFAULT_PRECISION,
-        offload: str | None = None,
-        device: str | torch.device | None = None,
-        temporal_context: str = DEFAULT_TEMPORAL_CONTEXT,
-    ) -> "LeviTorPipeline":
-        """Load SVD-xt from one SGM-layout file (``svd_xt.safetensors``, as in ComfyUI's ``models/checkpoints``).
-
-        The UNet, VAE and CLIP image encoder are converted to the diffusers modules in memory with a
-        strict key check (:func:`levitor.generation.single_file.load_single_file`); the other
-        arguments are those of :meth:`from_pretrained`.
-        """
-        device = torch.device(device) if device is not None else default_device()
-        plan = resolve_precision(precision, device, torch_dtype)
-        parts = load_single_file(path, plan)
-        if is_single_file(controlnet or "") and not isinstance(controlnet, ControlNetSVDModel):
-            controlnet = load_controlnet_file(controlnet, dtype=plan.denoiser_dtype)  # architecture from its shapes
-            check_controlnet_matches_unet(controlnet.config, parts["unet"].config)
-        elif controlnet is not None and not isinstance(controlnet, ControlNetSVDModel):
-            controlnet = load_controlnet(controlnet, dtype=plan.denoiser_dtype, unet_config=parts["unet"].config)
-        controlnet = None if controlnet is None else controlnet.to(dtype=plan.denoiser_dtype)
-        return cls.assemble(parts, controlnet, plan, offload=offload, device=device,
-                            temporal_context=temporal_context)
+        **kwargs: Any,
+    ) -> LeviTorPipeline:
+        """Load SVD-xt from one SGM-layout file (``svd_xt.safetensors``): diffusers' name for
+        :meth:`from_pretrained`, which reads files and folders alike (same arguments)."""
+        if not is_single_file(path):
+            raise ValueError(f"{os.fspath(path)!r} is not a file; load an SVD folder with from_pretrained.")
+        return cls.from_pretrained(path, controlnet, **kwargs)

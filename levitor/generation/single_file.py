@@ -27,22 +27,23 @@ from pathlib import Path
 import torch
 
 from ..io.atomic import atomic_path
-from ..io.weights import read_state_dict
-from .configs import SVD_XT_SCHEDULER_CONFIG
-from .loading import PrecisionPlan, state_dict_mismatch
-from .models.controlnet_svd import ControlNetSVDModel
+from .configs import (
+    SVD_XT_CLIP_HEADS,
+    SVD_XT_SCHEDULER_CONFIG,
+    SVD_XT_UNET_EXTRAS,
+    attention_heads,
+    count_groups,
+    tensor_shape,
+)
+from .models.controlnet_svd import state_dict_mismatch
 from .models.unet_svd import UNetSpatioTemporalControlModel
+from .options import PrecisionPlan
 
 UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."
 CLIP_PREFIX = "conditioner.embedders.0.open_clip.model.visual."
 METADATA_KEY = "levitor.configs"
 
-#: What the shapes do not tell, as in SVD-xt. Attention heads have ``min(64, first block width)``
-#: channels (64 in SVD-xt; narrower test models get narrower heads).
-UNET_HEAD_CHANNELS = 64
-SVD_XT_CLIP_HEADS = {1280: 16}
-SVD_XT_UNET_EXTRAS = {"sample_size": 96, "num_frames": 25}
 SVD_XT_VAE_EXTRAS = {"sample_size": 768, "scaling_factor": 0.18215, "force_upcast": True}
 
 # --------------------------------------------------------------------------- key maps
@@ -175,20 +176,9 @@ def clip_key_to_sgm(key: str) -> str:
 
 
 # --------------------------------------------------------------------------- configs from shapes
-def _count(state: dict, pattern: str) -> int:
-    rx = re.compile(pattern)
-    return len({m.group(1) for k in state if (m := rx.match(k))})
-
-
-def _shape(state: dict, key: str, path: str) -> tuple[int, ...]:
-    if key not in state:
-        raise ValueError(f"{path}: tensor {key!r} is missing; the file is not a complete SVD checkpoint")
-    return tuple(state[key].shape)
-
-
 def infer_unet_config(unet: dict, path: str = "checkpoint") -> dict:
     """diffusers ``UNetSpatioTemporalConditionModel`` config from SGM UNet tensors (prefix removed)."""
-    in_channels = _shape(unet, "input_blocks.0.0.weight", path)[1]
+    in_channels = tensor_shape(unet, "input_blocks.0.0.weight", path)[1]
     ops = sorted(int(m.group(1)) for k in unet if (m := re.match(r"input_blocks\.(\d+)\.0\.op\.weight$", k)))
     if not ops:
         raise ValueError(f"{path}: the UNet has no downsampling blocks; not an SVD UNet")
@@ -198,7 +188,7 @@ def infer_unet_config(unet: dict, path: str = "checkpoint") -> dict:
     channels, down_types = [], []
     for i in range(levels):
         first = f"input_blocks.{1 + i * per}"
-        channels.append(_shape(unet, f"{first}.0.out_layers.3.weight", path)[0])
+        channels.append(tensor_shape(unet, f"{first}.0.out_layers.3.weight", path)[0])
         has_attn = f"{first}.1.proj_in.weight" in unet
         down_types.append("CrossAttnDownBlockSpatioTemporal" if has_attn else "DownBlockSpatioTemporal")
     up_types = []
@@ -209,110 +199,56 @@ def infer_unet_config(unet: dict, path: str = "checkpoint") -> dict:
     if attn_level is None:
         raise ValueError(f"{path}: the UNet has no attention blocks; not an SVD UNet")
     attn = f"input_blocks.{1 + attn_level * per}.1"
-    adm = _shape(unet, "label_emb.0.0.weight", path)[1]
+    adm = tensor_shape(unet, "label_emb.0.0.weight", path)[1]
     if adm % 3:
         raise ValueError(f"{path}: the UNet's micro-conditioning has {adm} inputs, not 3 embeddings "
                          "(fps, motion bucket, noise augmentation); not an img2vid SVD checkpoint")
     return dict(
         SVD_XT_UNET_EXTRAS,
         in_channels=in_channels,
-        out_channels=_shape(unet, "out.2.weight", path)[0],
+        out_channels=tensor_shape(unet, "out.2.weight", path)[0],
         down_block_types=down_types,
         up_block_types=up_types,
         block_out_channels=channels,
         addition_time_embed_dim=adm // 3,
         projection_class_embeddings_input_dim=adm,
         layers_per_block=layers,
-        cross_attention_dim=_shape(unet, f"{attn}.transformer_blocks.0.attn2.to_k.weight", path)[1],
-        transformer_layers_per_block=_count(unet, re.escape(attn) + r"\.transformer_blocks\.(\d+)\."),
+        cross_attention_dim=tensor_shape(unet, f"{attn}.transformer_blocks.0.attn2.to_k.weight", path)[1],
+        transformer_layers_per_block=count_groups(unet, re.escape(attn) + r"\.transformer_blocks\.(\d+)\."),
         num_attention_heads=attention_heads(channels),
     )
-
-
-def attention_heads(channels: list[int]) -> list[int]:
-    """Heads per level for block widths ``channels`` (see :data:`UNET_HEAD_CHANNELS`)."""
-    head = min(UNET_HEAD_CHANNELS, channels[0])
-    return [max(1, c // head) for c in channels]
-
-
-def infer_controlnet_config(state: dict, name: str = "ControlNet") -> dict:
-    """``ControlNetSVDModel`` config from its diffusers-layout tensors (the released file has no config)."""
-    levels = _count(state, r"down_blocks\.(\d+)\.")
-    if not levels or "controlnet_cond_embedding.conv_in.weight" not in state:
-        raise ValueError(f"{name} is not a LeviTor ControlNet: no down_blocks.* or controlnet_cond_embedding.* "
-                         "tensors (use the released controlnet/diffusion_pytorch_model.safetensors)")
-    channels = [_shape(state, f"down_blocks.{i}.resnets.0.spatial_res_block.conv1.weight", name)[0]
-                for i in range(levels)]
-    down_types = ["CrossAttnDownBlockSpatioTemporal" if f"down_blocks.{i}.attentions.0.proj_in.weight" in state
-                  else "DownBlockSpatioTemporal" for i in range(levels)]
-    attn_level = next((i for i, t in enumerate(down_types) if t.startswith("CrossAttn")), None)
-    if attn_level is None:
-        raise ValueError(f"{name}: the ControlNet has no attention blocks; not a LeviTor ControlNet")
-    attn = f"down_blocks.{attn_level}.attentions.0"
-    adm = _shape(state, "add_embedding.linear_1.weight", name)[1]
-    embed = [_shape(state, "controlnet_cond_embedding.conv_in.weight", name)[0]]
-    embed += [_shape(state, f"controlnet_cond_embedding.blocks.{2 * k + 1}.weight", name)[0]
-              for k in range(_count(state, r"controlnet_cond_embedding\.blocks\.(\d+)\.") // 2)]
-    return dict(
-        sample_size=SVD_XT_UNET_EXTRAS["sample_size"], num_frames=SVD_XT_UNET_EXTRAS["num_frames"],
-        in_channels=_shape(state, "conv_in.weight", name)[1],
-        down_block_types=down_types,
-        block_out_channels=channels,
-        addition_time_embed_dim=adm // 3,
-        projection_class_embeddings_input_dim=adm,
-        layers_per_block=_count(state, r"down_blocks\.0\.resnets\.(\d+)\."),
-        cross_attention_dim=_shape(state, f"{attn}.transformer_blocks.0.attn2.to_k.weight", name)[1],
-        transformer_layers_per_block=_count(state, re.escape(attn) + r"\.transformer_blocks\.(\d+)\."),
-        num_attention_heads=attention_heads(channels),
-        conditioning_channels=_shape(state, "controlnet_cond_embedding.conv_in.weight", name)[1],
-        conditioning_embedding_out_channels=embed,
-    )
-
-
-def load_controlnet_file(path: str | os.PathLike, dtype: torch.dtype = torch.float32):
-    """A ``ControlNetSVDModel`` from one diffusers-layout ``.safetensors`` file under any name,
-    its architecture read from the tensor shapes (fp32, fp16 or bf16 copies alike)."""
-    from accelerate import init_empty_weights
-
-
-    path = Path(os.fspath(path)).expanduser()
-    state = read_state_dict(path, what="LeviTor ControlNet")
-    config = infer_controlnet_config(state, path.name)
-    with init_empty_weights():
-        model = ControlNetSVDModel.from_config(config)
-    return _strict_load(model, state, path.name, "ControlNet", dtype)
 
 
 def infer_vae_config(vae: dict, path: str = "checkpoint") -> dict:
     """diffusers ``AutoencoderKLTemporalDecoder`` config from SGM VAE tensors (prefix removed)."""
-    levels = _count(vae, r"encoder\.down\.(\d+)\.")
+    levels = count_groups(vae, r"encoder\.down\.(\d+)\.")
     if not levels:
         raise ValueError(f"{path}: no VAE encoder tensors under {VAE_PREFIX!r}; not an SVD checkpoint")
-    channels = [_shape(vae, f"encoder.down.{i}.block.0.conv1.weight", path)[0] for i in range(levels)]
+    channels = [tensor_shape(vae, f"encoder.down.{i}.block.0.conv1.weight", path)[0] for i in range(levels)]
     return dict(
         SVD_XT_VAE_EXTRAS,
-        in_channels=_shape(vae, "encoder.conv_in.weight", path)[1],
-        out_channels=_shape(vae, "decoder.conv_out.weight", path)[0],
+        in_channels=tensor_shape(vae, "encoder.conv_in.weight", path)[1],
+        out_channels=tensor_shape(vae, "decoder.conv_out.weight", path)[0],
         down_block_types=["DownEncoderBlock2D"] * levels,
         block_out_channels=channels,
-        layers_per_block=_count(vae, r"encoder\.down\.0\.block\.(\d+)\."),
-        latent_channels=_shape(vae, "decoder.conv_in.weight", path)[1],
+        layers_per_block=count_groups(vae, r"encoder\.down\.0\.block\.(\d+)\."),
+        latent_channels=tensor_shape(vae, "decoder.conv_in.weight", path)[1],
     )
 
 
 def infer_clip_config(clip: dict, path: str = "checkpoint") -> dict:
     """transformers ``CLIPVisionConfig`` arguments from OpenCLIP visual tensors (prefix removed)."""
-    hidden = _shape(clip, "class_embedding", path)[0]
-    patch = _shape(clip, "conv1.weight", path)[-1]
-    grid = math.isqrt(_shape(clip, "positional_embedding", path)[0] - 1)
+    hidden = tensor_shape(clip, "class_embedding", path)[0]
+    patch = tensor_shape(clip, "conv1.weight", path)[-1]
+    grid = math.isqrt(tensor_shape(clip, "positional_embedding", path)[0] - 1)
     return dict(
         hidden_size=hidden,
-        intermediate_size=_shape(clip, "transformer.resblocks.0.mlp.c_fc.weight", path)[0],
-        num_hidden_layers=_count(clip, r"transformer\.resblocks\.(\d+)\."),
+        intermediate_size=tensor_shape(clip, "transformer.resblocks.0.mlp.c_fc.weight", path)[0],
+        num_hidden_layers=count_groups(clip, r"transformer\.resblocks\.(\d+)\."),
         num_attention_heads=SVD_XT_CLIP_HEADS.get(hidden, max(1, hidden // 64)),
         image_size=grid * patch,
         patch_size=patch,
-        projection_dim=_shape(clip, "proj", path)[1],
+        projection_dim=tensor_shape(clip, "proj", path)[1],
         hidden_act="gelu",
         layer_norm_eps=1e-5,
     )
@@ -595,6 +531,6 @@ def is_single_file(path: str | os.PathLike) -> bool:
 __all__ = [
     "CLIP_PREFIX", "UNET_PREFIX", "VAE_PREFIX", "components_to_sgm", "check_img2vid", "check_single_file",
     "clip_key_to_sgm",
-    "infer_clip_config", "infer_controlnet_config", "infer_unet_config", "load_controlnet_file", "infer_vae_config", "is_single_file", "load_single_file",
+    "infer_clip_config", "infer_unet_config", "infer_vae_config", "is_single_file", "load_single_file",
     "save_single_file", "sgm_to_diffusers", "unet_key_to_sgm", "vae_key_to_sgm",
 ]

@@ -22,7 +22,7 @@ _REPR = reprlib.Repr()
 _REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 4, 4, 30, 30
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _asset_text(name: str) -> str:
     return importlib.resources.files("levitor").joinpath("assets").joinpath(name).read_text("utf-8")
 

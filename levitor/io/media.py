@@ -10,15 +10,15 @@ import os
 import re
 import warnings
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
 
 from ..limits import MAX_ARRAY_BYTES, check_path, check_read_size, check_video_size
-from .atomic import atomic_dir, atomic_path
 from ..planning.scene import disparity8_to_depth, disparity_to_depth
+from .atomic import atomic_dir, atomic_path
 
 
 def existing_file(path: str | os.PathLike, what: str) -> Path:
@@ -270,8 +270,9 @@ def write_video(frames, path: str | os.PathLike, fps: float = 6.0, *, quality: i
 
 
 def _write_mp4(arr: np.ndarray, path: Path, fps: float, quality: int) -> None:
-    import av
     from fractions import Fraction
+
+    import av
 
     h, w = arr.shape[1:3]
     pad_h, pad_w = h % 2, w % 2  # yuv420p needs even sizes

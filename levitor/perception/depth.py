@@ -213,7 +213,7 @@ class DepthEstimator:
         self.model = model.to(self.device, self.dtype).train(False)
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, *, device: Any = None, dtype: Any = None) -> "DepthEstimator":
+    def from_pretrained(cls, path: str | Path, *, device: Any = None, dtype: Any = None) -> DepthEstimator:
         """Load from a transformers folder or a ``depth_anything_v2_vit*.pth`` / ``.safetensors`` file."""
         return cls(load_depth_model(path), device=device, dtype=dtype)
 

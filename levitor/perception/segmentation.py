@@ -15,15 +15,16 @@ renamed to the first (:func:`from_transformers_layout`).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..io.jsontext import FormatError, as_number, decode_json, short_repr
-from ..limits import IMAGE_SIDE, MAX_PROMPT_POINTS, TRACK_COORD
 from ..io.weights import block_count, read_state_dict, required_tensors
+from ..limits import IMAGE_SIDE, MAX_PROMPT_POINTS, TRACK_COORD
 
 POINTS_FORMAT = "levitor-points"
 POINTS_VERSION = 1
@@ -327,10 +328,27 @@ def from_transformers_layout(state: dict, name: str = "SAM checkpoint") -> dict:
     return out
 
 
+def sam_weights_file(path: str | Path) -> Path:
+    """The weights of a SAM given as a file, or as a folder holding one ``.safetensors`` file
+    (``model.safetensors`` of a transformers SAM folder, or any single file)."""
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        return path
+    files = sorted(path.glob("*.safetensors"))
+    preferred = [f for f in files if f.name == "model.safetensors"]
+    if preferred or len(files) == 1:
+        return (preferred or files)[0]
+    found = ", ".join(f.name for f in files) or "none"
+    raise ValueError(f"SAM folder {str(path)!r} must hold model.safetensors or exactly one .safetensors file "
+                     f"(found {found}); give the checkpoint file itself")
+
+
 def load_sam(path: str | Path, *, device: Any = None):
-    """Build a SAM of the checkpoint's size (``sam_model_registry`` for the published ones) and load it strictly."""
+    """Build a SAM of the checkpoint's size (``sam_model_registry`` for the published ones) and load it
+    strictly, from a checkpoint file (original or transformers key names) or a folder holding it."""
     import torch
 
+    path = sam_weights_file(path)
     state = read_state_dict(path, what="SAM checkpoint")
     if any(k.startswith("vision_encoder.") for k in state):
         state = from_transformers_layout(state, Path(path).name)
@@ -388,7 +406,7 @@ class SamSegmenter:
         self._image_key: str | None = None
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, *, device: Any = None) -> "SamSegmenter":
+    def from_pretrained(cls, path: str | Path, *, device: Any = None) -> SamSegmenter:
         return cls(load_sam(path, device=device))
 
     @staticmethod

@@ -9,8 +9,8 @@ overwrites an earlier one in its whole box, zero corners included. Boxes are cla
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Sequence
 
 import numpy as np
 

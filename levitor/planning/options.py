@@ -60,7 +60,7 @@ class PlanOptions:
     reference_uint8_wrap: bool = False
     strict_depth_test: bool = False  # the reference's strict occlusion test: an object at depth 1.0 never shows
 
-    def validated(self) -> "PlanOptions":
+    def validated(self) -> PlanOptions:
         """A copy with every number checked against :mod:`levitor.limits` (``ValueError`` naming it)."""
         return replace(self, num_frames=NUM_FRAMES.check(self.num_frames), ratio=RATIO.check(self.ratio),
                        radius=RADIUS.check(self.radius), min_area_frac=MIN_AREA_FRAC.check(self.min_area_frac),

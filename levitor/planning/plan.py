@@ -3,8 +3,9 @@ the scene, render and control stages of :mod:`.stages` in a row."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -3,10 +3,10 @@
 Every pixel of a user object is shifted by its track's 2D delta, lifted with its own reference
 depth ``z0``, pushed by the track's depth delta ``dd`` and projected again, which scales it about
 the image centre by ``z0 / (z0 + dd)`` (the camera's focal lengths cancel). Points are splatted
-as discs of radius ``max(base_radius - dd, base_radius)`` in normalised device units with alpha ``1 - dist² / r²``; each pixel composites the
-``points_per_pixel`` nearest points (smallest depth, then lowest index) and counts as covered when
-``label * coverage`` rounds to a non-zero value. Occlusion is a painter's test: object *j* is
-drawn where the running depth map is farther than its trajectory depth; objects are drawn in
+as discs of radius ``max(base_radius - dd, base_radius)`` in normalised device units with alpha
+``1 - dist² / r²``; each pixel composites the ``points_per_pixel`` nearest points (smallest depth,
+then lowest index) and counts as covered when ``label * coverage`` rounds to a non-zero value.
+Occlusion is a painter's test: object *j* is drawn where the running depth map is farther than its trajectory depth; objects are drawn in
 selection order. Pixels that are unlabelled or were user-object pixels and are not covered get
 the "fill" label taken from the region above each object, with depth 1.0 (far).
 
@@ -30,9 +30,9 @@ Pure torch, batched over frames, on any device.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -40,7 +40,6 @@ import torch
 from ..limits import BASE_RADIUS, POINTS_PER_PIXEL
 from .options import REFERENCE_BASE_RADIUS, REFERENCE_POINTS_PER_PIXEL, SPLAT_UNITS
 from .scene import area_statistics
-
 
 REFERENCE_UNIT_PX = 144.0  # pixels per normalised device unit at the reference's 288-px short side
 

@@ -11,9 +11,9 @@ index + 1 and may have gaps where a candidate was rejected.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Sequence
 
 import numpy as np
 

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
-from ..io.jsontext import FormatError
+from ..io.jsontext import FormatError, short_repr
 from ..io.jsontext import as_number as _as_float
 from ..io.jsontext import decode_json as _decode
-from ..io.jsontext import short_repr
 from ..limits import IMAGE_SIDE, MAX_TRACK_POINTS, MAX_TRACKS, NUM_FRAMES, TRACK_COORD, TRACK_DEPTH
 
 TRACKS_FORMAT = "levitor-tracks"
@@ -59,7 +59,7 @@ class Track(list):
         """Whether the track has keyframes or an easing other than ``linear``."""
         return self.frames is not None or self.easing != "linear"
 
-    def with_points(self, points: Iterable[Sequence[float]]) -> "Track":
+    def with_points(self, points: Iterable[Sequence[float]]) -> Track:
         """The same timing and name over other points (as many)."""
         return Track(points, frames=self.frames, easing=self.easing, name=self.name)
 
@@ -399,6 +399,22 @@ def stay_track(mask: np.ndarray, depth: np.ndarray) -> list[Point]:
     if len(rows) == 0:
         return [(mask.shape[1] / 2.0, mask.shape[0] / 2.0, 1.0)]
     return [(float(cols.mean()), float(rows.mean()), float(np.median(np.asarray(depth)[rows, cols])))]
+
+
+def fill_stay_tracks(tracks: Sequence[Any], object_masks: Sequence[np.ndarray],
+                     depth: np.ndarray) -> tuple[list, list[int]]:
+    """One track per object: object ``k``'s track where ``tracks`` has a non-empty one, else its
+    :func:`stay_track`. Tracks beyond the objects (a camera track) are kept. Returns the tracks and
+    the indices of the objects that were given a stay track."""
+    filled, stayed = [], []
+    for k, mask in enumerate(object_masks):
+        track = tracks[k] if k < len(tracks) else None
+        if track is None or len(track) == 0:
+            filled.append(stay_track(mask, depth))
+            stayed.append(k)
+        else:
+            filled.append(track.with_points(track) if isinstance(track, Track) else list(track))
+    return filled + [list(t) for t in tracks[len(object_masks):]], stayed
 
 
 def ease(s: np.ndarray, easing: str) -> np.ndarray:

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from accelerate.utils import broadcast_object_list
 
-from ..io.atomic import atomic_dir
 from ..generation.loading import load_controlnet
+from ..io.atomic import atomic_dir
 
 CHECKPOINT_PREFIX = "checkpoint-"
 CONTROLNET_FOLDER = "controlnet"

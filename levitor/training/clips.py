@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 
-from ..planning.options import PlanOptions
-from ..planning.scene import depth_to_disparity8, disparity_to_depth, disparity_to_uint8
-from ..planning.stages import control_stage
-from ..planning.preview import heatmap_preview, render_label_preview
 from ..io.media import load_depth
 from ..limits import check_read_size
+from ..planning.options import PlanOptions
+from ..planning.preview import heatmap_preview, render_label_preview
+from ..planning.scene import depth_to_disparity8, disparity_to_depth, disparity_to_uint8
+from ..planning.stages import control_stage
 from .datasets import BadDataError, VideoRecord, relabel_instances
 
 
@@ -257,6 +258,6 @@ def batch_to_model_inputs(batch: dict, device=None):
 
 def clip_preview(clip: TrainingClip, *, image_alpha: float = 0.5) -> np.ndarray:
     """``(F, H, 2W, 3)`` uint8: the frames with labels and control points, next to the heatmaps."""
-    frames = np.stack([render_label_preview(f, l[None], [k], image_alpha=image_alpha)[0]
-                       for f, l, k in zip(clip.frames, clip.labels, clip.keypoints)])
+    frames = np.stack([render_label_preview(f, lab[None], [k], image_alpha=image_alpha)[0]
+                       for f, lab, k in zip(clip.frames, clip.labels, clip.keypoints)])
     return np.concatenate([frames, heatmap_preview(clip.control)], axis=2)

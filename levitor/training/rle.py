@@ -9,7 +9,8 @@ API (LEB128-like, 5 bits per character, offset 48, runs after the third delta-co
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

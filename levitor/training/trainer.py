@@ -19,9 +19,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,12 +31,12 @@ from accelerate.utils import ProjectConfiguration, set_seed
 from diffusers.optimization import get_scheduler
 from tqdm.auto import tqdm
 
-from ..perception.depth import DepthEstimator
 from ..generation.conditioning import encode_clip_image, encode_first_frame_latents, encode_video_latents
 from ..generation.loading import default_device, load_controlnet, load_svd_components, training_precision
 from ..generation.models.controlnet_svd import ControlNetSVDModel
 from ..generation.options import TemporalContext
 from ..io.media import write_frames, write_video
+from ..perception.depth import DepthEstimator
 from .checkpoints import (
     checkpoint_step,
     register_hooks,
@@ -57,7 +58,7 @@ logger = logging.getLogger(__name__)
 class TrainConfig:
     """Every setting of a training run (the command-line flags of ``train/train.py``)."""
 
-    pretrained_model_name_or_path: str = ""  # diffusers SVD-xt folder
+    pretrained_model_name_or_path: str = ""  # SVD-xt: diffusers folder or svd_xt.safetensors
     data_root: str = ""
     output_dir: str = "levitor-controlnet"
     controlnet_model_name_or_path: str | None = None  # start from this ControlNet instead of the UNet copy
@@ -130,7 +131,8 @@ class TrainConfig:
         if not self.data_root:
             raise ValueError("--data_root is required: the folder of the video dataset")
         if not self.data_only and not self.pretrained_model_name_or_path:
-            raise ValueError("--pretrained_model_name_or_path is required: the SVD-xt diffusers folder")
+            raise ValueError("--pretrained_model_name_or_path is required: the SVD-xt diffusers folder or "
+                             "svd_xt.safetensors")
         if self.width % 8 or self.height % 8 or self.width < 8 or self.height < 8:
             raise ValueError(f"--width/--height must be positive multiples of 8, got {self.width}x{self.height}")
         for name in ("num_frames", "frame_interval", "train_batch_size", "gradient_accumulation_steps",

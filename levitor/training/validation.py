@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
-from diffusers import EulerDiscreteScheduler
 
 from ..assets.demo_scene import make_demo_scene
+from ..generation.loading import load_scheduler
 from ..generation.pipeline import LeviTorPipeline
-from ..planning.plan import build_plan
 from ..io.media import write_video
+from ..planning.plan import build_plan
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +53,7 @@ class Validator:
 
     def _pipeline(self, controlnet):
         if self._scheduler is None:
-            self._scheduler = EulerDiscreteScheduler.from_pretrained(self.cfg.pretrained_model_name_or_path,
-                                                                     subfolder="scheduler")
+            self._scheduler = load_scheduler(self.cfg.pretrained_model_name_or_path)
         return LeviTorPipeline(controlnet=controlnet, scheduler=self._scheduler, **self.parts)
 
     def run(self, controlnet, step: int, accelerator=None) -> Path:

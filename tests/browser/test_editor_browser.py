@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from chromium import chromium, find_browser
 from PIL import Image
 
-from chromium import chromium, find_browser
 from fakes.comfy_host import load_pack
 
 pytestmark = pytest.mark.browser

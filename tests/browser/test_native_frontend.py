@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from test_real_frontend import comfy, page  # noqa: F401  (fixtures; skip without a host or a browser)
 
 pytestmark = [pytest.mark.browser, pytest.mark.comfyui]

@@ -25,9 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
-
 from chromium import chromium, find_browser
+from PIL import Image, ImageDraw
 
 pytestmark = [pytest.mark.browser, pytest.mark.comfyui]
 
@@ -108,9 +107,9 @@ def comfy():
             try:
                 urllib.request.urlopen(url + "/object_info/LeviTorTrajectory3DEditor", timeout=2).read()
                 break
-            except Exception:
+            except Exception as exc:
                 if proc.poll() is not None or time.time() > end:
-                    raise RuntimeError("ComfyUI did not start:\n" + (work / "server.log").read_text()[-3000:])
+                    raise RuntimeError("ComfyUI did not start:\n" + (work / "server.log").read_text()[-3000:]) from exc
                 time.sleep(1)
         yield url, work
     finally:

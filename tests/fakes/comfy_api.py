@@ -282,7 +282,7 @@ class ComfyNode:
 
 
 class ComfyExtension(ABC):
-    async def on_load(self) -> None:
+    async def on_load(self) -> None:  # noqa: B027  (optional hook, as in ComfyUI)
         pass
 
     @abstractmethod

@@ -1,7 +1,8 @@
 """Fake ComfyUI host modules and the fixtures that install them.
 
-``fake_host`` puts ``folder_paths``, ``comfy``, ``comfy.utils``, ``comfy.model_management`` and
-the V3 node API ``comfy_api.v0_0_2`` (:mod:`fakes.comfy_api`) into ``sys.modules`` for one test,
+``fake_host`` puts ``folder_paths``, ``comfy``, ``comfy.utils``, ``comfy.model_management``, the
+parts of ``comfy.ops``, ``comfy.model_patcher`` and ``comfy.controlnet`` the native nodes build on,
+and the V3 node API ``comfy_api.v0_0_2`` (:mod:`fakes.comfy_api`) into ``sys.modules`` for one test,
 with model folders under a temporary directory. ``pack`` imports this repository the way ComfyUI
 imports a custom-node folder (as a package under a foreign name) and returns that package;
 :func:`node_map` gives its node classes by node id and :func:`run_node` runs one.
@@ -41,6 +42,7 @@ class HostState:
         self.soft_empty_calls = 0
         self.unload_calls = 0
         self.updates = 0
+        self.loaded_models: list = []  # what load_models_gpu / load_model_gpu were given
 
 
 def _make_folder_paths(state: HostState) -> types.ModuleType:
@@ -49,6 +51,7 @@ def _make_folder_paths(state: HostState) -> types.ModuleType:
     fp.folder_names_and_paths = {
         "diffusers": ([str(state.models_dir / "diffusers")], {"folder"}),
         "checkpoints": ([str(state.models_dir / "checkpoints")], {".safetensors", ".ckpt"}),
+        "controlnet": ([str(state.models_dir / "controlnet")], {".safetensors", ".ckpt", ".pth"}),
     }
 
     def get_folder_paths(key):
@@ -138,19 +141,130 @@ def _make_comfy(state: HostState) -> tuple[types.ModuleType, types.ModuleType, t
             state.interrupted = False
             raise InterruptProcessingException()
 
+    def unet_dtype(device=None, model_params=0, supported_dtypes=(torch.float16, torch.bfloat16, torch.float32),
+                   weight_dtype=None):
+        return torch.float32  # the CPU computes in fp32
+
+    def unet_manual_cast(weight_dtype, inference_device, supported_dtypes=None):
+        return None if weight_dtype in (torch.float32, torch.float64) else torch.float32
+
+    def load_models_gpu(models, memory_required=0, force_patch_weights=False, minimum_memory_required=None,
+                        force_full_load=False):
+        state.loaded_models.extend(models)
+
     mm.soft_empty_cache = soft_empty_cache
     mm.unload_all_models = unload_all_models
     mm.throw_exception_if_processing_interrupted = throw_exception_if_processing_interrupted
+    mm.unet_dtype = unet_dtype
+    mm.unet_manual_cast = unet_manual_cast
+    mm.load_models_gpu = load_models_gpu
+    mm.load_model_gpu = lambda model: load_models_gpu([model])
     comfy.utils = utils
     comfy.model_management = mm
     return comfy, utils, mm
 
 
+def _make_ops() -> types.ModuleType:
+    """``comfy.ops``: layer classes that subclass torch's (same parameters and maths); the real ones
+    can also cast and move their weights per call, flagged by ``comfy_cast_weights``."""
+    import torch
+
+    ops = types.ModuleType("comfy.ops")
+
+    def family(name: str, cast: bool):
+        layers = {layer: type(layer, (getattr(torch.nn, layer),), {"comfy_cast_weights": cast})
+                  for layer in ("Linear", "Conv2d", "Conv3d", "GroupNorm", "LayerNorm")}
+        return type(name, (), layers)
+
+    ops.disable_weight_init = family("disable_weight_init", False)
+    ops.manual_cast = family("manual_cast", True)
+    return ops
+
+
+def _make_model_patcher() -> types.ModuleType:
+    module = types.ModuleType("comfy.model_patcher")
+
+    class ModelPatcher:
+        """Holds a model with the devices ComfyUI's memory manager moves it between."""
+
+        def __init__(self, model, load_device, offload_device, size=0, weight_inplace_update=False):
+            self.model, self.load_device, self.offload_device, self.size = model, load_device, offload_device, size
+
+    module.ModelPatcher = ModelPatcher
+    return module
+
+
+def _make_controlnet() -> types.ModuleType:
+    """``comfy.controlnet.ControlBase``, the behaviour a control on a conditioning relies on: a hint
+    strength and a sampling range set by ``set_cond_hint``, the range turned into timesteps by
+    ``pre_run``, a chain of previous controls, and ``control_merge``, which scales each residual by
+    the strength and adds the previous control's residuals."""
+    module = types.ModuleType("comfy.controlnet")
+
+    class ControlBase:
+        def __init__(self):
+            self.cond_hint_original = None
+            self.strength = 1.0
+            self.timestep_percent_range = (0.0, 1.0)
+            self.timestep_range = None
+            self.previous_controlnet = None
+            self.extra_args = {}
+
+        def set_cond_hint(self, cond_hint, strength=1.0, timestep_percent_range=(0.0, 1.0), vae=None,
+                          extra_concat=()):
+            self.cond_hint_original, self.strength = cond_hint, strength
+            self.timestep_percent_range = timestep_percent_range
+            return self
+
+        def set_previous_controlnet(self, controlnet):
+            self.previous_controlnet = controlnet
+            return self
+
+        def pre_run(self, model, percent_to_timestep_function):
+            start, end = self.timestep_percent_range
+            self.timestep_range = (percent_to_timestep_function(start), percent_to_timestep_function(end))
+            if self.previous_controlnet is not None:
+                self.previous_controlnet.pre_run(model, percent_to_timestep_function)
+
+        def cleanup(self):
+            if self.previous_controlnet is not None:
+                self.previous_controlnet.cleanup()
+            self.timestep_range = None
+
+        def get_models(self):
+            return [] if self.previous_controlnet is None else self.previous_controlnet.get_models()
+
+        def copy_to(self, c):
+            c.cond_hint_original, c.strength = self.cond_hint_original, self.strength
+            c.timestep_percent_range, c.extra_args = self.timestep_percent_range, dict(self.extra_args)
+
+        def control_merge(self, control, control_prev, output_dtype):
+            out = {"input": [], "middle": [], "output": []}
+            for key, tensors in control.items():
+                out[key] = [None if x is None else
+                            (x * self.strength).to(output_dtype or x.dtype) for x in tensors]
+            if control_prev is not None:
+                for key in out:
+                    for i, prev in enumerate(control_prev.get(key, [])):
+                        if i >= len(out[key]):
+                            out[key].append(prev)
+                        elif prev is not None:
+                            out[key][i] = prev if out[key][i] is None else prev + out[key][i]
+            return out
+
+    module.ControlBase = ControlBase
+    return module
+
+
 def fake_modules(state: HostState) -> dict:
     """The fake host modules by name: ``folder_paths``, ``comfy.*`` and ``comfy_api.*``."""
     comfy, utils, mm = _make_comfy(state)
+    extra = {"comfy.ops": _make_ops(), "comfy.model_patcher": _make_model_patcher(),
+             "comfy.controlnet": _make_controlnet()}
+    for name, module in extra.items():
+        setattr(comfy, name.split(".")[1], module)
     return {"folder_paths": _make_folder_paths(state), "comfy": comfy, "comfy.utils": utils,
-            "comfy.model_management": mm, **fake_comfy_api.MODULES}
+            "comfy.model_management": mm, **extra, **fake_comfy_api.MODULES}
 
 
 @pytest.fixture

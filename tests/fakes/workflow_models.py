@@ -17,7 +17,7 @@ def write_workflow_models(root: Path) -> Path:
     """
     import torch
 
-    from levitor.generation.single_file import load_controlnet_file
+    from levitor.generation.loading import load_controlnet
     from levitor.generation.tiny import save_tiny_models
 
     from .tiny_depth import tiny_original_state_dict
@@ -29,7 +29,7 @@ def write_workflow_models(root: Path) -> Path:
     name = NATIVE_MODEL_FILES["controlnet"]
     shutil.copy(root / "controlnet" / name, root / "levitor" / name)
     # its config beside it: the tiny sizes, which a diffusers SVD folder's UNet cannot tell
-    load_controlnet_file(root / "levitor" / name).save_config(root / "levitor")
+    load_controlnet(root / "levitor" / name).save_config(root / "levitor")
     # the earlier layouts, for saved workflows
     paths = save_tiny_models(root / "_tiny")
     (root / "diffusers").mkdir(parents=True, exist_ok=True)

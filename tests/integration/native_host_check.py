@@ -71,6 +71,7 @@ def tiny_models(work: Path):
 
 def check_residuals(native, work: Path) -> dict:
     import comfy.model_management as mm
+
     from tiny_svd_host import load_tiny_svd
 
     parts = tiny_models(work)
@@ -141,10 +142,10 @@ def check_graph(native, work: Path) -> dict:
     import comfy.sample
     import numpy as np
     from comfy_extras.nodes_video_model import VideoLinearCFGGuidance
-    from tiny_svd_host import load_tiny_svd
 
     from levitor.generation.conditioning import encode_clip_image, encode_first_frame_latents
     from levitor.generation.pipeline import LeviTorPipeline
+    from tiny_svd_host import load_tiny_svd
 
     tiny_models(work)
     model, clip_vision, vae = load_tiny_svd(str(work / "checkpoints" / "svd_xt.safetensors"))

@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_comfyui_host import COMFY_DIR, COMFY_PY, REPO, RUNNER  # skips this module where those skip
 
 from fakes.workflow_models import fast_variant, write_workflow_models
+from test_comfyui_host import COMFY_DIR, COMFY_PY, REPO, RUNNER  # skips this module where those skip
 from test_wan_workflows import WAN_WIDGETS
 
 pytestmark = [pytest.mark.comfyui, pytest.mark.slow]

@@ -78,9 +78,9 @@ def expected_positions(path: np.ndarray, vis: np.ndarray, width: int, height: in
 
 
 def check_current(wan, work: Path) -> dict:
+    import comfy.utils
     from comfy_extras import nodes_wanmove as core
     from comfy_extras.nodes_wan import WanTrackToVideo
-    import comfy.utils
 
     ts = scene(wan.TrackSet)
     out = wan.LeviTorWanMoveTracks.execute(ts, LENGTH, W_OUT, H_OUT, "off", 12, 6)
@@ -169,8 +169,8 @@ def check_minimum(wan_module, log_lines: list) -> dict:
 
 
 def write_strip(wan, work: Path) -> dict:
-    from comfy_extras import nodes_wanmove as core
     import comfy.utils
+    from comfy_extras import nodes_wanmove as core
     from PIL import Image
 
     from levitor.assets.demo_scene import make_demo_scene
@@ -210,9 +210,9 @@ def main() -> int:
     logging.getLogger().addHandler(keep)
     logging.getLogger().setLevel(logging.INFO)
     setup(comfy_dir, [])
-    import levitor_pack.nodes as pack_nodes
-
     import importlib
+
+    import levitor_pack.nodes as pack_nodes
 
     wan = importlib.import_module("levitor_pack.nodes.wan_nodes")
     wan.TrackSet = importlib.import_module("levitor_pack.nodes.sockets").TrackSet

@@ -12,19 +12,19 @@ State-dict prefixes: ``conv_in``, ``time_embedding``, ``add_embedding``,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
-from torch import nn
-from torch.nn import functional as F
-
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.attention import AttentionMixin
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.unets.unet_3d_blocks import UNetMidBlockSpatioTemporal, get_down_block
 from diffusers.utils import BaseOutput
+from torch import nn
+from torch.nn import functional as F
 
 from .temporal_context import TemporalContextMixin
 from .unet_svd import run_encoder, svd_embeddings
@@ -67,6 +67,15 @@ def describe_mismatch(missing: Sequence[str], unexpected: Sequence[str], wrong: 
     if wrong:
         parts.append(f"{len(wrong)} with other shapes (e.g. {'; '.join(list(wrong)[:3])})")
     return "; ".join(parts)
+
+
+def state_dict_mismatch(model: torch.nn.Module, state_dict: dict) -> str:
+    """What keeps ``state_dict`` from loading strictly into ``model`` (missing, unexpected, other
+    shapes, with examples), or ``""`` when it fits."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    wrong = [f"{k}: file {tuple(state_dict[k].shape)} vs model {expected[k]}"
+             for k in expected if k in state_dict and tuple(state_dict[k].shape) != expected[k]]
+    return describe_mismatch(set(expected) - set(state_dict), set(state_dict) - set(expected), wrong)
 
 
 def zero_module(module: nn.Module) -> nn.Module:
@@ -251,7 +260,7 @@ class ControlNetSVDModel(TemporalContextMixin, ModelMixin, AttentionMixin, Confi
         conditioning_channels: int = 3,
         load_weights_from_unet: bool = True,
         conditioning_embedding_out_channels: tuple[int, ...] = (16, 32, 96, 256),
-    ) -> "ControlNetSVDModel":
+    ) -> ControlNetSVDModel:
         """Build a ControlNet with the architecture of an SVD ``unet`` and (optionally) its encoder weights.
 
         Copies ``conv_in``, ``time_embedding``, ``add_embedding``, ``down_blocks`` and ``mid_block``.

@@ -16,7 +16,7 @@ nothing in diffusers is modified, so other models in the process are unaffected.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from diffusers.models.attention import TemporalBasicTransformerBlock

@@ -15,7 +15,7 @@ folder loads into it unchanged. Only ``forward`` differs:
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from diffusers.models.unets.unet_spatio_temporal_condition import (
