@@ -222,7 +222,9 @@ def _splat_boxes(x, y, rank, valid, radius_px, height, width, label, points_per_
     for f, *_, t, left, _, _ in reach:
         tops[f], lefts[f] = min(t, height - box_h), min(left, width - box_w)
 
-    # Per pixel: candidates taken so far and the product of their (1 - alpha).
+    # Per pixel: candidates taken so far and the product of their (1 - alpha); covered below the
+    # threshold.
+    threshold = 1.0 - 0.5 / label
     taken = torch.zeros(n_pix, dtype=torch.int64, device=device)
     transmit = torch.ones(n_pix, dtype=x.dtype, device=device)
     buffers = _StepBuffers(device, x.dtype)
@@ -239,21 +241,24 @@ def _splat_boxes(x, y, rank, valid, radius_px, height, width, label, points_per_
             if hi <= lo:
                 continue
             _splat_step(xq, yq, r * r, origin - lo, rows0, cols0, win, height, width, box_w, buffers, k,
-                        taken[lo:hi], transmit[lo:hi])
-    covered = (transmit < 1.0 - 0.5 / label).view(n_frames, box_h, box_w)
+                        threshold, taken[lo:hi], transmit[lo:hi])
+    covered = (transmit < threshold).view(n_frames, box_h, box_w)
     return [(f, tops[f], lefts[f], covered[f]) for f, *_ in reach]
 
 
-def _splat_step(xs, ys, r2, origin, rows0, cols0, win, height, width, box_w, buffers, k, taken, transmit):
+def _splat_step(xs, ys, r2, origin, rows0, cols0, win, height, width, box_w, buffers, k, threshold, taken,
+                transmit):
     """One step of :func:`_splat_boxes`: a run of one frame's points in rank order, against
-    ``taken`` and ``transmit`` of the pixels the step can reach (``origin`` is relative to them)."""
+    ``taken`` and ``transmit`` of the pixels the step can reach (``origin`` is relative to them).
+
+    A pixel whose transmittance is already below ``threshold`` is covered whichever further
+    candidates it keeps (each multiplies it by at most 1): it takes them all, unordered."""
     n = len(taken)  # slot n takes the cells that are no candidate
     device = taken.device
     pix, q, ok, weight = _window_cells(xs, ys, r2, origin, rows0, cols0, win, height, width, box_w, buffers)
     pix.masked_fill_(ok.logical_not_(), n)
     count = torch.bincount(pix, minlength=n + 1)[:n]
-    after = taken + count
-    over = after > k
+    over = (taken + count > k) & (transmit >= threshold)  # an undecided pixel that cannot take them all
     if not bool(over.any()):  # every pixel takes all its candidates of this step
         term = q.neg_().add_(1.0).neg_().add_(1.0)  # 1 - alpha, alpha = 1 - q
         transmit *= torch.ones(n + 1, dtype=q.dtype, device=device).scatter_reduce_(0, pix, term, "prod")[:n]
