@@ -69,7 +69,7 @@ def make_row(name: str):
     from levitor.demo_scene import make_demo_scene
 
     size = LARGE if name.startswith("large-") else SMALL
-    height, width, frames = size
+    height, width, _ = size
     base = name.removeprefix("large-")
     if base == "demo":
         s = make_demo_scene(width, height, n_balls=2, n_static=20)
@@ -118,7 +118,7 @@ def run_row(name: str, repeats: int, device: str) -> dict:
     from levitor.planning.plan import build_plan
 
     size, args = make_row(name)
-    height, width, frames = size
+    frames = size[2]
     tiny = np.zeros((16, 16), bool)
     tiny[4:8, 4:8] = True
     build_plan(np.zeros((16, 16, 3), np.uint8), np.full((16, 16), 0.5), [tiny], [], [[(6, 6, 0.5)]], num_frames=2,
@@ -160,9 +160,9 @@ def worst_case(end_depth: float, repeats: int, device: str) -> dict:
 
 def _subprocess_row(name: str, repeats: int, device: str) -> dict:
     out = subprocess.run([sys.executable, __file__, "--row", name, "--repeats", str(repeats), "--device", device],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, check=False)
     if out.returncode != 0:
-        return {"row": name, "error": (out.stderr.strip().splitlines() or ["exit %d" % out.returncode])[-1]}
+        return {"row": name, "error": (out.stderr.strip().splitlines() or [f"exit {out.returncode}"])[-1]}
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -222,7 +222,7 @@ def main() -> None:
           f"device {args.device}, {args.repeats} runs a row, python {sys.version.split()[0]}")
     ok = table(rows, args.repeats, args.device, "alone")
     if not args.no_neighbour:
-        busy = "import time\nend = time.monotonic() + %d\nwhile time.monotonic() < end:\n    pass\n" % NEIGHBOUR_LIMIT_S
+        busy = f"import time\nend = time.monotonic() + {NEIGHBOUR_LIMIT_S}\nwhile time.monotonic() < end:\n    pass\n"
         neighbour = subprocess.Popen([sys.executable, "-c", busy])
         try:
             ok &= table(rows, args.repeats, args.device, f"beside a CPU-bound neighbour (pid {neighbour.pid})")
