@@ -17,7 +17,8 @@ largest wall time over the repeats, the CPU time of the median run and the proce
 then the same table again beside a CPU-bound neighbour (a busy-loop process this script starts
 and stops). Bounds (issue 18): 512x288x16 plans within 2 s wall and 1 GiB peak RSS,
 576x1024x25 plans within 5 s; a row passes when its median wall time and its peak RSS are within
-them.
+them. "cpu within" says whether its CPU time alone is within the wall bound, which tells a slow
+row from a busy machine (the load average is printed above each table).
 
     python bench/plan.py [--repeats 3] [--device cpu] [--rows demo,box->0.5] [--no-neighbour]
     python bench/plan.py --worst D   # one object covering the image moved from depth 1.0 to D (JSON)
@@ -68,7 +69,7 @@ def make_row(name: str):
     from levitor.assets.demo_scene import make_demo_scene
 
     size = LARGE if name.startswith("large-") else SMALL
-    height, width, frames = size
+    height, width, _ = size
     base = name.removeprefix("large-")
     if base == "demo":
         s = make_demo_scene(width, height, n_balls=2, n_static=20)
@@ -117,7 +118,7 @@ def run_row(name: str, repeats: int, device: str) -> dict:
     from levitor.planning.plan import build_plan
 
     size, args = make_row(name)
-    height, width, frames = size
+    frames = size[2]
     tiny = np.zeros((16, 16), bool)
     tiny[4:8, 4:8] = True
     build_plan(np.zeros((16, 16, 3), np.uint8), np.full((16, 16), 0.5), [tiny], [], [[(6, 6, 0.5)]], num_frames=2,
@@ -159,15 +160,15 @@ def worst_case(end_depth: float, repeats: int, device: str) -> dict:
 
 def _subprocess_row(name: str, repeats: int, device: str) -> dict:
     out = subprocess.run([sys.executable, __file__, "--row", name, "--repeats", str(repeats), "--device", device],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, check=False)
     if out.returncode != 0:
-        return {"row": name, "error": (out.stderr.strip().splitlines() or ["exit %d" % out.returncode])[-1]}
+        return {"row": name, "error": (out.stderr.strip().splitlines() or [f"exit {out.returncode}"])[-1]}
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _load() -> str:
     try:
-        return " ".join(os.getloadavg().__repr__().strip("()").split(", "))
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
     except OSError:
         return "n/a"
 
@@ -189,7 +190,8 @@ def table(rows: list[str], repeats: int, device: str, title: str) -> bool:
         ok &= passed
         print(f"{name:18s} {'x'.join(map(str, size)):>12s} {r['wall_s']:7.2f} {r['max_wall_s']:7.2f} "
               f"{r['cpu_s']:7.2f} {r['peak_rss_mib']:9.0f} {r['imports_rss_mib']:8.0f}  "
-              f"{'PASS' if passed else 'FAIL'} (<= {wall_max:.0f} s, <= {rss_max:.0f} MiB)", flush=True)
+              f"{'PASS' if passed else 'FAIL'} (<= {wall_max:.0f} s, <= {rss_max:.0f} MiB)"
+              f"{', cpu within' if r['cpu_s'] <= wall_max else ', CPU OVER'}", flush=True)
     return ok
 
 
@@ -220,7 +222,7 @@ def main() -> None:
           f"device {args.device}, {args.repeats} runs a row, python {sys.version.split()[0]}")
     ok = table(rows, args.repeats, args.device, "alone")
     if not args.no_neighbour:
-        busy = "import time\nend = time.monotonic() + %d\nwhile time.monotonic() < end:\n    pass\n" % NEIGHBOUR_LIMIT_S
+        busy = f"import time\nend = time.monotonic() + {NEIGHBOUR_LIMIT_S}\nwhile time.monotonic() < end:\n    pass\n"
         neighbour = subprocess.Popen([sys.executable, "-c", busy])
         try:
             ok &= table(rows, args.repeats, args.device, f"beside a CPU-bound neighbour (pid {neighbour.pid})")

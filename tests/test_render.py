@@ -245,7 +245,7 @@ def _project(cols, rows, z0, delta, h, w):
 def test_streamed_steps_keep_the_k_nearest_across_steps(monkeypatch, step_cells, k):
     """Wide discs over scrambled depths, several frames of different radii in one call, the points
     streamed in steps far smaller than a pixel's candidates: each pixel keeps its k nearest."""
-    import levitor.planning.render as render
+    from levitor.planning import render
 
     if step_cells is not None:
         monkeypatch.setattr(render, "_STEP_CELLS", step_cells)
@@ -334,7 +334,7 @@ def test_occluding_objects_moved_near_equal_the_written_out_render(k):
 
 
 def test_the_splatter_runs_on_one_cpu_thread_and_restores_the_count(monkeypatch):
-    import levitor.planning.render as render
+    from levitor.planning import render
 
     seen = []
     original = render._splat_boxes

@@ -112,27 +112,34 @@ def splat_radius_cap(n_points: int, height: int, width: int, points_per_pixel: i
     return float(np.sqrt(SPLAT_AREA_FACTOR * points_per_pixel * height * width / (np.pi * n_points)))
 
 
-def _steps(wins: torch.Tensor):
-    """``(win, start, stop)`` per vectorised step over (frame, point) pairs whose windows are
-    ``wins`` pixels a side: runs of one window size, cut so that a step holds at most
-    ``_STEP_CELLS`` window cells, in order."""
-    cuts = (torch.nonzero(wins[1:] != wins[:-1], as_tuple=True)[0] + 1).tolist()
-    for a, b in zip([0] + cuts, cuts + [len(wins)]):
-        win = int(wins[a])
-        step = max(1, _STEP_CELLS // (win * win))
-        for s0 in range(a, b, step):
-            yield win, s0, min(b, s0 + step)
+class _StepBuffers:
+    """Flat work buffers reused by every step of a splat call (a fresh large tensor per step
+    costs page faults on every use), grown to the largest step."""
+
+    def __init__(self, device: torch.device, dtype: torch.dtype):
+        self.device, self.dtype, self.size = device, dtype, 0
+
+    def get(self, cells: int):
+        if cells > self.size:
+            self.size = cells
+            self.d2 = torch.empty(cells, dtype=self.dtype, device=self.device)
+            self.weight = torch.empty(cells, dtype=self.dtype, device=self.device)
+            self.ok = torch.empty(cells, dtype=torch.bool, device=self.device)
+            self.pix = torch.empty(cells, dtype=torch.int64, device=self.device)
+        return self.d2[:cells], self.weight[:cells], self.ok[:cells], self.pix[:cells]
 
 
-def _window_cells(xs, ys, r2, origin, rows0, cols0, win, height, width, box_w):
+def _window_cells(xs, ys, r2, origin, rows0, cols0, win, height, width, box_w, buffers: _StepBuffers):
     """All cells of the ``win x win`` windows of a step of ``P`` points at once, laid out
     ``(window row, window column, point)`` and flattened.
 
-    ``origin``: per point the index of image pixel (0, 0) of its frame's box (``box_w`` wide) in
-    the stack of boxes. Returns ``(pix, q, ok)``: the cell's index in the box stack,
+    ``r2``: the squared radius (one frame's points); ``origin``: the index of image pixel (0, 0)
+    of the frame's box (``box_w`` wide) in the stack of boxes. Returns ``(pix, q, ok, weight)``: the cell's index in the box stack,
     ``q = d2 / r2`` (``1 - alpha``) with ``d2`` the squared distance from the point to the pixel
-    centre (infinite outside the image), and whether the point is a candidate of that pixel
-    (``d2 < r2``)."""
+    centre (infinite outside the image), whether the point is a candidate of that pixel
+    (``d2 < r2``), and a free buffer of the cells' size; all views of ``buffers``."""
+    n_pts = len(xs)
+    d2, weight, ok, pix = buffers.get(win * win * n_pts)
     offs = torch.arange(win, device=xs.device)[:, None]
     cols = cols0[None, :] + offs  # (win, P)
     rows = rows0[None, :] + offs
@@ -141,11 +148,12 @@ def _window_cells(xs, ys, r2, origin, rows0, cols0, win, height, width, box_w):
     dy = (rows.to(xs.dtype) + 0.5) - ys[None, :]
     dx2 = torch.where((cols >= 0) & (cols < width), dx * dx, inf)  # outside the image: never a candidate
     dy2 = torch.where((rows >= 0) & (rows < height), dy * dy, inf)
-    d2 = dx2[None, :, :] + dy2[:, None, :]
-    ok = d2 < r2
-    q = d2.div_(r2)  # d2 / r2 = 1 - alpha
-    pix = (origin[None, :] + rows * box_w)[:, None, :] + cols[None, :, :]
-    return pix.view(-1), q.view(-1), ok.view(-1)
+    shape = (win, win, n_pts)
+    torch.add(dx2[None, :, :], dy2[:, None, :], out=d2.view(shape))
+    torch.lt(d2.view(shape), r2, out=ok.view(shape))
+    d2.view(shape).div_(r2)  # d2 / r2 = 1 - alpha
+    torch.add((rows * box_w + origin)[:, None, :], cols[None, :, :], out=pix.view(shape))
+    return pix, d2, ok, weight
 
 
 def splat_coverage(x: torch.Tensor, y: torch.Tensor, rank: torch.Tensor, valid: torch.Tensor,
@@ -186,79 +194,93 @@ def _splat_boxes(x, y, rank, valid, radius_px, height, width, label, points_per_
     if rank is not None:
         order = torch.argsort(rank)
         x, y, valid = x[:, order], y[:, order], valid[:, order]
-    rr = radius_px.to(x.dtype)[:, None]
-    valid = valid & (x > 0.5 - rr) & (x < width - 0.5 + rr) & (y > 0.5 - rr) & (y < height - 0.5 + rr)
-    fi, pi = torch.nonzero(valid, as_tuple=True)  # (frame, point) pairs, by frame then rank
-    if len(fi) == 0:
+    # Per frame: the points that can reach a pixel (in rank order), and the footprint box.
+    radii = radius_px.to(x.dtype).tolist()
+    reach = []  # (frame, x, y, radius, window side, box top, left, bottom, right)
+    for f, r in enumerate(radii):
+        xf, yf = x[f], y[f]
+        inside = valid[f] & (xf > 0.5 - r) & (xf < width - 0.5 + r) & (yf > 0.5 - r) & (yf < height - 0.5 + r)
+        idx = torch.nonzero(inside, as_tuple=True)[0]
+        if len(idx) == 0:
+            continue
+        xs, ys = xf.index_select(0, idx), yf.index_select(0, idx)
+        win = int(np.floor(2 * r)) + 1
+        top, left = int(np.floor(float(ys.min()) - 0.5 - r)) + 1, int(np.floor(float(xs.min()) - 0.5 - r)) + 1
+        bottom = int(np.floor(float(ys.max()) - 0.5 - r)) + 1 + win
+        right = int(np.floor(float(xs.max()) - 0.5 - r)) + 1 + win
+        reach.append((f, xs, ys, r, win, min(max(top, 0), height - 1), min(max(left, 0), width - 1),
+                      min(max(bottom, 1), height), min(max(right, 1), width)))
+    if not reach:
         return []
-    flat = fi * n_pts + pi
-    xs, ys = x.reshape(-1).index_select(0, flat), y.reshape(-1).index_select(0, flat)
-    rs = radius_px.to(x.dtype).index_select(0, fi)
-    wins = torch.floor(2 * rs).to(torch.int64) + 1
-    cols0 = torch.floor(xs - 0.5 - rs).to(torch.int64) + 1
-    rows0 = torch.floor(ys - 0.5 - rs).to(torch.int64) + 1
-    # Each frame's footprint box (all boxes one size), inside the image: the pairs of a frame are
-    # consecutive.
-    ends = torch.cumsum(torch.bincount(fi, minlength=n_frames), 0).tolist()
-    bounds = []  # per frame with points: (frame, top, left, bottom, right)
-    for f, (a, b) in enumerate(zip([0] + ends[:-1], ends)):
-        if b > a:
-            win = int(wins[a])
-            bounds.append((f, min(max(int(rows0[a:b].min()), 0), height - 1),
-                           min(max(int(cols0[a:b].min()), 0), width - 1),
-                           min(max(int(rows0[a:b].max()) + win, 1), height),
-                           min(max(int(cols0[a:b].max()) + win, 1), width)))
-    box_h = max(b - t for _, t, _, b, _ in bounds)
-    box_w = max(r - left for _, _, left, _, r in bounds)
+    # All boxes one size, inside the image.
+    box_h = max(b - t for *_, t, _, b, _ in reach)
+    box_w = max(r - left for *_, left, _, r in reach)
+    box = box_h * box_w
+    n_pix = n_frames * box
     tops, lefts = [0] * n_frames, [0] * n_frames
-    for f, t, left, _, _ in bounds:
+    for f, *_, t, left, _, _ in reach:
         tops[f], lefts[f] = min(t, height - box_h), min(left, width - box_w)
-    t_f = torch.tensor(tops, dtype=torch.int64, device=device)
-    l_f = torch.tensor(lefts, dtype=torch.int64, device=device)
-    n_pix = n_frames * box_h * box_w
-    origin = fi * (box_h * box_w) - (l_f + t_f * box_w).index_select(0, fi)
-    r2 = rs * rs
 
-    # Per pixel: candidates taken so far and the product of their (1 - alpha).
+    # Per pixel: candidates taken so far and the product of their (1 - alpha); covered below the
+    # threshold.
+    threshold = 1.0 - 0.5 / label
     taken = torch.zeros(n_pix, dtype=torch.int64, device=device)
     transmit = torch.ones(n_pix, dtype=x.dtype, device=device)
-    first_pix = origin + rows0 * box_w + cols0  # a step's candidates lie between its windows' corners
-    for win, s0, s1 in _steps(wins):
-        lo = max(0, int(first_pix[s0:s1].min()))
-        hi = min(n_pix, int(first_pix[s0:s1].max()) + (win - 1) * (box_w + 1) + 1)
-        n = hi - lo  # the step's pixels, from lo; slot n takes the cells that are no candidate
-        pix, q, ok = _window_cells(xs[s0:s1], ys[s0:s1], r2[s0:s1], origin[s0:s1] - lo, rows0[s0:s1],
-                                         cols0[s0:s1], win, height, width, box_w)
-        pix = torch.where(ok, pix, n)
-        count = torch.bincount(pix, minlength=n + 1)[:n]
-        taken_v = taken[lo:hi]
-        after = taken_v + count
-        over = after > k
-        if not bool(over.any()):  # every pixel takes all its candidates of this step
-            term = torch.rsub(q, 1.0).neg_().add_(1.0)  # 1 - alpha, alpha = 1 - q
-            transmit[lo:hi] *= torch.ones(n + 1, dtype=x.dtype, device=device).scatter_reduce_(0, pix, term, "prod")[:n]
-            taken_v += count
-            continue
-        weight = torch.zeros(n + 1, dtype=x.dtype, device=device)
-        weight[:n] = ~over  # the pixel takes all its candidates of this step
-        weight = weight.index_select(0, pix)
-        fills = (taken_v < k) & over  # the pixel fills up: its first candidates by rank only
-        if bool(fills.any()):
-            idx = torch.nonzero(torch.cat([fills, fills.new_zeros(1)]).index_select(0, pix), as_tuple=True)[0]
-            n_pts = s1 - s0
-            key, order = torch.sort(pix.index_select(0, idx) * n_pts + idx % n_pts)  # by pixel, then rank
-            cpix = key // n_pts
-            pos = torch.arange(len(cpix), device=device)
-            start = torch.ones_like(cpix, dtype=torch.bool)
-            start[1:] = cpix[1:] != cpix[:-1]
-            first = torch.cummax(torch.where(start, pos, torch.zeros_like(pos)), 0).values
-            weight[idx.index_select(0, order)] = ((pos - first + taken_v.index_select(0, cpix)) < k).to(x.dtype)
-        # 1 - alpha with alpha = 1 - d2 / r2 for a kept candidate, 1 for a dropped one.
-        term = torch.rsub(q, 1.0).mul_(weight).neg_().add_(1.0)  # 1 - alpha * weight: exact, weight is 0 or 1
-        transmit[lo:hi] *= torch.ones(n + 1, dtype=x.dtype, device=device).scatter_reduce_(0, pix, term, "prod")[:n]
-        taken_v += count
-    covered = (transmit < 1.0 - 0.5 / label).view(n_frames, box_h, box_w)
-    return [(f, tops[f], lefts[f], covered[f]) for f, *_ in bounds]
+    buffers = _StepBuffers(device, x.dtype)
+    for f, xs, ys, r, win, *_ in reach:
+        origin = f * box - lefts[f] - tops[f] * box_w  # index of image pixel (0, 0)
+        step = max(1, _STEP_CELLS // (win * win))
+        for s0 in range(0, len(xs), step):
+            xq, yq = xs[s0:s0 + step], ys[s0:s0 + step]
+            cols0 = torch.floor(xq - 0.5 - r).to(torch.int64) + 1
+            rows0 = torch.floor(yq - 0.5 - r).to(torch.int64) + 1
+            # The step's candidates lie between its windows' corners, inside the frame's box.
+            lo = max(f * box, origin + int(rows0.min()) * box_w + int(cols0.min()))
+            hi = min((f + 1) * box, origin + (int(rows0.max()) + win - 1) * box_w + int(cols0.max()) + win)
+            if hi <= lo:
+                continue
+            _splat_step(xq, yq, r * r, origin - lo, rows0, cols0, win, height, width, box_w, buffers, k,
+                        threshold, taken[lo:hi], transmit[lo:hi])
+    covered = (transmit < threshold).view(n_frames, box_h, box_w)
+    return [(f, tops[f], lefts[f], covered[f]) for f, *_ in reach]
+
+
+def _splat_step(xs, ys, r2, origin, rows0, cols0, win, height, width, box_w, buffers, k, threshold, taken,
+                transmit):
+    """One step of :func:`_splat_boxes`: a run of one frame's points in rank order, against
+    ``taken`` and ``transmit`` of the pixels the step can reach (``origin`` is relative to them).
+
+    A pixel whose transmittance is already below ``threshold`` is covered whichever further
+    candidates it keeps (each multiplies it by at most 1): it takes them all, unordered."""
+    n = len(taken)  # slot n takes the cells that are no candidate
+    device = taken.device
+    pix, q, ok, weight = _window_cells(xs, ys, r2, origin, rows0, cols0, win, height, width, box_w, buffers)
+    pix.masked_fill_(ok.logical_not_(), n)
+    count = torch.bincount(pix, minlength=n + 1)[:n]
+    over = (taken + count > k) & (transmit >= threshold)  # an undecided pixel that cannot take them all
+    if not bool(over.any()):  # every pixel takes all its candidates of this step
+        term = q.neg_().add_(1.0).neg_().add_(1.0)  # 1 - alpha, alpha = 1 - q
+        transmit *= torch.ones(n + 1, dtype=q.dtype, device=device).scatter_reduce_(0, pix, term, "prod")[:n]
+        taken += count
+        return
+    takes = torch.zeros(n + 1, dtype=q.dtype, device=device)
+    takes[:n] = ~over  # the pixel takes all its candidates of this step
+    torch.index_select(takes, 0, pix, out=weight)
+    fills = (taken < k) & over  # the pixel fills up: its first candidates by rank only
+    if bool(fills.any()):
+        idx = torch.nonzero(torch.cat([fills, fills.new_zeros(1)]).index_select(0, pix), as_tuple=True)[0]
+        n_pts = len(xs)
+        key, order = torch.sort(pix.index_select(0, idx) * n_pts + idx % n_pts)  # by pixel, then rank
+        cpix = key // n_pts
+        pos = torch.arange(len(cpix), device=device)
+        start = torch.ones_like(cpix, dtype=torch.bool)
+        start[1:] = cpix[1:] != cpix[:-1]
+        first = torch.cummax(torch.where(start, pos, torch.zeros_like(pos)), 0).values
+        weight[idx.index_select(0, order)] = ((pos - first + taken.index_select(0, cpix)) < k).to(q.dtype)
+    # 1 - alpha with alpha = 1 - d2 / r2 for a kept candidate, 1 for a dropped one.
+    term = q.neg_().add_(1.0).mul_(weight).neg_().add_(1.0)  # 1 - alpha * weight: exact, weight is 0 or 1
+    transmit *= torch.ones(n + 1, dtype=q.dtype, device=device).scatter_reduce_(0, pix, term, "prod")[:n]
+    taken += count
 
 
 # Frame pixels (frames x height x width) and object points x frames per step: bound the memory
