@@ -11,6 +11,7 @@ import importlib.resources
 import json
 import math
 import reprlib
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -118,3 +119,19 @@ class FormatError(ValueError):
     def __init__(self, kind: str, message: str):
         super().__init__(message)
         self.kind = kind
+
+
+def check_keys(raw: dict, allowed: Sequence[str], where: str) -> None:
+    """``FormatError`` (kind ``unknown_key``) naming the first key of ``raw`` not in ``allowed``."""
+    extra = [k for k in raw if k not in allowed]
+    if extra:
+        raise FormatError("unknown_key", f"{where}: unknown key {short_repr(extra[0])}; the keys are "
+                                         f"{', '.join(allowed)}")
+
+
+def format_number(raw: Any, what: str) -> float:
+    """:func:`as_number`, its ``ValueError`` as a ``FormatError`` of kind ``number``."""
+    try:
+        return as_number(raw, what)
+    except ValueError as exc:
+        raise FormatError("number", str(exc)) from None

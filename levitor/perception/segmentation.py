@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io.jsontext import FormatError, as_number, decode_json, short_repr
+from ..io.jsontext import FormatError, check_keys, decode_json, format_number, short_repr
 from ..io.weights import block_count, read_state_dict, required_tensors
 from ..limits import IMAGE_SIDE, MAX_PROMPT_POINTS, TRACK_COORD
 
@@ -41,22 +41,8 @@ _POINT_KEYS = ("x", "y", "label")
 _DOC_KEYS = ("format", "version", "image_size", "points", "objects")
 
 
-def _unknown_keys(raw: dict, allowed: Sequence[str], where: str) -> None:
-    extra = [k for k in raw if k not in allowed]
-    if extra:
-        raise FormatError("unknown_key", f"{where}: unknown key {short_repr(extra[0])}; the keys are "
-                                         f"{', '.join(allowed)}")
-
-
-def _number(raw: Any, what: str) -> float:
-    try:
-        return as_number(raw, what)
-    except ValueError as exc:
-        raise FormatError("number", str(exc)) from None
-
-
 def _coordinate(raw: Any, where: str, axis: str) -> float:
-    v = _number(raw, f"{where} {axis}")
+    v = format_number(raw, f"{where} {axis}")
     if not TRACK_COORD.lo <= v <= TRACK_COORD.hi:
         raise FormatError("coordinate_range", f"{where} has {axis} {v:g}; a coordinate must be in "
                                               f"{TRACK_COORD.describe()} ({TRACK_COORD.meaning})")
@@ -65,7 +51,7 @@ def _coordinate(raw: Any, where: str, axis: str) -> float:
 
 def _point(raw: Any, where: str, default_label: int) -> Point:
     if isinstance(raw, dict):
-        _unknown_keys(raw, _POINT_KEYS, where)
+        check_keys(raw, _POINT_KEYS, where)
         if "x" not in raw or "y" not in raw:
             raise FormatError("point_shape", f"{where}: a point needs 'x' and 'y', got {short_repr(raw)}")
         x, y, label = raw["x"], raw["y"], raw.get("label", default_label)
@@ -103,7 +89,7 @@ def _objects(obj: Any, name: str) -> tuple[list[list[Point]], tuple[float, float
     """The objects' points of a points document, and the image size it names (or ``None``)."""
     source_size = None
     if isinstance(obj, dict):
-        _unknown_keys(obj, _DOC_KEYS, name)
+        check_keys(obj, _DOC_KEYS, name)
         fmt = obj.get("format", POINTS_FORMAT)
         if fmt != POINTS_FORMAT:
             raise FormatError("format", f"{name}: format is {short_repr(fmt)}, expected {POINTS_FORMAT!r}")
@@ -120,7 +106,7 @@ def _objects(obj: Any, name: str) -> tuple[list[list[Point]], tuple[float, float
             objects = []
             for k, o in enumerate(obj["objects"]):
                 if isinstance(o, dict):
-                    _unknown_keys(o, ("points",), f"{name} object {k}")
+                    check_keys(o, ("points",), f"{name} object {k}")
                     o = o.get("points")
                 objects.append(_point_list(o, f"{name} object {k}", 1))
             return objects, source_size

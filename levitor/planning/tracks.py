@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..io.jsontext import FormatError, short_repr
+from ..io.jsontext import FormatError, check_keys, format_number, short_repr
 from ..io.jsontext import as_number as _as_float
 from ..io.jsontext import decode_json as _decode
 from ..limits import IMAGE_SIDE, MAX_TRACK_POINTS, MAX_TRACKS, NUM_FRAMES, TRACK_COORD, TRACK_DEPTH
@@ -85,20 +85,6 @@ def _as_list(raw: Any) -> Any:
     return raw
 
 
-def _unknown_keys(raw: dict, allowed: Sequence[str], where: str) -> None:
-    extra = [k for k in raw if k not in allowed]
-    if extra:
-        raise FormatError("unknown_key", f"{where}: unknown key {short_repr(extra[0])}; the keys are "
-                                         f"{', '.join(allowed)}")
-
-
-def _number(raw: Any, what: str) -> float:
-    try:
-        return _as_float(raw, what)
-    except ValueError as exc:
-        raise FormatError("number", str(exc)) from None
-
-
 def _check_range(value: float, bound: Any, where: str, what: str) -> float:
     if not bound.lo <= value <= bound.hi:
         raise FormatError(f"{what}_range", f"{where} has {what} {value:g}; a {what} must be in "
@@ -122,7 +108,7 @@ def _frame(raw: Any, where: str) -> int:
 def _parse_point(raw: Any, where: str) -> tuple[Point, int | None]:
     raw = _as_list(raw)
     if isinstance(raw, dict):
-        _unknown_keys(raw, _POINT_KEYS, where)
+        check_keys(raw, _POINT_KEYS, where)
         if "x" not in raw or "y" not in raw or "depth" not in raw:
             raise FormatError("point_shape", f"{where}: a point object needs 'x', 'y' and 'depth' keys, got "
                                              f"{short_repr(raw)}")
@@ -131,9 +117,9 @@ def _parse_point(raw: Any, where: str) -> tuple[Point, int | None]:
         raise FormatError("point_shape", f"{where}: a point must be {_NEEDS}, got {short_repr(raw)}")
     if raw[2] is None:
         raise FormatError("point_shape", f"{where}: the point has no depth; give {_NEEDS}")
-    x = _check_range(_number(raw[0], f"{where} x"), TRACK_COORD, where, "coordinate")
-    y = _check_range(_number(raw[1], f"{where} y"), TRACK_COORD, where, "coordinate")
-    d = _check_range(_number(raw[2], f"{where} depth"), TRACK_DEPTH, where, "depth")
+    x = _check_range(format_number(raw[0], f"{where} x"), TRACK_COORD, where, "coordinate")
+    y = _check_range(format_number(raw[1], f"{where} y"), TRACK_COORD, where, "coordinate")
+    d = _check_range(format_number(raw[2], f"{where} depth"), TRACK_DEPTH, where, "depth")
     return (x, y, d), (_frame(raw[3], where) if len(raw) == 4 else None)
 
 
@@ -148,7 +134,7 @@ def _parse_track(raw: Any, where: str) -> Track:
         if "points" not in raw and "x" in raw and "y" in raw:
             raise FormatError("track_shape", f"{where} is a single {{x, y}} point; a track is a list of {_NEEDS} "
                                              "points (a KJNodes coord_str goes to the coord_str input, with depths)")
-        _unknown_keys(raw, _TRACK_KEYS, where)
+        check_keys(raw, _TRACK_KEYS, where)
         if "points" not in raw:
             raise FormatError("track_shape", f"{where}: a track object needs a 'points' list")
         easing = raw.get("easing", "linear")
@@ -196,7 +182,7 @@ def parse_tracks(data: Any, *, image_size: Sequence[int] | None = None, name: st
         raise FormatError("empty" if "is empty" in str(exc) else "json", str(exc)) from None
     source_size = None
     if isinstance(obj, dict):
-        _unknown_keys(obj, _DOC_KEYS, name)
+        check_keys(obj, _DOC_KEYS, name)
         fmt = obj.get("format", TRACKS_FORMAT)
         if fmt != TRACKS_FORMAT:
             raise FormatError("format", f"{name}: format is {short_repr(fmt)}, expected {TRACKS_FORMAT!r}")
