@@ -77,8 +77,8 @@ class LeviTorDepthAnything(io.ComfyNode):
             inputs=[
                 io.Image.Input("image", tooltip="Image batch; every item gets its own depth map."),
                 io.Combo.Input("depth_model", options=depth_choices(),
-                               tooltip="Depth-Anything-V2 under models/depthanything: "
-                                       "depth_anything_v2_vit{s,b,l}.pth/.safetensors or a transformers folder."),
+                               tooltip="Depth-Anything-V2 under models/depthanything: depth_anything_v2_vits, _vitb or "
+                                       "_vitl (.pth or .safetensors) or a transformers folder."),
                 io.Int.Input("input_size", default=RUN_DEFAULTS["input_size"], step=1,
                              **limits.DEPTH_INPUT_SIZE.widget(),
                              tooltip="Shorter side the network sees, rounded up to a multiple of 14 (reference "

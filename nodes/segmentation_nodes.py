@@ -60,9 +60,9 @@ class LeviTorSAMMaskPicker(io.ComfyNode):
                                tooltip="SAM checkpoint (.pth or .safetensors) under models/sams; the reference "
                                        "uses sam_vit_h_4b8939.pth."),
                 io.String.Input("points_json", multiline=True, default=EMPTY_POINTS_JSON,
-                                tooltip="Clicked points: levitor-points JSON ({\"points\": [{\"x\", \"y\", "
-                                        "\"label\"}]} or {\"objects\": [{\"points\": ...}]}) or a KJNodes "
-                                        "coord_str (all positive)."),
+                                tooltip="Clicked points: levitor-points JSON (a points list of x, y and label, or an "
+                                        "objects list with one points list per object) or a KJNodes coord_str "
+                                        "(all positive)."),
                 io.Combo.Input("multimask_output", options=list(MULTIMASK_CHOICES), default=MULTIMASK_CHOICES[0],
                                tooltip="Which of SAM's three masks to keep: the reference always takes index 1."),
                 io.String.Input("negative_coord_str", force_input=True, optional=True,

@@ -183,8 +183,8 @@ class LeviTorTrajectory3DEditor(io.ComfyNode):
                 io.Image.Input("depth", tooltip="Disparity image, near = bright (LeviTorDepthAnything or any depth "
                                                 "pack); converted to reference depth 1/d8."),
                 io.String.Input("tracks_json", multiline=True, default=EMPTY_TRACKS_JSON,
-                                tooltip="Tracks as levitor-tracks JSON: {\"tracks\": [{\"points\": [[x, y, depth], "
-                                        "...]}, ...]}; written by the canvas editor, editable by hand. One track per "
+                                tooltip="Tracks as levitor-tracks JSON: a tracks list, each with its points as [x, y, "
+                                        "depth]; written by the canvas editor, editable by hand. One track per "
                                         "object, in mask order; an extra last track is a camera track."),
                 io.String.Input("coord_str", force_input=True, optional=True,
                                 tooltip="KJNodes SplineEditor/PointsEditor coordinates (one spline per object); "
