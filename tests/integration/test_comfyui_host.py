@@ -73,6 +73,18 @@ def pack_log_lines(log: str) -> list[str]:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_workflow_runs_in_comfyui(host, host_models, tmp_path, name):
+    run_workflow(host, host_models, tmp_path, name)
+
+
+def test_images_in_fp16_are_taken(host, host_models, tmp_path):
+    """With ``--fp16-intermediates`` (newer hosts) LoadImage gives fp16 IMAGE and MASK tensors: every
+    node of the depth, SAM, editor, render and sampler chain takes them."""
+    if host.role != "current":
+        pytest.skip(f"ComfyUI {host.version} has no --fp16-intermediates")
+    run_workflow(host, host_models, tmp_path, "levitor_basic_move_with_depth", "--fp16-intermediates")
+
+
+def run_workflow(host, host_models, tmp_path, name, *main_args):
     api = json.loads((WORKFLOWS / f"{name}_api.json").read_text())
     workflow = tmp_path / "workflow_fast_api.json"
     workflow.write_text(json.dumps(fast_variant(api)))
@@ -86,6 +98,8 @@ def test_workflow_runs_in_comfyui(host, host_models, tmp_path, name):
            "--work-dir", str(work)]
     for key in ("checkpoints", "diffusers", "levitor", "sams", "depthanything"):
         cmd += ["--model-dir", key, str(host_models / key)]
+    for arg in main_args:
+        cmd += [f"--extra-arg={arg}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, (
         f"run_workflow.py exited {proc.returncode} for {name}\n--- stdout\n{proc.stdout[-6000:]}\n"
