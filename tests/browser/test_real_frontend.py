@@ -623,7 +623,42 @@ def test_shipped_workflows_open_cleanly(page, comfy, mode):
         shots = os.environ.get("LEVITOR_SCREENSHOT_DIR")
         if shots:
             Path(shots).mkdir(parents=True, exist_ok=True)
-            drv.execute_script("window.app.canvas.ds.scale = 0.6; window.app.canvas.ds.offset = [40, 40];"
-                               "window.app.graph.setDirtyCanvas(true, true);")
-            time.sleep(0.5)
-            drv.save_screenshot(str(Path(shots, f"workflow_{comfy[2].version}_{name}_{path.stem}.png")))
+            # the whole graph, cropped to its nodes
+            x0, y0 = min(b[2] for b in boxes), min(b[3] for b in boxes)
+            x1, y1 = max(b[2] + b[4] for b in boxes), max(b[3] + b[5] for b in boxes)
+            z = min(0.7, (WINDOW[0] - 170) / (x1 - x0))
+            left = drv.execute_script("""const [x0, y0, z] = arguments; const c = window.app.canvas;
+                c.ds.scale = z; c.ds.offset = [140 / z - x0, 140 / z - y0]; window.app.graph.setDirtyCanvas(true, true);
+                return c.canvas.getBoundingClientRect().left;""", x0, y0, z)
+            time.sleep(1.0)
+            page_png = Image.open(io.BytesIO(drv.get_screenshot_as_png()))
+            crop = (round(left + 140 - 12), 140 - 12, round(left + 140 + (x1 - x0) * z + 12), round(140 + (y1 - y0) * z + 12))
+            page_png.crop(crop).save(Path(shots, f"workflow_{comfy[2].version}_{name}_{path.stem}.png"), optimize=True)
+
+
+def test_missing_models_are_offered_for_download(page, comfy, mode):
+    """A workflow whose models are not installed lists every one of them with its download: in a
+    dialog (frontend 1.27) or in the errors panel (1.42)."""
+    drv = page
+    name, _ = mode
+    wf = json.loads((ROOT / "example_workflows" / "levitor_basic_move_with_depth.json").read_text())
+    renamed = {}
+    for m in wf["models"]:
+        renamed[m["name"]] = m["name"] = "absent_" + m["name"]
+    for node in wf["nodes"]:
+        node["widgets_values"] = [renamed.get(v, v) if isinstance(v, str) else v for v in node.get("widgets_values", [])]
+    assert len(renamed) == 4
+    drv.execute_async_script("""const [wf, done] = arguments; (async () => {
+        await window.app.loadGraphData(wf); await new Promise(r => setTimeout(r, 2000)); done(true); })();""", wf)
+    # frontend 1.42 sums the errors up and lists them in its errors panel
+    drv.execute_script("const b = [...document.querySelectorAll('button')].find(b => b.textContent.trim() === 'See Errors');"
+                       "if (b) b.click();")
+    try:
+        text = _wait(drv, """const t = document.body.innerText;
+            return arguments[0].every(n => t.includes(n)) ? t : false;""", 20, sorted(renamed.values()))
+        assert "missing models" in text.lower()
+    finally:  # close the dialog, and the errors panel (a saved setting in 1.42)
+        drv.execute_async_script("""const done = arguments[0]; (async () => {
+            document.querySelectorAll('.p-dialog-close-button, .p-dialog-header-close').forEach(b => b.click());
+            try { await window.app.ui.settings.setSettingValueAsync('Comfy.RightSidePanel.IsOpen', false); } catch (e) {}
+            done(true); })();""")
