@@ -1,8 +1,10 @@
 """The editors inside the real ComfyUI frontend, with the classic canvas renderer and with the Vue
 node renderer ("Nodes 2.0", setting ``Comfy.VueNodes.Enabled``).
 
-One ComfyUI (``COMFYUI_DIR`` / ``COMFYUI_PYTHON``) and one headless Chromium serve the whole
-module. In each renderer mode the test loads LoadImage -> LeviTorTrajectory3DEditor ->
+The module runs once per ComfyUI host ``tests/hosts.py`` finds (the oldest supported, frontend
+1.27, and the newest tested, frontend 1.42); one ComfyUI and one headless Chromium serve each. Every
+shipped workflow opens with no error toast, no node render error, no page console error and no
+overlapping nodes. In each renderer mode the test loads LoadImage -> LeviTorTrajectory3DEditor ->
 LeviTorRenderMovedMasks and a LeviTorSAMMaskPicker, queues the graph from the frontend, then
 clicks, drags, scrolls and types in the editors and checks the JSON widgets, the API prompt,
 key pixels of screenshots, the label boxes the editors report and the canvas backing size at
@@ -18,6 +20,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -28,16 +31,19 @@ import pytest
 from chromium import chromium, find_browser
 from PIL import Image, ImageDraw
 
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from fakes.workflow_models import write_workflow_models  # noqa: E402
+from hosts import HOSTS, NO_HOST, host_params  # noqa: E402
+
 pytestmark = [pytest.mark.browser, pytest.mark.comfyui]
 
-ROOT = Path(__file__).resolve().parents[2]
-COMFY_DIR = os.environ.get("COMFYUI_DIR")
-COMFY_PY = os.environ.get("COMFYUI_PYTHON")
 PACK_DIR = Path(os.environ.get("LEVITOR_PACK_DIR", str(ROOT)))
 MISSING = find_browser()[2]
 
-if not (COMFY_DIR and COMFY_PY):
-    pytest.skip("needs a real ComfyUI host: set COMFYUI_DIR and COMFYUI_PYTHON", allow_module_level=True)
+if not HOSTS:
+    pytest.skip(NO_HOST, allow_module_level=True)
 if MISSING:
     pytest.skip("browser test needs " + ", ".join(MISSING), allow_module_level=True)
 
@@ -45,7 +51,8 @@ from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.actions.wheel_input import ScrollOrigin  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 
-VUE_SETTING = "Comfy.VueNodes.Enabled"  # the Vue node renderer's setting in frontend 1.27.x
+VUE_SETTING = "Comfy.VueNodes.Enabled"  # the Vue node renderer's setting (frontend 1.27 to 1.42)
+MODEL_KEYS = ("checkpoints", "controlnet", "diffusers", "levitor", "sams", "depthanything")
 MODES = {"classic": False, "vue": True}
 ZOOMS = (0.5, 1.0, 2.0)
 W, H = 288, 512
@@ -83,23 +90,30 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def comfy():
+@pytest.fixture(scope="module", params=host_params())
+def comfy(request):
+    """A ComfyUI of one host with the pack, the tiny models the shipped workflows name and their
+    input image: (url, work folder, host)."""
+    host = request.param
     work = Path(tempfile.mkdtemp(prefix="levitor_host_"))
     for d in ("input", "output", "temp", "user", "custom_nodes"):
         (work / d).mkdir()
     (work / "custom_nodes" / "levitor").symlink_to(PACK_DIR)
-    (work / "extra.yaml").write_text(f"levitor_test:\n  custom_nodes: |\n    {work / 'custom_nodes'}\n")
+    models = write_workflow_models(work / "models")
+    lines = ["levitor_test:", f"  custom_nodes: {work / 'custom_nodes'}"]
+    lines += [f"  {key}: {models / key}" for key in MODEL_KEYS]
+    (work / "extra.yaml").write_text("\n".join(lines) + "\n")
     _assets(work / "input")
+    shutil.copy(ROOT / "levitor" / "assets" / "demo" / "image.png", work / "input" / "levitor_demo.png")
     port = _free_port()
     log = open(work / "server.log", "w")
     proc = subprocess.Popen(
-        [COMFY_PY, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
+        [host.python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
          "--extra-model-paths-config", str(work / "extra.yaml"), "--input-directory", str(work / "input"),
          "--output-directory", str(work / "output"), "--temp-directory", str(work / "temp"),
          "--user-directory", str(work / "user"), "--database-url", "sqlite:///:memory:",
          "--disable-auto-launch", "--disable-api-nodes"],
-        cwd=COMFY_DIR, stdout=log, stderr=subprocess.STDOUT)
+        cwd=host.comfy_dir, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         end = time.time() + 180
@@ -111,7 +125,7 @@ def comfy():
                 if proc.poll() is not None or time.time() > end:
                     raise RuntimeError("ComfyUI did not start:\n" + (work / "server.log").read_text()[-3000:]) from exc
                 time.sleep(1)
-        yield url, work
+        yield url, work, host
     finally:
         proc.terminate()
         try:
@@ -214,7 +228,7 @@ def _view(drv, which, zoom):
     """Show node `which` at the top left of the canvas at `zoom` and wait until its editor is
     mounted and redrawn at that zoom."""
     drv.execute_script("""const [which, z] = arguments; const app = window.app; const n = window[which];
-        app.canvas.ds.scale = z; app.canvas.ds.offset = [30 / z - n.pos[0], 60 / z - n.pos[1]];
+        app.canvas.ds.scale = z; app.canvas.ds.offset = [90 / z - n.pos[0], 60 / z - n.pos[1]];
         app.graph.setDirtyCanvas(true, true);""", which, zoom)
     state = """const e = window[arguments[0]].levitorEditor, c = e.canvas;
         return { connected: c.isConnected, layoutWidth: c.clientWidth, queued: !!e._raf, lv: c.lvScale || null,
@@ -444,13 +458,21 @@ def test_trajectory_editor(page, comfy, mode):
     _view(drv, "levitorNode", 1.0)
     before = _ed(drv, "return e.canvas.clientWidth")
     if MODES[name]:
-        grip = _ed(drv, "return e.vueHost.querySelector('.lv-grip').getBoundingClientRect()")
+        # The node's own bottom-right resize handle (frontend 1.42); frontend 1.27 draws none for
+        # Vue nodes, and there the editor's holder brings one.
+        grip = drv.execute_script("""const n = window.levitorNode;
+            const root = document.querySelector(`[data-node-id="${n.id}"]`);
+            const h = [...root.querySelectorAll('*')].find(x => getComputedStyle(x).cursor === 'se-resize')
+                      || (n.levitorEditor.vueHost && n.levitorEditor.vueHost.querySelector('.lv-grip'));
+            const r = h.getBoundingClientRect(); return { x: r.x + r.width / 2, y: r.y + r.height / 2 };""")
         ac = ActionChains(drv)
-        ac.w3c_actions.pointer_action.move_to_location(round(grip["x"] + 7), round(grip["y"] + 7))
+        ac.w3c_actions.pointer_action.move_to_location(round(grip["x"]), round(grip["y"]))
         ac.click_and_hold().perform()
-        ac = ActionChains(drv)
-        ac.w3c_actions.pointer_action.move_to_location(round(grip["x"] + 107), round(grip["y"] + 57))
-        ac.release().perform()
+        for step in (0.5, 1.0):
+            ac = ActionChains(drv)
+            ac.w3c_actions.pointer_action.move_to_location(round(grip["x"] + 100 * step), round(grip["y"] + 50 * step))
+            ac.perform()
+        ActionChains(drv).release().perform()
     else:
         drv.execute_script("const n = window.levitorNode; n.setSize([n.size[0] + 100, n.size[1] + 50]);"
                            "window.app.graph.setDirtyCanvas(true, true);")
@@ -550,22 +572,105 @@ def test_sam_picker(page, comfy, mode):
         _keep(drv, "levitorSam", f"sam_picker_{name}_{int(zoom * 100)}.png")
 
 
-def test_shipped_workflow_layouts(page, mode):
-    """Every shipped UI workflow, as the frontend lays it out (it grows nodes to the size their
-    widgets need): no two node boxes overlap, title bars included."""
+#: the texts the Vue renderer shows in place of a node that failed to render
+RENDER_ERRORS = ("Node Render Error", "Node Content Error", "Node Header Error", "Node Slots Error", "Node Widgets Error")
+
+OPEN = """const [wf, vue, done] = arguments; (async () => {
+  const errors = [];
+  const keep = (kind) => (...a) => errors.push(kind + ": " + a.map(x => (x && x.stack) || String(x)).join(" "));
+  const onError = (e) => errors.push("error: " + e.message), onReject = (e) => errors.push("rejection: " + String(e.reason && (e.reason.stack || e.reason)));
+  window.addEventListener("error", onError);
+  window.addEventListener("unhandledrejection", onReject);
+  const consoleError = console.error;
+  console.error = (...a) => { keep("console.error")(...a); consoleError.apply(console, a); };
+  try {
+    document.querySelectorAll(".p-toast-message").forEach(t => t.remove());
+    await window.app.loadGraphData(wf);
+    await new Promise(r => setTimeout(r, 1500));
+  } catch (e) { errors.push("loadGraphData: " + ((e && e.stack) || e)); }
+  console.error = consoleError;
+  window.removeEventListener("error", onError);
+  window.removeEventListener("unhandledrejection", onReject);
+  const t = window.LiteGraph.NODE_TITLE_HEIGHT, nodes = window.app.graph.nodes;
+  const rendered = new Set([...document.querySelectorAll("[data-node-id]")].map(e => e.getAttribute("data-node-id")));
+  done({
+    errors,
+    toasts: [...document.querySelectorAll(".p-toast-message-error")].map(e => e.textContent.trim()),
+    renderErrors: [...document.querySelectorAll("div")].filter(e => e.children.length === 0 && arguments[3].includes(e.textContent.trim())).map(e => e.textContent.trim()),
+    unrendered: vue ? nodes.filter(n => !rendered.has(String(n.id))).map(n => n.type) : [],
+    editors: nodes.filter(n => /LeviTorTrajectory3DEditor|LeviTorSAMMaskPicker/.test(n.type))
+      .map(n => [n.type, !!(n.levitorEditor && n.levitorEditor.element.isConnected), n.levitorEditor ? n.levitorEditor.canvas.clientWidth : 0]),
+    boxes: nodes.map(n => [n.id, n.type, n.pos[0], n.pos[1] - t, n.size[0], n.size[1] + t]),
+  });
+})();"""
+
+
+def test_shipped_workflows_open_cleanly(page, comfy, mode):
+    """Every shipped UI workflow opens with no error toast, no node render error, no page error
+    (console errors, uncaught exceptions, failed requests) and the editors mounted; as the
+    frontend lays it out (it grows nodes to the size their widgets need) no two node boxes
+    overlap, title bars included."""
     drv = page
     name, _ = mode
     files = sorted(p for d in ("example_workflows", "workflows") for p in (ROOT / d).glob("*.json"))
     workflows = [(p, json.loads(p.read_text())) for p in files]
     workflows = [(p, wf) for p, wf in workflows if isinstance(wf, dict) and isinstance(wf.get("nodes"), list)]
     assert workflows
+    where = f"ComfyUI {comfy[2].version} {name}"
     for path, wf in workflows:
-        boxes = drv.execute_async_script("""const [wf, done] = arguments; (async () => {
-            await window.app.loadGraphData(wf); await new Promise(r => setTimeout(r, 800));
-            const t = window.LiteGraph.NODE_TITLE_HEIGHT;
-            done(window.app.graph.nodes.map(n => [n.id, n.type, n.pos[0], n.pos[1] - t, n.size[0], n.size[1] + t])); })();""",
-                                         wf)
+        drv.get_log("browser")  # what the page logged before this workflow
+        got = drv.execute_async_script(OPEN.replace("arguments[3]", json.dumps(RENDER_ERRORS)), wf, MODES[name])
+        severe = [e["message"] for e in drv.get_log("browser") if e["level"] == "SEVERE"]
+        assert got["errors"] == [] and severe == [], f"{where} {path.name}: page errors {got['errors'] + severe}"
+        assert got["toasts"] == [], f"{where} {path.name}: error toasts {got['toasts']}"
+        assert got["renderErrors"] == [] and got["unrendered"] == [], \
+            f"{where} {path.name}: render errors {got['renderErrors']}, nodes not rendered {got['unrendered']}"
+        assert all(connected and width > 100 for _, connected, width in got["editors"]), \
+            f"{where} {path.name}: editors not shown {got['editors']}"
+        boxes = got["boxes"]
         for i, (ia, ta, xa, ya, wa, ha) in enumerate(boxes):
             for ib, tb, xb, yb, wb, hb in boxes[i + 1:]:
                 overlap = xa < xb + wb and xb < xa + wa and ya < yb + hb and yb < ya + ha
-                assert not overlap, f"{name} {path.name}: #{ia} {ta} {(xa, ya, wa, ha)} overlaps #{ib} {tb} {(xb, yb, wb, hb)}"
+                assert not overlap, f"{where} {path.name}: #{ia} {ta} {(xa, ya, wa, ha)} overlaps #{ib} {tb} {(xb, yb, wb, hb)}"
+        shots = os.environ.get("LEVITOR_SCREENSHOT_DIR")
+        if shots:
+            Path(shots).mkdir(parents=True, exist_ok=True)
+            # the whole graph, cropped to its nodes
+            x0, y0 = min(b[2] for b in boxes), min(b[3] for b in boxes)
+            x1, y1 = max(b[2] + b[4] for b in boxes), max(b[3] + b[5] for b in boxes)
+            z = min(0.7, (WINDOW[0] - 170) / (x1 - x0))
+            left = drv.execute_script("""const [x0, y0, z] = arguments; const c = window.app.canvas;
+                c.ds.scale = z; c.ds.offset = [140 / z - x0, 140 / z - y0]; window.app.graph.setDirtyCanvas(true, true);
+                return c.canvas.getBoundingClientRect().left;""", x0, y0, z)
+            time.sleep(1.0)
+            page_png = Image.open(io.BytesIO(drv.get_screenshot_as_png()))
+            crop = (round(left + 140 - 12), 140 - 12, round(left + 140 + (x1 - x0) * z + 12), round(140 + (y1 - y0) * z + 12))
+            page_png.crop(crop).save(Path(shots, f"workflow_{comfy[2].version}_{name}_{path.stem}.png"), optimize=True)
+
+
+def test_missing_models_are_offered_for_download(page, comfy, mode):
+    """A workflow whose models are not installed lists every one of them with its download: in a
+    dialog (frontend 1.27) or in the errors panel (1.42)."""
+    drv = page
+    name, _ = mode
+    wf = json.loads((ROOT / "example_workflows" / "levitor_basic_move_with_depth.json").read_text())
+    renamed = {}
+    for m in wf["models"]:
+        renamed[m["name"]] = m["name"] = "absent_" + m["name"]
+    for node in wf["nodes"]:
+        node["widgets_values"] = [renamed.get(v, v) if isinstance(v, str) else v for v in node.get("widgets_values", [])]
+    assert len(renamed) == 4
+    drv.execute_async_script("""const [wf, done] = arguments; (async () => {
+        await window.app.loadGraphData(wf); await new Promise(r => setTimeout(r, 2000)); done(true); })();""", wf)
+    # frontend 1.42 sums the errors up and lists them in its errors panel
+    drv.execute_script("const b = [...document.querySelectorAll('button')].find(b => b.textContent.trim() === 'See Errors');"
+                       "if (b) b.click();")
+    try:
+        text = _wait(drv, """const t = document.body.innerText;
+            return arguments[0].every(n => t.includes(n)) ? t : false;""", 20, sorted(renamed.values()))
+        assert "missing models" in text.lower()
+    finally:  # close the dialog, and the errors panel (a saved setting in 1.42)
+        drv.execute_async_script("""const done = arguments[0]; (async () => {
+            document.querySelectorAll('.p-dialog-close-button, .p-dialog-header-close').forEach(b => b.click());
+            try { await window.app.ui.settings.setSettingValueAsync('Comfy.RightSidePanel.IsOpen', false); } catch (e) {}
+            done(true); })();""")

@@ -1,11 +1,18 @@
 """Checks of the native nodes inside a real ComfyUI process (run with the host's python).
 
-``python native_host_check.py COMFYUI_DIR CHECK WORK_DIR`` with CHECK ``residuals`` or ``graph``;
-prints one JSON line with the measured differences and exits 1 when a bound is exceeded.
+``python native_host_check.py COMFYUI_DIR CHECK WORK_DIR [MAIN_ARGS...]`` with CHECK ``residuals``,
+``casting`` or ``graph`` (MAIN_ARGS: more ComfyUI command-line flags, e.g. ``--lowvram``); prints one
+JSON line with the measured differences and exits 1 when a bound is exceeded.
 
 * ``residuals``: the ControlNet loaded by ``LeviTorControlNetLoader`` (ComfyUI's patcher and
   casting layers) and driven by ``LeviTorApplyControlNet``'s control with ComfyUI's own inputs gives
   the residuals of ``ControlNetSVDModel.forward`` on the same inputs (fp32, CPU, 1e-4).
+* ``casting``: the ControlNet's layers get their weights only from ``comfy.ops.cast_bias_weight``,
+  as core layers do: with every layer set to cast, the stored weights zeroed and
+  ``cast_bias_weight`` handing out the true ones (what happens when dynamic VRAM keeps weights in
+  another place), the residuals stay those of plain layers. Every layer calls it; on a host whose
+  ``cast_bias_weight`` returns three values (current ComfyUI) each call is offloadable and matched by
+  an ``uncast_bias_weight`` with what it returned.
 * ``graph``: ComfyUI's SVD model classes holding tiny weights + ``LeviTorSVDConditioning`` +
   ``VideoLinearCFGGuidance`` + ``LeviTorApplyControlNet`` sampled by ComfyUI's sampler (what
   ``KSampler`` runs: euler, karras) give the latents and frames of ``LeviTorPipeline`` on the same
@@ -119,6 +126,75 @@ def check_residuals(native, work: Path) -> dict:
             and cast_layers > 0 and low_diff <= 1e-4}
 
 
+def check_casting(native, work: Path) -> dict:
+    import comfy.ops
+
+    tiny_models(work)
+    cn = native.load_native_controlnet("levitor_controlnet.safetensors")
+    net = cn.net
+    g = torch.Generator().manual_seed(2)
+    videos, frames, h, w = 2, 3, 8, 8
+    n = videos * frames
+    sample = torch.randn((n, 8, h, w), generator=g)
+    timestep = torch.full((n,), 0.4)
+    context = torch.randn((n, 1, 32), generator=g)
+    y = torch.randn((n, net.add_embedding.linear_1.in_features), generator=g)
+    hint = torch.rand((n, 3, 8 * h, 8 * w), generator=g) * 255
+
+    def residuals():
+        down, mid = native.controlnet_residuals(net, sample, timestep, context, y, hint, frames)
+        return list(down) + [mid]
+
+    plain = residuals()
+    layers = [m for m in net.modules() if isinstance(m, comfy.ops.CastWeightBiasOp)]
+    cast_params = {id(p) for m in layers for p in m.parameters(recurse=False)}
+    other_params = sorted(name for name, p in net.named_parameters() if id(p) not in cast_params)
+    true = {m: (m.weight.detach().clone(), None if m.bias is None else m.bias.detach().clone()) for m in layers}
+    calls, uncalls, returned = [], [], {}
+    original_cast = comfy.ops.cast_bias_weight
+    original_uncast = getattr(comfy.ops, "uncast_bias_weight", None)
+
+    def cast(s, input=None, *args, **kwargs):
+        out = original_cast(s, input, *args, **kwargs)
+        calls.append((s, kwargs.get("offloadable", False), len(out)))
+        weight, bias = true[s]
+        weight = weight.to(device=out[0].device, dtype=out[0].dtype)
+        bias = None if bias is None else bias.to(device=out[1].device, dtype=out[1].dtype)
+        returned[id(s)] = (weight, bias, out[2:])
+        return (weight, bias, *out[2:])
+
+    def uncast(s, weight, bias, stream):
+        w, b, rest = returned[id(s)]
+        uncalls.append(weight is w and bias is b and (stream is rest[0] if rest else stream is None))
+        return original_uncast(s, weight, bias, stream)
+
+    for m in layers:
+        m.comfy_cast_weights = True
+        with torch.no_grad():
+            for p in m.parameters(recurse=False):
+                p.zero_()
+    comfy.ops.cast_bias_weight = cast
+    if original_uncast is not None:
+        comfy.ops.uncast_bias_weight = uncast
+    try:
+        cast_out = residuals()
+    finally:
+        comfy.ops.cast_bias_weight = original_cast
+        if original_uncast is not None:
+            comfy.ops.uncast_bias_weight = original_uncast
+    diff = max(float((a - b).abs().max()) for a, b in zip(cast_out, plain))
+    called = {id(s) for s, _, _ in calls}
+    values = sorted({k for _, _, k in calls})
+    three = values == [3]
+    result = {"layers": len(layers), "calls": len(calls), "layers_called": len(called & {id(m) for m in layers}),
+              "returned_values": values, "offloadable": all(o for _, o, _ in calls) if three else None,
+              "uncast_matched": (len(uncalls) == len(calls) and all(uncalls)) if three else None,
+              "params_outside_cast_layers": other_params, "max_abs_diff": diff}
+    result["ok"] = (diff <= 1e-5 and len(layers) > 0 and result["layers_called"] == len(layers)
+                    and (not three or (result["offloadable"] and result["uncast_matched"])))
+    return result
+
+
 def node_errors(native, control, cn, maps, x, sigma, cond) -> dict:
     """Frame count, size and batch mismatches are ValueErrors that say what to change."""
     def message(fn) -> str:
@@ -228,12 +304,12 @@ def vae_scaling(model) -> float:
 
 def main() -> int:
     comfy_dir, check, work = sys.argv[1], sys.argv[2], Path(sys.argv[3])
-    native = setup(comfy_dir)
+    native = setup(comfy_dir, EXTRA_ARGS + sys.argv[4:])
     import torch
 
     torch.manual_seed(0)
     with torch.no_grad():
-        result = {"residuals": check_residuals, "graph": check_graph}[check](native, work)
+        result = {"residuals": check_residuals, "casting": check_casting, "graph": check_graph}[check](native, work)
     print(json.dumps(result))
     return 0 if result["ok"] else 1
 

@@ -1,7 +1,8 @@
 """The example workflows in a real ComfyUI, headless on the CPU, with tiny random models.
 
-Needs ``COMFYUI_DIR`` (a ComfyUI checkout) and ``COMFYUI_PYTHON`` (its venv's python, with this
-project's requirements installed); skipped otherwise. Uses the ComfyUI host runner
+Runs on every host ``tests/hosts.py`` finds: ``COMFYUI_DIR`` / ``COMFYUI_PYTHON`` (the oldest
+supported ComfyUI) and ``COMFYUI_CURRENT_DIR`` / ``COMFYUI_CURRENT_PYTHON`` (the newest tested), each a
+ComfyUI checkout and its venv's python with this project's requirements installed; skipped without. Uses the ComfyUI host runner
 ``run_workflow.py`` from the folder ``LEVITOR_HOST_TOOLS`` names, which starts a private server
 on loopback, checks the pack imported and every node type exists, submits the API-format
 workflow and fails on validation or execution errors or a missing output file. The workflows run
@@ -29,11 +30,10 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE.parent))
 
 from fakes.workflow_models import fast_variant, write_workflow_models  # noqa: E402
+from hosts import HOSTS, NO_HOST, host_params  # noqa: E402
 
 pytestmark = pytest.mark.comfyui
 
-COMFY_DIR = os.environ.get("COMFYUI_DIR")
-COMFY_PY = os.environ.get("COMFYUI_PYTHON")
 RUNNER = Path(os.environ.get("LEVITOR_HOST_TOOLS", "")) / "run_workflow.py"
 WORKFLOWS = REPO / "tests" / "workflows"
 #: API workflows as the shipped UI workflows convert, and ones saved with earlier versions of the pack
@@ -44,12 +44,17 @@ NAMES = sorted(str(p.relative_to(WORKFLOWS))[: -len("_api.json")] for p in WORKF
 PACK = Path(os.environ.get("LEVITOR_PACK_DIR") or REPO)
 NODE_IDS = sorted(json.loads((REPO / "locales" / "en" / "nodeDefs.json").read_text()))
 
-if not (COMFY_DIR and COMFY_PY):
-    pytest.skip("set COMFYUI_DIR and COMFYUI_PYTHON to run the workflows in a real ComfyUI host",
-                allow_module_level=True)
+if not HOSTS:
+    pytest.skip(NO_HOST, allow_module_level=True)
 if not os.environ.get("LEVITOR_HOST_TOOLS") or not RUNNER.is_file():
     pytest.skip("set LEVITOR_HOST_TOOLS to the folder of the ComfyUI host runner run_workflow.py",
                 allow_module_level=True)
+
+
+@pytest.fixture(scope="module", params=host_params())
+def host(request):
+    """One real ComfyUI host (each test runs on every host that is set)."""
+    return request.param
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +73,19 @@ def pack_log_lines(log: str) -> list[str]:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_workflow_runs_in_comfyui(host_models, tmp_path, name):
+def test_workflow_runs_in_comfyui(host, host_models, tmp_path, name):
+    run_workflow(host, host_models, tmp_path, name)
+
+
+def test_images_in_fp16_are_taken(host, host_models, tmp_path):
+    """With ``--fp16-intermediates`` (newer hosts) LoadImage gives fp16 IMAGE and MASK tensors: every
+    node of the depth, SAM, editor, render and sampler chain takes them."""
+    if host.role != "current":
+        pytest.skip(f"ComfyUI {host.version} has no --fp16-intermediates")
+    run_workflow(host, host_models, tmp_path, "levitor_basic_move_with_depth", "--fp16-intermediates")
+
+
+def run_workflow(host, host_models, tmp_path, name, *main_args):
     api = json.loads((WORKFLOWS / f"{name}_api.json").read_text())
     workflow = tmp_path / "workflow_fast_api.json"
     workflow.write_text(json.dumps(fast_variant(api)))
@@ -76,12 +93,14 @@ def test_workflow_runs_in_comfyui(host_models, tmp_path, name):
     shutil.copy(REPO / "levitor" / "assets" / "demo" / "image.png", image)
     result = tmp_path / "result.json"
     work = tmp_path / "work"
-    cmd = [sys.executable, str(RUNNER), "--comfy-dir", COMFY_DIR, "--python", COMFY_PY,
+    cmd = [sys.executable, str(RUNNER), "--comfy-dir", host.comfy_dir, "--python", host.python,
            "--node-package", str(PACK), "--workflow", str(workflow), "--copy-input", str(image),
            "--disable-core-custom-nodes", "--expect-files", "1", "--timeout", "900", "--json-out", str(result),
            "--work-dir", str(work)]
     for key in ("checkpoints", "diffusers", "levitor", "sams", "depthanything"):
         cmd += ["--model-dir", key, str(host_models / key)]
+    for arg in main_args:
+        cmd += [f"--extra-arg={arg}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1500)
     assert proc.returncode == 0, (
         f"run_workflow.py exited {proc.returncode} for {name}\n--- stdout\n{proc.stdout[-6000:]}\n"
@@ -120,9 +139,9 @@ print("RESULT " + json.dumps({"loaded": loaded, "registry": registry, "tracks_ty
 """
 
 
-def test_every_node_registers_through_v3_without_warnings():
+def test_every_node_registers_through_v3_without_warnings(host):
     code = f"import sys; sys.argv_pack = {str(PACK)!r}\n" + REGISTRY_CHECK
-    proc = subprocess.run([COMFY_PY, "-c", code], cwd=COMFY_DIR, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([host.python, "-c", code], cwd=host.comfy_dir, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     result = json.loads(proc.stdout.split("RESULT ", 1)[1])
     assert result["loaded"] is True
@@ -149,7 +168,7 @@ UI_WORKFLOWS = sorted(p for p in (REPO / "example_workflows").glob("levitor_*.js
 
 
 @pytest.mark.browser
-def test_the_real_frontend_turns_the_saved_ui_workflows_into_the_same_prompts(host_models, tmp_path):
+def test_the_real_frontend_turns_the_saved_ui_workflows_into_the_same_prompts(host, host_models, tmp_path):
     """The UI-format example workflows (saved with earlier versions of the pack) load in the real
     frontend on the V3 nodes and give the prompts they always gave; the only change is the loader's
     later optional input, filled with its default."""
@@ -171,14 +190,14 @@ def test_the_real_frontend_turns_the_saved_ui_workflows_into_the_same_prompts(ho
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
-    cmd = [COMFY_PY, "main.py", "--listen", "127.0.0.1", "--port", str(port), "--cpu", "--disable-api-nodes",
+    cmd = [host.python, "main.py", "--listen", "127.0.0.1", "--port", str(port), "--cpu", "--disable-api-nodes",
            "--disable-auto-launch", "--database-url", "sqlite:///:memory:",
            "--extra-model-paths-config", str(work / "extra.yaml"), "--disable-all-custom-nodes",
            "--whitelist-custom-nodes", PACK.name]
     for d in ("output", "input", "temp", "user"):
         cmd += [f"--{d}-directory", str(work / d)]
     with open(work / "log.txt", "w") as log:
-        server = subprocess.Popen(cmd, cwd=COMFY_DIR, stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(cmd, cwd=host.comfy_dir, stdout=log, stderr=subprocess.STDOUT)
     try:
         for _ in range(300):
             try:

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_comfyui_host import REPO, RUNNER, host  # noqa: F401  (the host fixture; skips this module where that skips)
 
 from fakes.tiny_svd_file import NATIVE_MODEL_FILES, write_native_workflow_models
 from fakes.workflow_models import fast_variant
@@ -42,13 +43,13 @@ def host_models(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_native_workflow_runs_in_comfyui(host_models, tmp_path, name):
+def test_native_workflow_runs_in_comfyui(host, host_models, tmp_path, name):  # noqa: F811
     api = json.loads((API_DIR / f"{name}_api.json").read_text())
     workflow = tmp_path / f"{name}_tiny_api.json"
     workflow.write_text(json.dumps(tiny_variant(api)))
     image = tmp_path / "levitor_demo.png"
     shutil.copy(REPO / "levitor" / "assets" / "demo" / "image.png", image)
-    cmd = [sys.executable, str(RUNNER), "--comfy-dir", COMFY_DIR, "--python", COMFY_PY,
+    cmd = [sys.executable, str(RUNNER), "--comfy-dir", host.comfy_dir, "--python", host.python,
            "--node-package", str(REPO), "--node-package", str(HERE / "tiny_svd_host"),
            "--workflow", str(workflow), "--copy-input", str(image), "--disable-core-custom-nodes",
            "--expect-files", "1", "--timeout", "900", "--json-out", str(tmp_path / "result.json")]

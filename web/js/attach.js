@@ -102,9 +102,11 @@ export function editorConfigured(node) {
 }
 
 /**
- * Put the editor into the node's body when the node renderer did not mount the DOM widget
- * (the Vue node renderer of frontend 1.27 draws only its own widget types), with a corner grip
- * that resizes it. Returns whether the editor is hosted by us.
+ * Put the editor at the end of the node's element when the node renderer did not mount the DOM
+ * widget. Only the Vue node renderer of frontend 1.27 (an opt-in preview there) draws just its
+ * own widget types and gives its nodes no resize handle, so there the holder brings a corner grip;
+ * later frontends mount DOM widgets themselves and resize them with the node. Returns whether the
+ * editor is hosted by us.
  */
 export function mountInNodeBody(node, editor, spec, doc = document) {
   const holder = editor.vueHost;
@@ -112,10 +114,9 @@ export function mountInNodeBody(node, editor, spec, doc = document) {
   if (!(holder && holder.isConnected && editor.element.parentNode === holder)) {
     const root = doc.querySelector(`[data-node-id="${node.id}"]`);
     if (!root) return false;
-    const body = root.querySelector(`[data-testid="node-body-${node.id}"]`) || root;
     const h = holder || makeHolder(node, editor, spec);
     h.prepend(editor.element);
-    body.appendChild(h);
+    root.appendChild(h);
   }
   const [w, h] = hostedSize(node, spec);
   editor.vueHost.style.width = `${w}px`;
