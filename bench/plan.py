@@ -86,7 +86,7 @@ def make_row(name: str):
         rng = np.random.default_rng(n)
         masks, tracks = [], []
         rr, cc = np.mgrid[:height, :width]
-        for i in range(n):
+        for _ in range(n):
             y, x = rng.uniform(0.1, 0.9) * height, rng.uniform(0.1, 0.9) * width
             masks.append((rr - y) ** 2 + (cc - x) ** 2 <= 12 ** 2)
             tracks.append([(x, y, 1.0), (width - x, height - y, float(rng.choice(DEPTHS)))])

@@ -42,8 +42,8 @@ def main() -> None:
     size = (480, 832)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
     for frames, occlusion in ((81, True), (81, False), (121, True)):
-        t, res = median_time(lambda: point_tracks(*inputs, frames, output_size=size, occlusion=occlusion,
-                                                  device=args.device), args.repeats)
+        t, res = median_time(lambda frames=frames, occlusion=occlusion: point_tracks(
+            *inputs, frames, output_size=size, occlusion=occlusion, device=args.device), args.repeats)
         print(f"point_tracks {frames} frames, {res.num_points} points, occlusion {occlusion}: {t:.3f} s")
     res = point_tracks(*inputs, 81, output_size=size, device=args.device)
     background = fit_to_output(scene.image, size)

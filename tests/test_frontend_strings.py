@@ -25,7 +25,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from hosts import HOSTS
 
 REPO = Path(__file__).resolve().parents[1]

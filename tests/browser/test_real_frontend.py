@@ -34,8 +34,9 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from fakes.workflow_models import write_workflow_models  # noqa: E402
 from hosts import HOSTS, NO_HOST, host_params  # noqa: E402
+
+from fakes.workflow_models import write_workflow_models  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.comfyui]
 

@@ -29,8 +29,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE.parent))
 
-from fakes.workflow_models import fast_variant, write_workflow_models  # noqa: E402
 from hosts import HOSTS, NO_HOST, host_params  # noqa: E402
+
+from fakes.workflow_models import fast_variant, write_workflow_models  # noqa: E402
 
 pytestmark = pytest.mark.comfyui
 

@@ -14,11 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_comfyui_host import REPO, RUNNER, host  # noqa: F401  (the host fixture; skips this module where that skips)
 
 from fakes.tiny_svd_file import NATIVE_MODEL_FILES, write_native_workflow_models
 from fakes.workflow_models import fast_variant
-from test_comfyui_host import COMFY_DIR, COMFY_PY, REPO, RUNNER  # skips this module where those skip
+from test_comfyui_host import REPO, RUNNER, host  # noqa: F401  (the host fixture; skips this module where that skips)
 
 pytestmark = pytest.mark.comfyui
 

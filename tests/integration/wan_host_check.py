@@ -130,7 +130,8 @@ def check_current(wan, work: Path) -> dict:
                 sources.setdefault((k, int(r), int(c)), []).append((int(r0), int(c0)))
     bad_target = 0
     for (k, r, c), srcs in sources.items():
-        if not torch.isfinite(plain).all() or not any(torch.allclose(got[0, :, k, r, c], plain[0, :, 0, r0, c0], atol=1e-6) for r0, c0 in srcs):
+        from_a_source = any(torch.allclose(got[0, :, k, r, c], plain[0, :, 0, r0, c0], atol=1e-6) for r0, c0 in srcs)
+        if not torch.isfinite(plain).all() or not from_a_source:
             bad_target += 1
     untouched = torch.ones(got.shape[2:], dtype=torch.bool)
     untouched[0] = False  # frame 0 is never replaced; compare it too
