@@ -39,9 +39,10 @@ RUNNER = Path(os.environ.get("LEVITOR_HOST_TOOLS", "")) / "run_workflow.py"
 WORKFLOWS = REPO / "tests" / "workflows"
 #: API workflows as the shipped UI workflows convert, and ones saved with earlier versions of the pack
 #: (the native workflows, in ``native/``, run in test_native_workflows_host.py with their own loader;
-#: the Wan ones, in ``wan/``, in test_wan_workflows_host.py)
+#: the Wan ones, in ``wan/``, in test_wan_workflows_host.py; the warped-video ones, in ``warp/``, in
+#: test_warp_workflows_host.py)
 NAMES = sorted(str(p.relative_to(WORKFLOWS))[: -len("_api.json")] for p in WORKFLOWS.rglob("*_api.json")
-               if p.parent.name not in ("native", "wan"))
+               if p.parent.name not in ("native", "wan", "warp"))
 PACK = Path(os.environ.get("LEVITOR_PACK_DIR") or REPO)
 NODE_IDS = sorted(json.loads((REPO / "locales" / "en" / "nodeDefs.json").read_text()))
 

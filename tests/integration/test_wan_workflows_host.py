@@ -16,16 +16,22 @@ from pathlib import Path
 import pytest
 
 from fakes.workflow_models import fast_variant, write_workflow_models
-from test_comfyui_host import COMFY_DIR, COMFY_PY, REPO, RUNNER  # skips this module where those skip
+from test_comfyui_host import REPO, RUNNER, host  # noqa: F401  (the host fixture; skips this module where that skips)
 from test_wan_workflows import WAN_WIDGETS
 
-pytestmark = [pytest.mark.comfyui, pytest.mark.slow]
+pytestmark = pytest.mark.comfyui
 
 API_DIR = REPO / "tests" / "workflows" / "wan"
 NAMES = sorted(p.name[: -len("_api.json")] for p in API_DIR.glob("*_api.json"))
-HAS_TRACKS = "class Tracks(" in (Path(COMFY_DIR) / "comfy_api" / "latest" / "_io.py").read_text()
 #: nodes that need the Wan models, and everything downstream of them, are left out of the run
 MODEL_LOADERS = {"UNETLoader", "CLIPLoader", "VAELoader", "CLIPVisionLoader"}
+
+
+def has_tracks(host) -> bool:
+    """Whether the host's ComfyUI has core's TRACKS type (and so the Wan-Move nodes)."""
+    return "class Tracks(" in (Path(host.comfy_dir) / "comfy_api" / "latest" / "_io.py").read_text()
+
+
 SMALL = {"LeviTorWanMoveTracks": {"width": 144, "height": 256, "length": 9},
          "LeviTorATITracks": {"width": 144, "height": 256}}
 
@@ -58,22 +64,23 @@ print("RESULT " + json.dumps(out))
 """
 
 
-def test_core_wan_nodes_declare_the_widgets_the_workflows_store():
+def test_core_wan_nodes_declare_the_widgets_the_workflows_store(host):
     core = sorted(WAN_WIDGETS)
     code = f"NAMES = {core!r}\n" + WIDGET_CHECK
-    proc = subprocess.run([COMFY_PY, "-c", code], cwd=COMFY_DIR, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([host.python, "-c", code], cwd=host.comfy_dir, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     found = json.loads(proc.stdout.split("RESULT ", 1)[1])
-    if not HAS_TRACKS:  # an older ComfyUI: the Wan-Move nodes are missing there, the rest must match
+    if not has_tracks(host):  # an older ComfyUI: the Wan-Move nodes are missing there, the rest must match
         assert found["WanMoveTrackToVideo"] is None
         found = {k: v for k, v in found.items() if k not in ("WanMoveTrackToVideo", "WanMoveVisualizeTracks")}
     for name, names in found.items():
         assert names == WAN_WIDGETS[name], name
 
 
-def planning_part(api: dict) -> dict:
-    """The nodes that do not need the Wan models, with small settings."""
-    dropped = {k for k, n in api.items() if n["class_type"] in MODEL_LOADERS}
+def planning_part(api: dict, loaders=MODEL_LOADERS) -> dict:
+    """The nodes that need none of the big models (``loaders`` and all downstream of them), with
+    small settings; image previews are saved, so that the run leaves files to check."""
+    dropped = {k for k, n in api.items() if n["class_type"] in loaders}
     grew = True
     while grew:
         grew = False
@@ -84,6 +91,9 @@ def planning_part(api: dict) -> dict:
     out = fast_variant({k: v for k, v in api.items() if k not in dropped})
     for node in out.values():
         node["inputs"].update(SMALL.get(node["class_type"], {}))
+        if node["class_type"] == "PreviewImage":
+            node["class_type"] = "SaveImage"
+            node["inputs"]["filename_prefix"] = "planning_preview"
     return out
 
 
@@ -93,8 +103,8 @@ def host_models(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_the_planning_part_runs(host_models, tmp_path, name):
-    if name == "levitor_wan_move" and not HAS_TRACKS:
+def test_the_planning_part_runs(host, host_models, tmp_path, name):
+    if name == "levitor_wan_move" and not has_tracks(host):
         pytest.skip("this ComfyUI has no Wan-Move nodes (no TRACKS type)")
     api = planning_part(json.loads((API_DIR / f"{name}_api.json").read_text()))
     assert not {n["class_type"] for n in api.values()} & MODEL_LOADERS
@@ -102,7 +112,7 @@ def test_the_planning_part_runs(host_models, tmp_path, name):
     workflow.write_text(json.dumps(api))
     image = tmp_path / "levitor_demo.png"
     shutil.copy(REPO / "levitor" / "assets" / "demo" / "image.png", image)
-    cmd = [sys.executable, str(RUNNER), "--comfy-dir", COMFY_DIR, "--python", COMFY_PY,
+    cmd = [sys.executable, str(RUNNER), "--comfy-dir", host.comfy_dir, "--python", host.python,
            "--node-package", str(REPO), "--workflow", str(workflow), "--copy-input", str(image),
            "--disable-core-custom-nodes", "--expect-files", "1", "--timeout", "900",
            "--json-out", str(tmp_path / "result.json")]
@@ -118,14 +128,14 @@ FRONTEND = Path(__import__("os").environ.get("LEVITOR_HOST_TOOLS", "")) / "front
 
 
 @pytest.mark.browser
-def test_the_real_frontend_turns_the_wan_workflows_into_their_twins(tmp_path):
+def test_the_real_frontend_turns_the_wan_workflows_into_their_twins(host, tmp_path):
     """The UI workflows load in the real frontend (with core's Wan nodes) and give their API twins."""
     import socket
     import time
     import urllib.request
 
     pytest.importorskip("selenium")
-    if not HAS_TRACKS:
+    if not has_tracks(host):
         pytest.skip("this ComfyUI has no Wan-Move nodes (no TRACKS type)")
     if not (FRONTEND.is_file() and shutil.which("chromedriver")):
         pytest.skip("needs the host tools' frontend.py, Chromium and chromedriver")
@@ -138,14 +148,14 @@ def test_the_real_frontend_turns_the_wan_workflows_into_their_twins(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
-    cmd = [COMFY_PY, "main.py", "--listen", "127.0.0.1", "--port", str(port), "--cpu", "--disable-api-nodes",
+    cmd = [host.python, "main.py", "--listen", "127.0.0.1", "--port", str(port), "--cpu", "--disable-api-nodes",
            "--disable-auto-launch", "--database-url", "sqlite:///:memory:",
            "--extra-model-paths-config", str(work / "extra.yaml"), "--disable-all-custom-nodes",
            "--whitelist-custom-nodes", REPO.name]
     for d in ("output", "input", "temp", "user"):
         cmd += [f"--{d}-directory", str(work / d)]
     with open(work / "log.txt", "w") as log:
-        server = subprocess.Popen(cmd, cwd=COMFY_DIR, stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(cmd, cwd=host.comfy_dir, stdout=log, stderr=subprocess.STDOUT)
     try:
         for _ in range(300):
             try:
