@@ -243,7 +243,8 @@ def _splat_step(xs, ys, r2, origin, rows0, cols0, win, height, width, box_w, buf
     count = torch.bincount(pix, minlength=n + 1)[:n]
     over = (taken + count > k) & (transmit >= threshold)  # an undecided pixel that cannot take them all
     if not bool(over.any()):  # every pixel takes all its candidates of this step
-        term = q.neg_().add_(1.0).neg_().add_(1.0)  # 1 - alpha, alpha = 1 - q
+        one = torch.ones((), dtype=q.dtype, device=device)
+        term = torch.sub(one, torch.sub(one, q, out=q), out=q)  # 1 - alpha, alpha = 1 - q
         transmit *= torch.ones(n + 1, dtype=q.dtype, device=device).scatter_reduce_(0, pix, term, "prod")[:n]
         taken += count
         return
@@ -254,15 +255,17 @@ def _splat_step(xs, ys, r2, origin, rows0, cols0, win, height, width, box_w, buf
     if bool(fills.any()):
         idx = torch.nonzero(torch.cat([fills, fills.new_zeros(1)]).index_select(0, pix), as_tuple=True)[0]
         n_pts = len(xs)
-        key, order = torch.sort(pix.index_select(0, idx) * n_pts + idx % n_pts)  # by pixel, then rank
-        cpix = key // n_pts
+        cand = pix.index_select(0, idx)
+        order = torch.sort(cand * n_pts + idx % n_pts).indices  # by pixel, then rank
+        cpix = cand.index_select(0, order)
         pos = torch.arange(len(cpix), device=device)
         start = torch.ones_like(cpix, dtype=torch.bool)
         start[1:] = cpix[1:] != cpix[:-1]
         first = torch.cummax(torch.where(start, pos, torch.zeros_like(pos)), 0).values
         weight[idx.index_select(0, order)] = ((pos - first + taken.index_select(0, cpix)) < k).to(q.dtype)
     # 1 - alpha with alpha = 1 - d2 / r2 for a kept candidate, 1 for a dropped one.
-    term = q.neg_().add_(1.0).mul_(weight).neg_().add_(1.0)  # 1 - alpha * weight: exact, weight is 0 or 1
+    one = torch.ones((), dtype=q.dtype, device=device)
+    term = torch.sub(one, torch.sub(one, q, out=q).mul_(weight), out=q)  # 1 - alpha * weight: weight is 0 or 1
     transmit *= torch.ones(n + 1, dtype=q.dtype, device=device).scatter_reduce_(0, pix, term, "prod")[:n]
     taken += count
 
