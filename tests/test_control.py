@@ -110,3 +110,63 @@ def test_empty_frames_and_bad_keypoints():
         draw_control_maps([np.array([[1, 2, 3]])], 30, 30)
     with pytest.raises(ValueError, match="height and width"):
         draw_control_maps([], 0, 30)
+
+
+def _draw_point_by_point(keypoints, height, width, radius, *, use_id=True, use_depth=True, wrap=False):
+    """The drawing written out plainly: one point after another, each patch assigned over its box."""
+    out = np.zeros((len(keypoints), 3, height, width), dtype=np.float32)
+    for t, kps in enumerate(keypoints):
+        for row, col, label, code in np.asarray(kps).reshape(-1, 4).tolist():
+            if not (0 <= row < height and 0 <= col < width):
+                continue
+            x1, x2 = int(max(col - radius, 1)), int(min(col + radius, width - 1))
+            y1, y2 = int(max(row - radius, 1)), int(min(row + radius, height - 1))
+            if x2 <= x1 or y2 <= y1:
+                continue
+            if wrap:
+                label, code = int(label) % 256, int(code) % 256
+            else:
+                code = min(int(code), 255)
+            patch = _resized_template(x2 - x1, y2 - y1)
+            for i in range(y2 - y1):
+                for j in range(x2 - x1):
+                    v = int(patch[i, j])
+                    out[t, 0, y1 + i, x1 + j] = v
+                    out[t, 1, y1 + i, x1 + j] = float(label) if (use_id and v) else 0.0
+                    out[t, 2, y1 + i, x1 + j] = float(code) if (use_depth and v) else 0.0
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_drawing_matches_point_by_point_on_random_keypoints(seed):
+    rng = np.random.default_rng(seed)
+    height, width = int(rng.integers(12, 60)), int(rng.integers(12, 60))
+    radius = int(rng.integers(1, 12))
+    keypoints = []
+    for _ in range(int(rng.integers(1, 5))):
+        n = int(rng.integers(0, 30))
+        # Crowded (overlapping patches), some at and past the edges, labels and codes past 255.
+        rows = rng.integers(-3, height + 3, n)
+        cols = rng.integers(-3, width + 3, n)
+        keypoints.append(np.stack([rows, cols, rng.integers(0, 600, n), rng.integers(-5, 600, n)], axis=1))
+    for wrap in (False, True):
+        for use_id, use_depth in ((True, True), (False, True), (True, False)):
+            got = draw_control_maps(keypoints, height, width, radius, use_id=use_id, use_depth=use_depth,
+                                    reference_uint8_wrap=wrap)
+            want = _draw_point_by_point(keypoints, height, width, radius, use_id=use_id, use_depth=use_depth,
+                                        wrap=wrap)
+            np.testing.assert_array_equal(got, want)
+
+
+def test_drawing_float_keypoints_matches_point_by_point():
+    rng = np.random.default_rng(7)
+    kps = np.stack([rng.uniform(-2, 42, 40), rng.uniform(-2, 52, 40), rng.uniform(0, 400, 40),
+                    rng.uniform(0, 400, 40)], axis=1)
+    for wrap in (False, True):
+        np.testing.assert_array_equal(draw_control_maps([kps, kps[::-1]], 40, 50, 6, reference_uint8_wrap=wrap),
+                                      _draw_point_by_point([kps, kps[::-1]], 40, 50, 6, wrap=wrap))
+
+
+def test_non_finite_keypoints_are_refused():
+    with pytest.raises(ValueError, match=r"keypoints\[1\].*NaN"):
+        draw_control_maps([np.array([[5.0, 5, 1, 1]]), np.array([[np.nan, 5, 1, 1]])], 30, 30)

@@ -247,3 +247,25 @@ def test_with_varying_depth_each_pixel_shows_the_source_point_the_projection_sen
     x, y, _, ok = project_moved(u[inner], v[inner], z, dx, dy, dd, W, H)
     assert ok.all() and inner.sum() > 800
     assert np.abs(x - c[inner]).max() < 1.0 and np.abs(y - r[inner]).max() < 1.0
+
+
+def test_the_warp_runs_on_the_planning_thread_bound_and_restores_the_count(monkeypatch):
+    from levitor.planning import threads, warp
+
+    seen = []
+    original = warp._sample
+
+    def recording(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(warp, "_sample", recording)
+    img, depth, ball, pillar = _ball_and_pillar()
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        warped_video(img, depth, [ball], [pillar], [[[20, 32, 0.5], [110, 32, 0.4]]], num_frames=3)
+        assert seen and set(seen) == {threads.PLANNING_CPU_THREADS}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)

@@ -98,6 +98,8 @@ def draw_control_maps(keypoints: Sequence[np.ndarray], height: int, width: int, 
             continue
         if kps.ndim != 2 or kps.shape[1] != 4:
             raise ValueError(f"keypoints[{t}] must be an (N, 4) array [row, col, label, depth_code], got {kps.shape}")
+        if kps.dtype.kind not in "iub" and not np.all(np.isfinite(kps.astype(np.float64))):
+            raise ValueError(f"keypoints[{t}] contains NaN or infinite values; give finite [row, col, label, depth_code]")
         img, img_id, img_depth = out[t, 0], out[t, 1], out[t, 2]
         for row, col, label, code in kps.tolist():
             py, px = row, col

@@ -163,7 +163,7 @@ def point_tracks(image: np.ndarray, depth: np.ndarray, object_masks: Sequence[np
     out_w = int(output_size[0]) if output_size is not None else scene.width
     out_h = int(output_size[1]) if output_size is not None else scene.height
 
-    if occlusion:
+    if occlusion:  # the render bounds its torch threads itself (see .threads)
         rendered = render_stage(scene, tracks, opts, camera_track=camera_track, device=device)
         trajectories, labels, notes = rendered.trajectories, rendered.labels, rendered.warnings
     else:  # the render stage's checks and resampling, without the render

@@ -30,8 +30,7 @@ Pure torch, batched over frames, on any device.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +39,7 @@ import torch
 from ..limits import BASE_RADIUS, POINTS_PER_PIXEL
 from .options import REFERENCE_BASE_RADIUS, REFERENCE_POINTS_PER_PIXEL, SPLAT_UNITS
 from .scene import area_statistics
+from .threads import PLANNING_CPU_THREADS, bounded_cpu_threads
 
 REFERENCE_UNIT_PX = 144.0  # pixels per normalised device unit at the reference's 288-px short side
 
@@ -79,24 +79,8 @@ def fill_label(initial: np.ndarray, row: int, col: int) -> int:
 # MiB), and keeps the pixels a step touches few, so that a crowded pixel rarely meets more
 # candidates in one step than it can still keep.
 _STEP_CELLS = 1 << 17
-# Torch threads the splatter runs on, on the CPU: its steps are many mid-sized operations, each
-# of which waits for all its threads; beside a busy process a thread that lost its core stalls
-# every one of them (measured: 10x the time on 2 shared cores). One thread runs them in turn.
-SPLAT_CPU_THREADS = 1
-
-
-@contextmanager
-def bounded_cpu_threads(device: torch.device, limit: int = SPLAT_CPU_THREADS) -> Iterator[None]:
-    """Run torch on at most ``limit`` intra-op threads on the CPU inside the block (restored after)."""
-    previous = torch.get_num_threads()
-    if device.type != "cpu" or previous <= limit:
-        yield
-        return
-    torch.set_num_threads(limit)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+# Torch threads the splatter runs on, on the CPU (the planning stage's bound, see .threads).
+SPLAT_CPU_THREADS = PLANNING_CPU_THREADS
 
 
 # The discs of all object points together cover at most this many times points_per_pixel x the
@@ -259,7 +243,8 @@ def _splat_step(xs, ys, r2, origin, rows0, cols0, win, height, width, box_w, buf
     count = torch.bincount(pix, minlength=n + 1)[:n]
     over = (taken + count > k) & (transmit >= threshold)  # an undecided pixel that cannot take them all
     if not bool(over.any()):  # every pixel takes all its candidates of this step
-        term = q.neg_().add_(1.0).neg_().add_(1.0)  # 1 - alpha, alpha = 1 - q
+        one = torch.ones((), dtype=q.dtype, device=device)
+        term = torch.sub(one, torch.sub(one, q, out=q), out=q)  # 1 - alpha, alpha = 1 - q
         transmit *= torch.ones(n + 1, dtype=q.dtype, device=device).scatter_reduce_(0, pix, term, "prod")[:n]
         taken += count
         return
@@ -270,15 +255,17 @@ def _splat_step(xs, ys, r2, origin, rows0, cols0, win, height, width, box_w, buf
     if bool(fills.any()):
         idx = torch.nonzero(torch.cat([fills, fills.new_zeros(1)]).index_select(0, pix), as_tuple=True)[0]
         n_pts = len(xs)
-        key, order = torch.sort(pix.index_select(0, idx) * n_pts + idx % n_pts)  # by pixel, then rank
-        cpix = key // n_pts
+        cand = pix.index_select(0, idx)
+        order = torch.sort(cand * n_pts + idx % n_pts).indices  # by pixel, then rank
+        cpix = cand.index_select(0, order)
         pos = torch.arange(len(cpix), device=device)
         start = torch.ones_like(cpix, dtype=torch.bool)
         start[1:] = cpix[1:] != cpix[:-1]
         first = torch.cummax(torch.where(start, pos, torch.zeros_like(pos)), 0).values
         weight[idx.index_select(0, order)] = ((pos - first + taken.index_select(0, cpix)) < k).to(q.dtype)
     # 1 - alpha with alpha = 1 - d2 / r2 for a kept candidate, 1 for a dropped one.
-    term = q.neg_().add_(1.0).mul_(weight).neg_().add_(1.0)  # 1 - alpha * weight: exact, weight is 0 or 1
+    one = torch.ones((), dtype=q.dtype, device=device)
+    term = torch.sub(one, torch.sub(one, q, out=q).mul_(weight), out=q)  # 1 - alpha * weight: weight is 0 or 1
     transmit *= torch.ones(n + 1, dtype=q.dtype, device=device).scatter_reduce_(0, pix, term, "prod")[:n]
     taken += count
 
@@ -381,6 +368,12 @@ def render_moved_masks(scene, trajectories: np.ndarray, *, device: str | torch.d
     0.028 depth). Frames whose motion equals an earlier frame's are rendered once.
     """
     lifted = scene if isinstance(scene, LiftedScene) else lift_scene(scene, device)
+    with bounded_cpu_threads(lifted.device):  # the whole render: see SPLAT_CPU_THREADS
+        return _render(lifted, trajectories, base_radius, points_per_pixel, splat_units, frames, strict_depth_test)
+
+
+def _render(lifted, trajectories, base_radius, points_per_pixel, splat_units, frames,
+            strict_depth_test) -> MovedMasks:
     device = lifted.device
     fdt = _float_dtype(device)
     base_radius = BASE_RADIUS.check(base_radius)
@@ -423,38 +416,37 @@ def render_moved_masks(scene, trajectories: np.ndarray, *, device: str | torch.d
     # as filling after each object.
     fill = next((o.fill for o in lifted.objects if o is not None and o.fill != 0), 0)
 
-    with bounded_cpu_threads(device):  # see SPLAT_CPU_THREADS
-        for j, obj in enumerate(lifted.objects):  # in selection order: the painter's test
-            if obj is None:
-                continue
-            order = torch.argsort(obj.rank)  # points in depth order once, not per step
-            u, v, z = obj.u[order], obj.v[order], obj.z[order]
-            # Frames with the same motion cover the same pixels: splat each motion once.
-            motions, first, which = np.unique(deltas[j], axis=0, return_index=True, return_inverse=True)
-            motions = deltas[j][np.sort(first)]
-            which = np.argsort(np.argsort(first))[which.reshape(-1)]
-            radius_all = np.minimum(np.maximum(base_radius - motions[:, 2], base_radius) * unit_px, r_cap)
-            for f0 in range(0, len(motions), chunk):
-                f1 = min(len(motions), f0 + chunk)
-                d = torch.from_numpy(motions[f0:f1]).to(device=device, dtype=fdt)  # (C,3)
-                zz = z[None, :] + d[:, 2:3]  # (C,N)
-                valid = zz > 0
-                rho = z[None, :] / torch.where(valid, zz, torch.ones_like(zz))
-                x = width / 2.0 + (u[None, :] + d[:, 0:1] - width / 2.0) * rho
-                y = height / 2.0 + (v[None, :] + d[:, 1:2] - height / 2.0) * rho
-                radius = torch.from_numpy(radius_all[f0:f1]).to(device=device, dtype=fdt)
-                boxes = _splat_boxes(x, y, None, valid, radius, height, width, float(obj.label), points_per_pixel)
-                for m, t, left, cov in boxes:
-                    for f in np.nonzero(which == f0 + m)[0].tolist():
-                        dj = float(abs_depth[j, f])
-                        win = (f, slice(t, t + cov.shape[0]), slice(left, left + cov.shape[1]))
-                        Dc = D[win]
-                        in_front = Dc > dj
-                        if not strict_depth_test and dj >= 1.0:
-                            in_front |= Dc >= 1.0
-                        visible = cov & in_front
-                        M[win].masked_fill_(visible, obj.label)
-                        Dc.masked_fill_(visible, dj)
+    for j, obj in enumerate(lifted.objects):  # in selection order: the painter's test
+        if obj is None:
+            continue
+        order = torch.argsort(obj.rank)  # points in depth order once, not per step
+        u, v, z = obj.u[order], obj.v[order], obj.z[order]
+        # Frames with the same motion cover the same pixels: splat each motion once.
+        motions, first, which = np.unique(deltas[j], axis=0, return_index=True, return_inverse=True)
+        motions = deltas[j][np.sort(first)]
+        which = np.argsort(np.argsort(first))[which.reshape(-1)]
+        radius_all = np.minimum(np.maximum(base_radius - motions[:, 2], base_radius) * unit_px, r_cap)
+        for f0 in range(0, len(motions), chunk):
+            f1 = min(len(motions), f0 + chunk)
+            d = torch.from_numpy(motions[f0:f1]).to(device=device, dtype=fdt)  # (C,3)
+            zz = z[None, :] + d[:, 2:3]  # (C,N)
+            valid = zz > 0
+            rho = z[None, :] / torch.where(valid, zz, torch.ones_like(zz))
+            x = width / 2.0 + (u[None, :] + d[:, 0:1] - width / 2.0) * rho
+            y = height / 2.0 + (v[None, :] + d[:, 1:2] - height / 2.0) * rho
+            radius = torch.from_numpy(radius_all[f0:f1]).to(device=device, dtype=fdt)
+            boxes = _splat_boxes(x, y, None, valid, radius, height, width, float(obj.label), points_per_pixel)
+            for m, t, left, cov in boxes:
+                for f in np.nonzero(which == f0 + m)[0].tolist():
+                    dj = float(abs_depth[j, f])
+                    win = (f, slice(t, t + cov.shape[0]), slice(left, left + cov.shape[1]))
+                    Dc = D[win]
+                    in_front = Dc > dj
+                    if not strict_depth_test and dj >= 1.0:
+                        in_front |= Dc >= 1.0
+                    visible = cov & in_front
+                    M[win].masked_fill_(visible, obj.label)
+                    Dc.masked_fill_(visible, dj)
     if fill != 0:
         M.masked_fill_((M == 0) & lifted.free, fill)
 

@@ -155,12 +155,12 @@ def area_statistics(labels: np.ndarray, n_labels: int | None = None) -> tuple[np
         n_labels = int(labels.max()) if labels.size else 0
     n_frames = labels.shape[0]
     bins = n_labels + 2  # labels above n_labels share the last bin
-    offsets = (np.arange(n_frames, dtype=np.int64) * bins)[:, None]
-    flat = labels.reshape(n_frames, -1)
-    if flat.size and (flat.min() < 0 or flat.max() > n_labels + 1):
-        flat = np.clip(flat, 0, n_labels + 1)
-    flat = flat + offsets  # int64
-    counts = np.bincount(flat.ravel(), minlength=n_frames * bins).reshape(n_frames, bins)
+    counts = np.zeros((n_frames, bins), dtype=np.int64)
+    for t in range(n_frames):  # frame by frame: no frames-sized temporary
+        flat = labels[t].ravel()
+        if flat.size and (flat.min() < 0 or flat.max() > n_labels + 1):
+            flat = np.clip(flat, 0, n_labels + 1)
+        counts[t] = np.bincount(flat, minlength=bins)
     return counts[:, 1:n_labels + 1].min(axis=0), counts[:, 1:n_labels + 1].max(axis=0)
 
 

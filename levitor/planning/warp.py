@@ -53,6 +53,7 @@ from ..limits import check_image_size, check_plan_size
 from .motion import motion_deltas, project_moved
 from .options import PlanOptions
 from .stages import LiftedScene, RenderResult, build_scene, render_stage
+from .threads import bounded_cpu_threads
 
 __all__ = ["DEPTH_ITERATIONS", "WarpSource", "WarpedVideo", "fill_from_around", "warp_render", "warp_source",
            "warped_video"]
@@ -239,43 +240,44 @@ def warp_render(render: RenderResult | Any, source: WarpSource | None = None, *,
     mask = np.zeros((n_frames, height, width), dtype=bool)
     dev = src.device
     image = np.asarray(scene.image)
-    for ti in range(n_frames):
-        labels = np.asarray(render.labels[ti])
-        frame = image.copy()
-        covered = np.zeros((height, width), dtype=bool)
-        by_objects = np.zeros_like(covered)  # covered by a moved object that is not the background
-        vacated = np.zeros_like(covered)
-        moving = []
-        for j, obj in enumerate(src.objects):
-            dx, dy, dd = (float(d) for d in deltas[j, ti])
-            if obj is None or (dx == 0 and dy == 0 and dd == 0):
-                continue
-            moving.append(obj)
-            rows, cols = np.nonzero(labels == j + 1)
-            if len(rows) == 0:
-                continue
-            r_t, c_t = torch.from_numpy(rows).to(dev), torch.from_numpy(cols).to(dev)
-            u, v = _source_positions(obj, c_t.to(torch.float32), r_t.to(torch.float32), dx, dy, dd, width, height)
-            keep = _sample(obj.inside, obj, u, v)[0] >= 0.5  # the object's own shape, moved
-            u, v = u[keep], v[keep]
-            keep_np = keep.cpu().numpy()
-            rows, cols = rows[keep_np], cols[keep_np]
-            colour = _sample(obj.colour, obj, u, v).round().clamp(0, 255).to(torch.uint8)
-            frame[rows, cols] = colour.t().cpu().numpy()
-            covered[rows, cols] = True
-            if j != src.camera_index:
-                by_objects[rows, cols] = True
-        for obj in moving:  # the places moving objects left that no moving object covers now
-            win = obj.rest_window
-            vacated[win] |= obj.rest_box & ~covered[win]
-        known = ~vacated & ~by_objects
-        for obj in moving:  # each object's old place from the background around it
-            if vacated[obj.rest_window].any():
-                _fill_vacated(frame, vacated, known, obj.rest_window, dev)
-        frames[ti] = frame
-        mask[ti] = covered | vacated
-        if check is not None:
-            check()
+    with bounded_cpu_threads(dev):  # many small torch operations: see .threads
+        for ti in range(n_frames):
+            labels = np.asarray(render.labels[ti])
+            frame = image.copy()
+            covered = np.zeros((height, width), dtype=bool)
+            by_objects = np.zeros_like(covered)  # covered by a moved object that is not the background
+            vacated = np.zeros_like(covered)
+            moving = []
+            for j, obj in enumerate(src.objects):
+                dx, dy, dd = (float(d) for d in deltas[j, ti])
+                if obj is None or (dx == 0 and dy == 0 and dd == 0):
+                    continue
+                moving.append(obj)
+                rows, cols = np.nonzero(labels == j + 1)
+                if len(rows) == 0:
+                    continue
+                r_t, c_t = torch.from_numpy(rows).to(dev), torch.from_numpy(cols).to(dev)
+                u, v = _source_positions(obj, c_t.to(torch.float32), r_t.to(torch.float32), dx, dy, dd, width, height)
+                keep = _sample(obj.inside, obj, u, v)[0] >= 0.5  # the object's own shape, moved
+                u, v = u[keep], v[keep]
+                keep_np = keep.cpu().numpy()
+                rows, cols = rows[keep_np], cols[keep_np]
+                colour = _sample(obj.colour, obj, u, v).round().clamp(0, 255).to(torch.uint8)
+                frame[rows, cols] = colour.t().cpu().numpy()
+                covered[rows, cols] = True
+                if j != src.camera_index:
+                    by_objects[rows, cols] = True
+            for obj in moving:  # the places moving objects left that no moving object covers now
+                win = obj.rest_window
+                vacated[win] |= obj.rest_box & ~covered[win]
+            known = ~vacated & ~by_objects
+            for obj in moving:  # each object's old place from the background around it
+                if vacated[obj.rest_window].any():
+                    _fill_vacated(frame, vacated, known, obj.rest_window, dev)
+            frames[ti] = frame
+            mask[ti] = covered | vacated
+            if check is not None:
+                check()
     return WarpedVideo(frames=frames, mask=mask, frame_indices=rendered, labels=render.labels,
                        trajectories=render.trajectories, warnings=list(render.warnings))
 
