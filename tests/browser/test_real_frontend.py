@@ -101,8 +101,17 @@ def comfy(request):
         (work / d).mkdir()
     (work / "custom_nodes" / "levitor").symlink_to(PACK_DIR)
     models = write_workflow_models(work / "models")
+    keys = set(MODEL_KEYS)
+    # The Wan workflows' models (14B and their encoders) only need to be listed by the server for a
+    # workflow to open: empty stand-ins under their names, so the frontend has nothing to download.
+    for wf_path in sorted((ROOT / "example_workflows").glob("levitor_*.json")):
+        for m in json.loads(wf_path.read_text()).get("models", []):
+            if m["directory"] not in MODEL_KEYS:
+                (models / m["directory"]).mkdir(parents=True, exist_ok=True)
+                (models / m["directory"] / m["name"]).touch()
+                keys.add(m["directory"])
     lines = ["levitor_test:", f"  custom_nodes: {work / 'custom_nodes'}"]
-    lines += [f"  {key}: {models / key}" for key in MODEL_KEYS]
+    lines += [f"  {key}: {models / key}" for key in sorted(keys)]
     (work / "extra.yaml").write_text("\n".join(lines) + "\n")
     _assets(work / "input")
     shutil.copy(ROOT / "levitor" / "assets" / "demo" / "image.png", work / "input" / "levitor_demo.png")
@@ -618,6 +627,12 @@ def test_shipped_workflows_open_cleanly(page, comfy, mode):
     workflows = [(p, wf) for p, wf in workflows if isinstance(wf, dict) and isinstance(wf.get("nodes"), list)]
     assert workflows
     where = f"ComfyUI {comfy[2].version} {name}"
+    # A workflow built on core nodes this host does not have (the Wan-Move nodes came after 0.3.64)
+    # cannot open cleanly there: it is left out on that host, and must open on the others.
+    known = set(json.loads(urllib.request.urlopen(comfy[0] + "/object_info", timeout=60).read()))
+    left_out = [p.name for p, wf in workflows if {n["type"] for n in wf["nodes"]} - known]
+    assert all(n.startswith("levitor_wan_move") for n in left_out), f"{where}: workflows with unknown nodes {left_out}"
+    workflows = [(p, wf) for p, wf in workflows if p.name not in left_out]
     for path, wf in workflows:
         drv.get_log("browser")  # what the page logged before this workflow
         got = drv.execute_async_script(OPEN.replace("arguments[3]", json.dumps(RENDER_ERRORS)), wf, MODES[name])

@@ -109,7 +109,8 @@ def run_workflow(host, host_models, tmp_path, name, *main_args):
         f"--- stderr\n{proc.stderr[-4000:]}")
     log = (work / "comfyui.log").read_text(errors="replace")
     assert f"seconds: {work / 'custom_nodes' / PACK.name}" in log, "the pack was not imported"
-    assert pack_log_lines(log) == []
+    # the one line a host without core's TRACKS type logs on purpose (the Wan-Move tracks node is left out)
+    assert [line for line in pack_log_lines(log) if "LeviTorWanMoveTracks is not available" not in line] == []
 
 
 #: loads the pack the way ComfyUI's startup does and reports how each of its nodes registered
@@ -218,7 +219,8 @@ def test_the_real_frontend_turns_the_saved_ui_workflows_into_the_same_prompts(ho
         server.wait(60)
     for ui in UI_WORKFLOWS:
         got = json.loads((tmp_path / f"{ui.stem}_api.json").read_text())
-        twin = WORKFLOWS / ("native" if ui.stem.endswith("_native") else "") / f"{ui.stem}_api.json"
+        folder = "native" if ui.stem.endswith("_native") else "warp" if ui.stem.startswith("levitor_warp_") else ""
+        twin = WORKFLOWS / folder / f"{ui.stem}_api.json"
         want = json.loads(twin.read_text())
         for node in [*got.values(), *want.values()]:
             node.pop("_meta", None)  # the node titles the frontend adds
