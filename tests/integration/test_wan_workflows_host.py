@@ -102,12 +102,8 @@ def host_models(tmp_path_factory):
     return write_workflow_models(tmp_path_factory.mktemp("wan_models"))
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_the_planning_part_runs(host, host_models, tmp_path, name):
-    if name == "levitor_wan_move" and not has_tracks(host):
-        pytest.skip("this ComfyUI has no Wan-Move nodes (no TRACKS type)")
-    api = planning_part(json.loads((API_DIR / f"{name}_api.json").read_text()))
-    assert not {n["class_type"] for n in api.values()} & MODEL_LOADERS
+def run_planning_part(host, host_models, tmp_path, name: str, api: dict) -> None:
+    """Run ``api`` (a planning part) headless with the tiny SAM and depth models and the demo image."""
     workflow = tmp_path / f"{name}_planning_api.json"
     workflow.write_text(json.dumps(api))
     image = tmp_path / "levitor_demo.png"
@@ -122,6 +118,15 @@ def test_the_planning_part_runs(host, host_models, tmp_path, name):
     assert proc.returncode == 0, (
         f"run_workflow.py exited {proc.returncode} for {name}\n--- stdout\n{proc.stdout[-6000:]}\n"
         f"--- stderr\n{proc.stderr[-4000:]}")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_planning_part_runs(host, host_models, tmp_path, name):
+    if name == "levitor_wan_move" and not has_tracks(host):
+        pytest.skip("this ComfyUI has no Wan-Move nodes (no TRACKS type)")
+    api = planning_part(json.loads((API_DIR / f"{name}_api.json").read_text()))
+    assert not {n["class_type"] for n in api.values()} & MODEL_LOADERS
+    run_planning_part(host, host_models, tmp_path, name, api)
 
 
 FRONTEND = Path(__import__("os").environ.get("LEVITOR_HOST_TOOLS", "")) / "frontend.py"
