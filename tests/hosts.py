@@ -59,3 +59,8 @@ NO_HOST = ("set COMFYUI_DIR and COMFYUI_PYTHON (oldest supported ComfyUI) and/or
 def host_params() -> list:
     """pytest parameters, one per host that is set (ids name the ComfyUI version)."""
     return [pytest.param(h, id=h.id) for h in HOSTS]
+
+
+def has_tracks(host: Host) -> bool:
+    """Whether the host's ComfyUI has core's TRACKS type (and so the Wan-Move nodes)."""
+    return "class Tracks(" in (Path(host.comfy_dir) / "comfy_api" / "latest" / "_io.py").read_text()

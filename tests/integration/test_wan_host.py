@@ -18,7 +18,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from hosts import HOSTS, NO_HOST, host_params  # noqa: E402
+from hosts import HOSTS, NO_HOST, has_tracks, host_params  # noqa: E402
 
 pytestmark = pytest.mark.comfyui
 
@@ -31,10 +31,6 @@ def host(request):
     """One real ComfyUI host (each test runs on every host that is set)."""
     return request.param
 
-
-def has_tracks(host) -> bool:
-    """Whether the host's ComfyUI has core's TRACKS type (and so the Wan-Move nodes)."""
-    return "class Tracks(" in (Path(host.comfy_dir) / "comfy_api" / "latest" / "_io.py").read_text()
 
 
 def run_check(host, name: str, work: Path) -> dict:

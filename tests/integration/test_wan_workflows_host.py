@@ -11,9 +11,9 @@ import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from hosts import has_tracks
 
 from fakes.workflow_models import fast_variant, write_workflow_models
 from test_comfyui_host import REPO, RUNNER, host  # noqa: F401  (the host fixture; skips this module where that skips)
@@ -26,10 +26,6 @@ NAMES = sorted(p.name[: -len("_api.json")] for p in API_DIR.glob("*_api.json"))
 #: nodes that need the Wan models, and everything downstream of them, are left out of the run
 MODEL_LOADERS = {"UNETLoader", "CLIPLoader", "VAELoader", "CLIPVisionLoader"}
 
-
-def has_tracks(host) -> bool:
-    """Whether the host's ComfyUI has core's TRACKS type (and so the Wan-Move nodes)."""
-    return "class Tracks(" in (Path(host.comfy_dir) / "comfy_api" / "latest" / "_io.py").read_text()
 
 
 SMALL = {"LeviTorWanMoveTracks": {"width": 144, "height": 256, "length": 9},
@@ -127,59 +123,3 @@ def test_the_planning_part_runs(host, host_models, tmp_path, name):
     api = planning_part(json.loads((API_DIR / f"{name}_api.json").read_text()))
     assert not {n["class_type"] for n in api.values()} & MODEL_LOADERS
     run_planning_part(host, host_models, tmp_path, name, api)
-
-
-FRONTEND = Path(__import__("os").environ.get("LEVITOR_HOST_TOOLS", "")) / "frontend.py"
-
-
-@pytest.mark.browser
-def test_the_real_frontend_turns_the_wan_workflows_into_their_twins(host, tmp_path):
-    """The UI workflows load in the real frontend (with core's Wan nodes) and give their API twins."""
-    import socket
-    import time
-    import urllib.request
-
-    pytest.importorskip("selenium")
-    if not has_tracks(host):
-        pytest.skip("this ComfyUI has no Wan-Move nodes (no TRACKS type)")
-    if not (FRONTEND.is_file() and shutil.which("chromedriver")):
-        pytest.skip("needs the host tools' frontend.py, Chromium and chromedriver")
-    work = tmp_path / "work"
-    for d in ("custom_nodes", "output", "input", "temp", "user"):
-        (work / d).mkdir(parents=True)
-    (work / "custom_nodes" / REPO.name).symlink_to(REPO, target_is_directory=True)
-    (work / "extra.yaml").write_text(f"host:\n  custom_nodes: {work / 'custom_nodes'}\n")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    cmd = [host.python, "main.py", "--listen", "127.0.0.1", "--port", str(port), "--cpu", "--disable-api-nodes",
-           "--disable-auto-launch", "--database-url", "sqlite:///:memory:",
-           "--extra-model-paths-config", str(work / "extra.yaml"), "--disable-all-custom-nodes",
-           "--whitelist-custom-nodes", REPO.name]
-    for d in ("output", "input", "temp", "user"):
-        cmd += [f"--{d}-directory", str(work / d)]
-    with open(work / "log.txt", "w") as log:
-        server = subprocess.Popen(cmd, cwd=host.comfy_dir, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(url + "/system_stats", timeout=2)
-                break
-            except OSError:
-                time.sleep(1)
-        args = []
-        for name in NAMES:
-            args += ["--convert", str(REPO / "example_workflows" / f"{name}.json"), str(tmp_path / f"{name}_api.json")]
-        proc = subprocess.run([sys.executable, str(FRONTEND), "--url", url, *args], capture_output=True, text=True,
-                              timeout=600)
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    finally:
-        server.terminate()
-        server.wait(60)
-    for name in NAMES:
-        got = json.loads((tmp_path / f"{name}_api.json").read_text())
-        want = json.loads((API_DIR / f"{name}_api.json").read_text())
-        for node in [*got.values(), *want.values()]:
-            node.pop("_meta", None)
-        assert got == want, name
