@@ -29,13 +29,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import time
 
 import numpy as np
+from measure import peak_rss_mib
 
 SMALL = (512, 288, 16)  # height, width, frames
 LARGE = (576, 1024, 25)
@@ -99,16 +99,6 @@ def make_row(name: str):
     raise ValueError(f"unknown row {name!r}; rows: {', '.join(row_names())}")
 
 
-def peak_rss_mib() -> float:
-    """This process's peak resident memory (VmHWM: starts afresh in a new program, unlike ru_maxrss)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform != "darwin" else 2**20)
 
 
 def run_row(name: str, repeats: int, device: str) -> dict:

@@ -13,29 +13,16 @@ Prints, for the demo scene (2 moving balls, 20 static segments):
 from __future__ import annotations
 
 import argparse
-import resource
 import statistics
-import sys
 import time
 
 import torch
+from measure import peak_rss_mib
 
 from levitor.assets.demo_scene import make_demo_scene
 from levitor.planning.options import PlanOptions
 from levitor.planning.stages import build_scene, lift_scene, render_stage
 from levitor.planning.warp import warp_render, warp_source, warped_video
-
-
-def peak_rss_mib() -> float:
-    """This process's peak resident memory (VmHWM; ru_maxrss where there is no /proc)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform != "darwin" else 2**20)
 
 
 def timed(fn, repeats: int) -> tuple[float, float, float, float]:
