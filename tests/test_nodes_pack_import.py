@@ -13,7 +13,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _copy_pack(dst: Path) -> Path:
-    ignore = shutil.ignore_patterns(".git", "__pycache__", "tests", "*.jpg", "bench", "train")
+    # the pack as a user has it: no tests, benchmarks or training, and none of what a checkout may
+    # hold beside it (a virtual environment made in it, caches, build metadata, demo outputs)
+    ignore = shutil.ignore_patterns(".git", "__pycache__", "tests", "*.jpg", "bench", "train", "venv", ".venv",
+                                    "*.egg-info", ".hypothesis", ".pytest_cache", "node_modules", "levitor_demo")
     shutil.copytree(REPO, dst, ignore=ignore)
     return dst
 
